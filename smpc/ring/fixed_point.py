@@ -1,0 +1,48 @@
+"""Fixed-point encoding of real numbers into Z_2^64 (two's complement, ``frac_bits`` fraction bits)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_FRAC_BITS = 16
+RING_BITS = 64
+#: values must satisfy |x| < 2^(MAGNITUDE_BITS - frac_bits) to be encoded
+MAGNITUDE_BITS = 62
+
+
+def max_magnitude(frac_bits: int = DEFAULT_FRAC_BITS) -> float:
+    """The bound 2^(62 - frac_bits) that every encoded magnitude must stay below."""
+    _check_frac_bits(frac_bits)
+    return float(2 ** (MAGNITUDE_BITS - frac_bits))
+
+
+def encode(x, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+    """Encode reals as ``round(x * 2^frac_bits)`` in Z_2^64 (uint64, round half to even).
+
+    Raises ``ValueError`` naming the first offending value for NaN, inf, or a magnitude
+    at or above :func:`max_magnitude`; nothing wraps silently.
+    """
+    _check_frac_bits(frac_bits)
+    values = np.asarray(x, dtype=np.float64)
+    bad = ~np.isfinite(values) | (np.abs(values) >= max_magnitude(frac_bits))
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = values[index] if values.ndim else values.item()
+        raise ValueError(
+            f"cannot fixed-point encode {value!r} at index {index}: values must be finite "
+            f"with |x| < 2^{MAGNITUDE_BITS - frac_bits} for frac_bits={frac_bits}"
+        )
+    scaled = np.rint(values * float(2**frac_bits))
+    return scaled.astype(np.int64).view(np.uint64)
+
+
+def decode(u, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
+    """Decode ring elements (two's complement) to float64 by dividing by 2^frac_bits."""
+    _check_frac_bits(frac_bits)
+    signed = np.asarray(u, dtype=np.uint64).view(np.int64)
+    return signed.astype(np.float64) / float(2**frac_bits)
+
+
+def _check_frac_bits(frac_bits: int) -> None:
+    if not isinstance(frac_bits, (int, np.integer)) or not 0 <= frac_bits <= 30:
+        raise ValueError(f"frac_bits must be an integer in [0, 30], got {frac_bits!r}")
