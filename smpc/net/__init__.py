@@ -1,0 +1,1 @@
+"""Parties and transports: validated frames between endpoints, threads or TCP/TLS, stats."""

@@ -1,0 +1,220 @@
+"""A party: one endpoint of an SPMD computation, with its channels, keys and counters.
+
+Every party runs the same program on its own shares. The party object carries all a
+computation needs (no global state): its rank, validated send/receive, the pairwise
+PRGs it shares with each peer, a local PRG, its statistics, and the protocol and
+correlated-randomness source that :func:`smpc.run` attached.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from smpc.exceptions import PeerError, ProtocolError, WireFormatError
+from smpc.net import wire
+from smpc.net.stats import CommStats
+from smpc.net.transport import Transport, public_rank
+from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
+from smpc.ring.prg import PRG, derive_key, fresh_key
+
+
+@dataclass(frozen=True)
+class PartyOptions:
+    """Settings every endpoint of one run shares."""
+
+    frac_bits: int = DEFAULT_FRAC_BITS
+    timeout: float = 60.0
+    seed: bytes | None = None  # INSECURE: reproducible keys for debugging only
+    max_payload: int = wire.DEFAULT_MAX_PAYLOAD
+
+
+class Party:
+    """One participant (or the dealer, whose ``rank`` equals ``world_size``).
+
+    Attributes: ``rank``, ``world_size`` (computing parties, the dealer not counted),
+    ``frac_bits``, ``prg`` (local CSPRNG), ``protocol`` and ``dealer`` (set by the
+    protocol), ``stats`` (a dict snapshot, see :mod:`smpc.net.stats`).
+    """
+
+    def __init__(self, rank: int, world_size: int, transport: Transport, options: PartyOptions):
+        self.rank = rank
+        self.world_size = world_size
+        self.options = options
+        self.frac_bits = options.frac_bits
+        self.timeout = options.timeout
+        self._transport = transport
+        self._stats = CommStats()
+        self._pair_keys: dict[int, bytes] = {}
+        self._pair_prgs: dict[int, PRG] = {}
+        self.prg = PRG(self._derive_or_fresh(f"local {rank}"))
+        self.protocol: Any = None
+        self.dealer: Any = None
+
+    # --- identity -----------------------------------------------------------------------
+    @property
+    def is_dealer(self) -> bool:
+        """True for the dealer endpoint."""
+        return self.rank == self.world_size
+
+    @property
+    def dealer_endpoint(self) -> int:
+        """The endpoint number of the dealer (``world_size``)."""
+        return self.world_size
+
+    @property
+    def others(self) -> list[int]:
+        """Ranks of the other computing parties."""
+        return [r for r in range(self.world_size) if r != self.rank]
+
+    def __repr__(self) -> str:
+        role = "dealer" if self.is_dealer else f"party {self.rank}"
+        return f"<Party {role} of {self.world_size}>"
+
+    # --- statistics ---------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, float]:
+        """Communication counters since the last :meth:`reset_stats` (a snapshot dict)."""
+        return self._stats.as_dict()
+
+    def reset_stats(self) -> None:
+        """Start counting bytes, messages, rounds and offline time from zero."""
+        self._stats.reset()
+
+    @contextmanager
+    def offline(self):
+        """Count the time spent in this block as offline (preprocessing) time."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._stats.offline_seconds += time.perf_counter() - start
+
+    # --- messaging ----------------------------------------------------------------------
+    def _check_peer(self, peer: int) -> None:
+        if not isinstance(peer, (int, np.integer)) or not 0 <= peer <= self.world_size or peer == self.rank:
+            raise ValueError(f"invalid peer {peer!r} for {self!r}")
+
+    def _is_offline(self, peer: int) -> bool:
+        return self.is_dealer or peer == self.dealer_endpoint
+
+    def send(self, peer: int, array: np.ndarray) -> None:
+        """Send an array to ``peer`` (a rank, or :attr:`dealer_endpoint`)."""
+        self._check_peer(peer)
+        array = np.asarray(array)
+        nbytes = wire.FIXED_HEADER_BYTES + 8 * array.ndim + array.nbytes
+        depth = self._stats.on_send(nbytes, self._is_offline(peer))
+        header, payload = wire.encode_frame(wire.Kind.DATA, array, depth)
+        self._transport.send_raw(peer, header, payload)
+
+    def recv(self, peer: int, timeout: float | None = -1.0) -> np.ndarray:
+        """Receive the next array from ``peer``; raises :class:`PeerError` naming it on failure.
+
+        ``timeout`` defaults to the run's; ``None`` waits for as long as it takes (peers'
+        failures still end the wait).
+        """
+        self._check_peer(peer)
+        timeout = self.timeout if timeout == -1.0 else timeout
+        raw_header, payload = self._transport.recv_raw(peer, timeout)
+        try:
+            header, array = wire.decode_frame(raw_header, payload, self.options.max_payload)
+        except WireFormatError as exc:
+            who = self._transport.name(peer)
+            raise PeerError(public_rank(peer, self.world_size), f"invalid frame from {who}: {exc}") from None
+        if header.kind != wire.Kind.DATA:
+            raise PeerError(public_rank(peer, self.world_size), f"unexpected {header.kind.name} frame")
+        self._stats.on_receive(len(raw_header) + header.payload_bytes, header.depth, self._is_offline(peer))
+        return array
+
+    def recv_like(self, peer: int, shape: tuple[int, ...], dtype=np.uint64) -> np.ndarray:
+        """Receive an array and check it has the shape and dtype the protocol expects."""
+        array = self.recv(peer)
+        if array.shape != tuple(shape) or array.dtype != np.dtype(dtype):
+            raise PeerError(
+                public_rank(peer, self.world_size),
+                f"{self._transport.name(peer)} sent {array.dtype}{list(array.shape)}, "
+                f"expected {np.dtype(dtype)}{list(shape)}",
+            )
+        return array
+
+    def exchange(self, outgoing: dict[int, np.ndarray], expect: dict[int, tuple]) -> dict[int, np.ndarray]:
+        """Send every array in ``outgoing``, then receive from every peer in ``expect``.
+
+        ``expect`` maps a peer to the ``(shape, dtype)`` its message must have. All sends
+        go out before any receive, so the exchange costs one round.
+        """
+        for peer, array in outgoing.items():
+            self.send(peer, array)
+        return {peer: self.recv_like(peer, shape, dtype) for peer, (shape, dtype) in expect.items()}
+
+    def all_to_all(self, array: np.ndarray) -> list[np.ndarray]:
+        """Send ``array`` to every other party and return all parties' arrays in rank order."""
+        array = np.asarray(array)
+        spec = (array.shape, array.dtype)
+        received = self.exchange({r: array for r in self.others}, {r: spec for r in self.others})
+        received[self.rank] = array
+        return [received[r] for r in range(self.world_size)]
+
+    # --- keys and PRGs ------------------------------------------------------------------
+    def _derive_or_fresh(self, label: str) -> bytes:
+        seed = self.options.seed
+        return fresh_key() if seed is None else derive_key(seed, label)
+
+    def agree_keys(self) -> None:
+        """Agree a pairwise key with every other endpoint (X25519, or the debugging seed).
+
+        Run once at start-up by the launcher; its traffic is not counted.
+        """
+        endpoints = [e for e in range(self.world_size + 1) if e != self.rank and e in self._transport.peers]
+        if self.options.seed is not None:
+            for peer in endpoints:
+                low, high = sorted((self.rank, peer))
+                self._pair_keys[peer] = derive_key(self.options.seed, f"pair {low} {high}")
+        else:
+            private = X25519PrivateKey.generate()
+            public = np.frombuffer(private.public_key().public_bytes_raw(), dtype=np.uint8)
+            for peer in endpoints:
+                self.send(peer, public)
+            for peer in endpoints:
+                theirs = self.recv_like(peer, (32,), np.uint8)
+                shared = private.exchange(X25519PublicKey.from_public_bytes(theirs.tobytes()))
+                low, high = sorted((self.rank, peer))
+                self._pair_keys[peer] = derive_key(shared, f"pair {low} {high}")
+        self._stats.depth = 0
+        self._stats.reset()
+
+    def pair_prg(self, peer: int) -> PRG:
+        """The PRG this party shares with ``peer`` (both draw the same stream in SPMD order)."""
+        prg = self._pair_prgs.get(peer)
+        if prg is None:
+            key = self._pair_keys.get(peer)
+            if key is None:
+                raise ProtocolError(f"{self!r} has no key shared with endpoint {peer}")
+            prg = self._pair_prgs[peer] = PRG(key)
+        return prg
+
+    # --- the protocol's entry points --------------------------------------------------------
+    def share(self, x=None, src: int = 0):
+        """Secret-share ``x`` held by party ``src`` (the others pass ``None``)."""
+        if self.protocol is None:
+            raise ProtocolError("no protocol is attached to this party")
+        return self.protocol.share(self, x, src)
+
+    # --- life cycle ---------------------------------------------------------------------
+    def abort(self, exc: BaseException) -> None:
+        """Tell every peer this party failed.
+
+        Only the exception's type name travels (a message could hold a secret), except
+        for a :class:`PeerError`, whose message is smpc's own and names the origin.
+        """
+        reason = f"PeerError: {exc}" if isinstance(exc, PeerError) else type(exc).__name__
+        self._transport.abort(reason[:200])
+
+    def close(self) -> None:
+        """Finish normally."""
+        self._transport.close()
