@@ -1,0 +1,7 @@
+"""``python -m smpc``: see :mod:`smpc.cli`."""
+
+import sys
+
+from smpc.cli import main
+
+sys.exit(main())

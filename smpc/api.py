@@ -1,0 +1,85 @@
+"""The entry points: run a party program under a protocol and a transport."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+from smpc.mpc.additive import AdditiveProtocol
+from smpc.net.launch import TRANSPORTS, RunReport, launch as launch_endpoints
+from smpc.net.party import PartyOptions
+from smpc.net.tcp import TlsConfig
+from smpc.net.wire import DEFAULT_MAX_PAYLOAD
+from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
+
+PROTOCOLS = {"additive": AdditiveProtocol}
+DEALERS = ("trusted",)
+
+
+def make_protocol(protocol: str, parties: int, dealer: str = "trusted") -> Any:
+    """The protocol object for a name, after checking the party count and dealer."""
+    cls = PROTOCOLS.get(protocol)
+    if cls is None:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
+    if not isinstance(parties, int) or isinstance(parties, bool) or parties < cls.min_parties:
+        raise ValueError(f"protocol {protocol!r} needs an integer number of parties >= {cls.min_parties}, got {parties!r}")
+    if dealer not in DEALERS:
+        raise ValueError(f"unknown dealer {dealer!r}; choose one of {DEALERS}")
+    return cls()
+
+
+def seed_bytes(seed: int | str | bytes | None) -> bytes | None:
+    """Normalise a debugging seed to bytes (None stays None)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, str, bytes)):
+        raise TypeError(f"seed must be an int, str or bytes, got {type(seed).__name__}")
+    raw = seed if isinstance(seed, bytes) else str(seed).encode()
+    return hashlib.sha256(b"smpc-seed" + raw).digest()
+
+
+def launch(
+    fn: Callable,
+    parties: int = 2,
+    protocol: str = "additive",
+    transport: str = "local",
+    *,
+    frac_bits: int = DEFAULT_FRAC_BITS,
+    timeout: float = 60.0,
+    seed: int | str | bytes | None = None,
+    dealer: str = "trusted",
+    tls: TlsConfig | None = None,
+    max_message_bytes: int = DEFAULT_MAX_PAYLOAD,
+) -> RunReport:
+    """Like :func:`run`, but return a :class:`RunReport` with every party's and the dealer's stats."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"unknown transport {transport!r}; choose one of {TRANSPORTS}")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if not isinstance(frac_bits, int) or not 0 < frac_bits <= 30:
+        raise ValueError(f"frac_bits must be an integer in 1..30, got {frac_bits!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    options = PartyOptions(frac_bits=frac_bits, timeout=float(timeout), seed=seed_bytes(seed),
+                           max_payload=int(max_message_bytes))
+    return launch_endpoints(fn, parties, make_protocol(protocol, parties, dealer), transport, options, tls)
+
+
+def run(
+    fn: Callable,
+    parties: int = 2,
+    protocol: str = "additive",
+    transport: str = "local",
+    **options: Any,
+) -> list:
+    """Call ``fn(party)`` once per party and return the results in rank order.
+
+    ``transport="local"`` runs the parties (and the dealer) as threads of this process;
+    ``transport="tcp"`` runs each as its own process connected over loopback TCP, which
+    needs ``fn`` to be picklable by reference (a module-level function; in a script,
+    keep the call under ``if __name__ == "__main__":``). Options: ``frac_bits`` (16),
+    ``timeout`` (60 s, per receive), ``seed`` (reproducible keys: INSECURE, debugging
+    only), ``dealer`` ("trusted"), ``tls`` (a :class:`TlsConfig`, tcp only),
+    ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
+    """
+    return launch(fn, parties, protocol, transport, **options).results

@@ -1,0 +1,29 @@
+"""Beaver multiplication: one protocol body for every bilinear op (mul, matmul, conv2d).
+
+Beaver, "Efficient multiparty protocols using circuit randomization", CRYPTO 1991; the
+SPDZ online phase (Damgard et al., CRYPTO 2012, section 3) without MACs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.sharing import open_shares
+from smpc.ring.arith import wrapping
+
+
+@wrapping
+def beaver_product(party, x: np.ndarray, y: np.ndarray, op: Bilinear) -> np.ndarray:
+    """This party's share of ``op(x, y)`` from its shares ``x`` and ``y``.
+
+    1. Take a triple [a], [b], [c] with c = op(a, b) from the dealer (offline).
+    2. Open e = x - a and f = y - b together: one round, |x| + |y| elements to each peer.
+    3. z_i = c_i + op(e, b_i) + op(a_i, f), and party 0 adds op(e, f); by bilinearity
+       party 0 computes op(e, b_0 + f) + op(a_0, f), two ops like everyone else.
+    """
+    a, b, c = party.dealer.triple(op, x.shape, y.shape)
+    e, f = open_shares(party, [x - a, y - b])
+    if party.rank == 0:
+        b = b + f
+    return c + op.apply(e, b) + op.apply(a, f)

@@ -1,0 +1,178 @@
+"""The trusted dealer: Beaver triples and truncation pairs, seed-compressed.
+
+The dealer is its own endpoint, never a computing party. It shares a PRG key with each
+party (agreed at start-up). For every request, parties ``0..N-2`` expand their whole
+share from that PRG without any message; the last party expands what it can and gets
+one correction per output from the dealer (the SPDZ-with-dealer offline phase, as in
+PySyft's crypto provider and CrypTen's TTP, with the seed trick of e.g. Damgard et al.,
+"New primitives for actively-secure MPC over rings", S&P 2019, section 3).
+
+Only the last party talks to the dealer: it sends the request (op and shapes, as a few
+integers) and receives the correction. Parties, dealer and requests stay in lock-step
+because every party asks for the same sequence (SPMD). All of this is offline traffic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from smpc.exceptions import PeerFinished, ProtocolError
+from smpc.mpc.bilinear import Bilinear
+from smpc.ring.arith import wrapping
+
+TRIPLE, TRUNC = 1, 2
+MAX_ELEMENTS = 1 << 31
+MAX_NDIM = 16
+
+
+@dataclass
+class TruncPair:
+    """One party's shares for exact truncation: ``r``, its top bit, and ``(r mod 2^63) >> bits``."""
+
+    r: np.ndarray
+    r_msb: np.ndarray
+    r_low_shifted: np.ndarray
+
+
+class TrustedDealerClient:
+    """The party side of the trusted dealer (the correlated-randomness source interface)."""
+
+    def __init__(self, party):
+        self.party = party
+        self._prg = party.pair_prg(party.dealer_endpoint)
+        self._is_last = party.rank == party.world_size - 1
+        self.requests = 0
+
+    def triple(self, op: Bilinear, shape_x: tuple, shape_y: tuple):
+        """This party's shares ``(a, b, c)`` of a triple with ``c = op(a, b)``."""
+        shape_z = op.output_shape(shape_x, shape_y)
+        with self.party.offline():
+            a = self._prg.random_ring(shape_x)
+            b = self._prg.random_ring(shape_y)
+            if self._is_last:
+                self._request([TRIPLE, *op.encode(), *_shape_code(shape_x), *_shape_code(shape_y)])
+                c = self.party.recv_like(self.party.dealer_endpoint, shape_z)
+            else:
+                c = self._prg.random_ring(shape_z)
+        return a, b, c
+
+    def trunc_pair(self, shape: tuple, bits: int) -> TruncPair:
+        """This party's shares of a truncation pair for ``bits``."""
+        shape = tuple(shape)
+        with self.party.offline():
+            r = self._prg.random_ring(shape)
+            if self._is_last:
+                self._request([TRUNC, bits, *_shape_code(shape)])
+                both = self.party.recv_like(self.party.dealer_endpoint, (2, *shape))
+                msb, low = both[0], both[1]
+            else:
+                msb = self._prg.random_ring(shape)
+                low = self._prg.random_ring(shape)
+        return TruncPair(r, msb, low)
+
+    def _request(self, values: list[int]) -> None:
+        self.requests += 1
+        self.party.send(self.party.dealer_endpoint, np.array(values, dtype=np.int64))
+
+
+def serve(dealer) -> dict:
+    """The dealer's loop: answer the last party's requests until it finishes.
+
+    Returns a summary (requests served). ``dealer`` is the dealer's :class:`Party`.
+    """
+    n = dealer.world_size
+    last = n - 1
+    prgs = [dealer.pair_prg(rank) for rank in range(n)]
+    served = 0
+    while True:
+        try:
+            request = dealer.recv(last, timeout=None)  # idle while the parties compute
+        except PeerFinished:
+            return {"requests": served}
+        with dealer.offline():
+            values = _parse_request(request)
+            if values[0] == TRIPLE:
+                correction = _make_triple(prgs, values[1:])
+            else:
+                correction = _make_trunc(prgs, values[1:])
+        dealer.send(last, correction)
+        served += 1
+
+
+@wrapping
+def _make_triple(prgs, values: list[int]) -> np.ndarray:
+    op, rest = Bilinear.decode(values)
+    shape_x, rest = _parse_shape(rest)
+    shape_y, rest = _parse_shape(rest)
+    _expect_end(rest)
+    shape_z = op.output_shape(shape_x, shape_y)
+    _check_size(shape_z)
+    a = np.zeros(shape_x, np.uint64)
+    b = np.zeros(shape_y, np.uint64)
+    c_others = np.zeros(shape_z, np.uint64)
+    for index, prg in enumerate(prgs):
+        a += prg.random_ring(shape_x)
+        b += prg.random_ring(shape_y)
+        if index < len(prgs) - 1:
+            c_others += prg.random_ring(shape_z)
+    return op.apply(a, b) - c_others
+
+
+@wrapping
+def _make_trunc(prgs, values: list[int]) -> np.ndarray:
+    if len(values) < 2 or not 0 < values[0] < 63:
+        raise ProtocolError("malformed truncation request")
+    bits = values[0]
+    shape, rest = _parse_shape(values[1:])
+    _expect_end(rest)
+    r = np.zeros(shape, np.uint64)
+    others = np.zeros((2, *shape), np.uint64)
+    for index, prg in enumerate(prgs):
+        r += prg.random_ring(shape)
+        if index < len(prgs) - 1:
+            others[0] += prg.random_ring(shape)
+            others[1] += prg.random_ring(shape)
+    low_mask = np.uint64((1 << 63) - 1)
+    out = np.empty((2, *shape), np.uint64)
+    out[0] = r >> np.uint64(63)
+    out[1] = (r & low_mask) >> np.uint64(bits)
+    return out - others
+
+
+def _parse_request(request: np.ndarray) -> list[int]:
+    if request.dtype != np.int64 or request.ndim != 1 or not 2 <= request.size <= 64:
+        raise ProtocolError("malformed dealer request")
+    values = [int(v) for v in request]
+    if values[0] not in (TRIPLE, TRUNC):
+        raise ProtocolError(f"unknown dealer request type {values[0]}")
+    return values
+
+
+def _shape_code(shape: tuple) -> list[int]:
+    return [len(shape), *shape]
+
+
+def _parse_shape(values: list[int]) -> tuple[tuple[int, ...], list[int]]:
+    if not values or not 0 <= values[0] <= MAX_NDIM or len(values) < 1 + values[0]:
+        raise ProtocolError("malformed shape in dealer request")
+    ndim = values[0]
+    shape = tuple(values[1 : 1 + ndim])
+    if any(d < 0 for d in shape):
+        raise ProtocolError("negative dimension in dealer request")
+    _check_size(shape)
+    return shape, values[1 + ndim :]
+
+
+def _check_size(shape: tuple) -> None:
+    count = 1
+    for dim in shape:
+        count *= dim
+    if count > MAX_ELEMENTS:
+        raise ProtocolError(f"dealer request for {count} elements exceeds the limit of {MAX_ELEMENTS}")
+
+
+def _expect_end(rest: list[int]) -> None:
+    if rest:
+        raise ProtocolError("trailing values in dealer request")

@@ -1,0 +1,97 @@
+"""Additive secret sharing over Z_2^64: input sharing, opening, pseudo-random zero sharing.
+
+A value x is held as shares x_0..x_{N-1} with x = sum x_i mod 2^64; any N-1 shares are
+uniformly random, so they reveal nothing (semi-honest security).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smpc.exceptions import PeerError, ProtocolError
+from smpc.ring.arith import wrapping
+
+MAX_SHARED_ELEMENTS = 1 << 31
+
+
+@wrapping
+def share_from(party, ring_value: np.ndarray | None, src: int, meta: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Split ``ring_value`` held by ``src`` into additive shares; return this party's share.
+
+    The source sends each other party only ``meta`` (a few integers: the value's
+    encoding and shape); the others' shares are the stream of the PRG they share with
+    the source, and the source keeps ``x - sum(others)``. Cost: one round, no ring
+    elements on the wire. Every party returns its share and the metadata.
+    """
+    if party.rank == src:
+        header = np.array(meta, dtype=np.int64)
+        for peer in party.others:
+            party.send(peer, header)
+        share = np.array(ring_value, dtype=np.uint64, copy=True)
+        for peer in party.others:
+            share -= party.pair_prg(peer).random_ring(share.shape)
+        return share, meta
+    header = party.recv(src)
+    if header.dtype != np.int64 or header.ndim != 1 or header.size > 64:
+        raise PeerError(src, f"party {src} sent a malformed share header")
+    meta = [int(v) for v in header]
+    shape = shape_from_meta(meta[1:], src)
+    return party.pair_prg(src).random_ring(shape), meta
+
+
+def shape_from_meta(values: list[int], src: int) -> tuple[int, ...]:
+    """Parse ``[ndim, *shape]`` sent by ``src``, refusing absurd shapes."""
+    if not values or not 0 <= values[0] <= 16 or len(values) != 1 + values[0]:
+        raise PeerError(src, f"party {src} sent a malformed shape")
+    shape = tuple(values[1:])
+    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.float64)) > MAX_SHARED_ELEMENTS:
+        raise PeerError(src, f"party {src} sent an invalid shape {shape}")
+    return shape
+
+
+@wrapping
+def open_shares(party, shares: list[np.ndarray]) -> list[np.ndarray]:
+    """Reconstruct several shared values at every party in one round.
+
+    Each party sends each of its shares to every other party, then sums what it got.
+    Bytes sent per party: (N-1) * sum of sizes * 8.
+    """
+    for peer in party.others:
+        for share in shares:
+            party.send(peer, share)
+    totals = [np.array(share, dtype=np.uint64, copy=True) for share in shares]
+    for peer in party.others:
+        for total in totals:
+            total += party.recv_like(peer, total.shape)
+    return totals
+
+
+@wrapping
+def open_to(party, share: np.ndarray, dst: int) -> np.ndarray | None:
+    """Reconstruct a shared value at party ``dst`` only (one round); others get None."""
+    if not 0 <= dst < party.world_size:
+        raise ProtocolError(f"reveal target {dst} is not a party rank (0..{party.world_size - 1})")
+    if party.rank != dst:
+        party.send(dst, share)
+        return None
+    total = np.array(share, dtype=np.uint64, copy=True)
+    for peer in party.others:
+        total += party.recv_like(peer, share.shape)
+    return total
+
+
+@wrapping
+def zero_share(party, shape: tuple[int, ...]) -> np.ndarray:
+    """A share of zero from the pairwise PRGs, with no communication.
+
+    Party i adds PRG(i,j) for j > i and subtracts it for j < i; the sum over parties
+    cancels. Every party must call it with the same shape at the same point.
+    """
+    share = np.zeros(shape, np.uint64)
+    for peer in party.others:
+        stream = party.pair_prg(peer).random_ring(shape)
+        if peer > party.rank:
+            share += stream
+        else:
+            share -= stream
+    return share
