@@ -1,0 +1,65 @@
+"""Party programs used by the TCP tests (module level, so spawned processes can import them)."""
+
+import os
+import time
+
+import numpy as np
+
+
+def only(value, party, src):
+    return value if party.rank == src else None
+
+
+def arithmetic_suite(x, y, party):
+    """Several ops at once, so one process launch covers many checks."""
+    n = party.world_size
+    a = party.share(only(x, party, 0), src=0)
+    b = party.share(only(y, party, n - 1), src=n - 1)
+    party.reset_stats()
+    product = (a @ b).reveal()
+    stats = party.stats
+    return {
+        "matmul": product,
+        "matmul_stats": stats,
+        "mul": (a * a).reveal(),
+        "affine": (a * 2 - 1.5 + a).reveal(),
+        "sum": a.sum(axis=0).reveal(),
+        "to_last": a.reveal(to=n - 1),
+    }
+
+
+def integer_product(x, party):
+    a = party.share(only(x, party, 0), src=0)
+    return (a * a).reveal()
+
+
+def raise_on(rank, party):
+    if party.rank == rank:
+        raise ValueError(f"boom from {rank}")
+    a = party.share(only(np.ones(3), party, 0), src=0)
+    return (a * a).reveal()
+
+
+def die_on(rank, party):
+    a = party.share(only(np.ones(3), party, 0), src=0)
+    if party.rank == rank:
+        os._exit(3)
+    return (a * a).reveal()
+
+
+def sleep_on(rank, seconds, party):
+    if party.rank == rank:
+        time.sleep(seconds)
+        return None
+    return party.recv(rank)
+
+
+def bad_dealer_request(party):
+    if party.rank == party.world_size - 1:
+        party.send(party.dealer_endpoint, np.array([99, 1, 2], dtype=np.int64))
+    a = party.share(only(np.ones(3), party, 0), src=0)
+    return (a * a).reveal()
+
+
+def share_values(party):
+    return party.share(only(np.arange(4.0), party, 0), src=0).share
