@@ -153,9 +153,15 @@ class AdditiveTensor:
         other = self._coerce(other)
         if isinstance(other, AdditiveTensor):
             left, right = (other, self) if reverse else (self, other)
-            op.output_shape(left.shape, right.shape)  # validate before asking the dealer
-            product = beaver_product(self.party, left.share, right.share, op)
+            shape = op.output_shape(left.shape, right.shape)  # validate before asking the dealer
             frac = left.frac_bits + right.frac_bits
+            excess = frac - self.party.frac_bits
+            # ask for the truncation pair first: the dealer makes it during the Beaver round
+            pair = self.party.dealer.trunc_pair(shape, excess) if excess > 0 else None
+            product = beaver_product(self.party, left.share, right.share, op)
+            if pair is not None:
+                return self._new(truncate(self.party, product, excess, pair), self.party.frac_bits)
+            return self._new(product, frac)
         else:
             value, value_frac = other
             left, right = (value, self.share) if reverse else (self.share, value)

@@ -22,8 +22,12 @@ def beaver_product(party, x: np.ndarray, y: np.ndarray, op: Bilinear) -> np.ndar
     3. z_i = c_i + op(e, b_i) + op(a_i, f), and party 0 adds op(e, f); by bilinearity
        party 0 computes op(e, b_0 + f) + op(a_0, f), two ops like everyone else.
     """
-    a, b, c = party.dealer.triple(op, x.shape, y.shape)
+    triple = party.dealer.triple(op, x.shape, y.shape)
+    a, b = triple.a, triple.b
     e, f = open_shares(party, [x - a, y - b])
     if party.rank == 0:
         b = b + f
-    return c + op.apply(e, b) + op.apply(a, f)
+    product = op.apply(e, b)
+    product += op.apply(a, f)
+    product += triple.c  # the last party's c arrives from the dealer meanwhile
+    return product

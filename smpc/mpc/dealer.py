@@ -14,8 +14,6 @@ because every party asks for the same sequence (SPMD). All of this is offline tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from smpc.exceptions import PeerFinished, ProtocolError
@@ -27,54 +25,101 @@ MAX_ELEMENTS = 1 << 31
 MAX_NDIM = 16
 
 
-@dataclass
+class _Delivery:
+    """A correction the dealer will send: received on first use, in request order."""
+
+    def __init__(self, client: "TrustedDealerClient", shape: tuple, split: bool):
+        self._client = client
+        self.shape = shape
+        self.split = split  # deliver (value[0], value[1]) rather than value
+        self.value = None
+
+    def get(self):
+        while self.value is None:
+            self._client._receive_next()
+        return self.value
+
+
+class Triple:
+    """One party's shares of a Beaver triple ``c = op(a, b)``; ``c`` may still be in transit."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, c: np.ndarray | _Delivery):
+        self.a, self.b, self._c = a, b, c
+
+    @property
+    def c(self) -> np.ndarray:
+        return self._c if isinstance(self._c, np.ndarray) else self._c.get()
+
+
 class TruncPair:
     """One party's shares for exact truncation: ``r``, its top bit, and ``(r mod 2^63) >> bits``."""
 
-    r: np.ndarray
-    r_msb: np.ndarray
-    r_low_shifted: np.ndarray
+    def __init__(self, r: np.ndarray, rest: tuple[np.ndarray, np.ndarray] | _Delivery):
+        self.r, self._rest = r, rest
+
+    @property
+    def r_msb(self) -> np.ndarray:
+        return self._parts()[0]
+
+    @property
+    def r_low_shifted(self) -> np.ndarray:
+        return self._parts()[1]
+
+    def _parts(self):
+        return self._rest if isinstance(self._rest, tuple) else self._rest.get()
 
 
 class TrustedDealerClient:
-    """The party side of the trusted dealer (the correlated-randomness source interface)."""
+    """The party side of the trusted dealer (the correlated-randomness source interface).
+
+    Requests return at once: the last party's corrections are received when first
+    used, so the dealer computes while the parties open their masked values, and a
+    caller may ask for a truncation pair ahead of the product that needs it.
+    """
 
     def __init__(self, party):
         self.party = party
         self._prg = party.pair_prg(party.dealer_endpoint)
         self._is_last = party.rank == party.world_size - 1
+        self._pending: list[_Delivery] = []
         self.requests = 0
 
-    def triple(self, op: Bilinear, shape_x: tuple, shape_y: tuple):
-        """This party's shares ``(a, b, c)`` of a triple with ``c = op(a, b)``."""
+    def triple(self, op: Bilinear, shape_x: tuple, shape_y: tuple) -> Triple:
+        """This party's shares of a triple with ``c = op(a, b)`` (offline)."""
         shape_z = op.output_shape(shape_x, shape_y)
         with self.party.offline():
             a = self._prg.random_ring(shape_x)
             b = self._prg.random_ring(shape_y)
             if self._is_last:
-                self._request([TRIPLE, *op.encode(), *_shape_code(shape_x), *_shape_code(shape_y)])
-                c = self.party.recv_like(self.party.dealer_endpoint, shape_z)
+                request = [TRIPLE, *op.encode(), *_shape_code(shape_x), *_shape_code(shape_y)]
+                c = self._request(request, shape_z, split=False)
             else:
                 c = self._prg.random_ring(shape_z)
-        return a, b, c
+        return Triple(a, b, c)
 
     def trunc_pair(self, shape: tuple, bits: int) -> TruncPair:
-        """This party's shares of a truncation pair for ``bits``."""
+        """This party's shares of a truncation pair for ``bits`` (offline)."""
         shape = tuple(shape)
         with self.party.offline():
             r = self._prg.random_ring(shape)
             if self._is_last:
-                self._request([TRUNC, bits, *_shape_code(shape)])
-                both = self.party.recv_like(self.party.dealer_endpoint, (2, *shape))
-                msb, low = both[0], both[1]
+                rest = self._request([TRUNC, bits, *_shape_code(shape)], (2, *shape), split=True)
             else:
-                msb = self._prg.random_ring(shape)
-                low = self._prg.random_ring(shape)
-        return TruncPair(r, msb, low)
+                rest = (self._prg.random_ring(shape), self._prg.random_ring(shape))
+        return TruncPair(r, rest)
 
-    def _request(self, values: list[int]) -> None:
+    def _request(self, values: list[int], reply_shape: tuple, split: bool) -> _Delivery:
         self.requests += 1
         self.party.send(self.party.dealer_endpoint, np.array(values, dtype=np.int64))
+        delivery = _Delivery(self, reply_shape, split)
+        self._pending.append(delivery)
+        return delivery
+
+    def _receive_next(self) -> None:
+        delivery = self._pending.pop(0)
+        with self.party.offline():
+            value = self.party.recv_like(self.party.dealer_endpoint, delivery.shape)
+        delivery.value = (value[0], value[1]) if delivery.split else value
 
 
 def serve(dealer) -> dict:

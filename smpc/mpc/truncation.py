@@ -31,11 +31,16 @@ _LOW_MASK = np.uint64((1 << 63) - 1)
 
 
 @wrapping
-def truncate(party, x: np.ndarray, bits: int) -> np.ndarray:
-    """This party's share of ``x / 2^bits`` (error below one unit, see module docstring)."""
+def truncate(party, x: np.ndarray, bits: int, pair=None) -> np.ndarray:
+    """This party's share of ``x / 2^bits`` (error below one unit, see module docstring).
+
+    ``pair`` is a truncation pair for ``x.shape`` and ``bits`` requested earlier (so
+    the dealer makes it while the parties compute); by default one is requested now.
+    """
     if bits == 0:
         return x
-    pair = party.dealer.trunc_pair(x.shape, bits)
+    if pair is None:
+        pair = party.dealer.trunc_pair(x.shape, bits)
     masked = x + pair.r
     if party.rank == 0:
         masked = masked + np.uint64(1 << BIAS_BITS)
