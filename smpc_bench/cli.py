@@ -1,0 +1,111 @@
+"""``python -m smpc_bench [--quick | --full] [--repeat N] [--out DIR]``: measure, print, save.
+
+Prints a table (with a progress bar while it runs) and writes ``bench.json`` (with the
+machine stamp) and ``bench.md`` into ``--out`` (default ``results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from smpc_bench import cases
+from smpc_bench.machine import machine_stamp
+from smpc_bench.progress import Progress
+
+SIZES = {"quick": {"ring": 300, "mpc": 200}, "full": {"ring": 1000, "mpc": 1000}}
+PARTY_COUNTS = [2, 3]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m smpc_bench", description="smpc's benchmark table")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes (CI)")
+    size.add_argument("--full", action="store_true", help="the sizes quoted in the README (default)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument("--out", default="results", help="folder for bench.json and bench.md")
+    parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+    return parser
+
+
+def check_output_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and fail clearly if it cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"cannot create output folder {folder}: {exc.strerror}")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise SystemExit(f"output folder {folder} is not writable")
+
+
+def run_all(mode: str, repeat: int, progress: Progress) -> list[dict]:
+    sizes = SIZES[mode]
+    rows = cases.ring_matmul_rows(sizes["ring"], repeat)
+    progress.step("fixed-point matmul")
+    rows += cases.mpc_matmul_rows(sizes["mpc"], PARTY_COUNTS, repeat)
+    progress.step("done")
+    return rows
+
+
+def _fmt_seconds(spread: dict) -> str:
+    return f"{spread['median']:.4f} s [{spread['min']:.4f}, {spread['max']:.4f}]"
+
+
+def _fmt_bytes(count: float) -> str:
+    return f"{count / 2**20:.2f} MiB"
+
+
+def table(rows: list[dict]) -> list[list[str]]:
+    """Rows of text cells, the header first."""
+    header = ["case", "time (median [min, max])", "ratio", "offline / online", "bytes/party (theory)",
+              "rounds (theory)", "max error"]
+    lines = [header]
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}x {row['ratio_to']}"
+        split = bytes_cell = rounds = error = ""
+        if "offline_seconds" in row:
+            split = f"{row['offline_seconds']['median']:.3f} / {row['online_seconds']['median']:.3f} s"
+            bytes_cell = f"{_fmt_bytes(row['bytes_per_party'])} ({_fmt_bytes(row['bytes_theory'])})"
+            rounds = f"{row['rounds']} ({row['rounds_theory']})"
+            error = f"{row['max_error']:.2e} (<= {row['error_bound']})"
+        elif row["group"] == "ring matmul":
+            error = "exact" if row["exact"] else "inexact (float)"
+        lines.append([row["name"], _fmt_seconds(row["seconds"]), ratio, split, bytes_cell, rounds, error])
+    return lines
+
+
+def render_text(lines: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def render_markdown(lines: list[list[str]], stamp: dict, mode: str, repeat: int) -> str:
+    body = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
+    body += ["| " + " | ".join(cell or " " for cell in line) + " |" for line in lines[1:]]
+    machine = f"{stamp['cpu']}, {stamp['cores']} cores, numpy {stamp['numpy']}, numba {stamp['numba']}, BLAS {stamp['blas']}"
+    return f"Measured by `python -m smpc_bench --{mode} --repeat {repeat}` on: {machine}.\n\n" + "\n".join(body) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.repeat < 1:
+        raise SystemExit("--repeat must be at least 1")
+    mode = "quick" if args.quick else "full"
+    folder = Path(args.out)
+    check_output_folder(folder)
+    enabled = {"auto": None, "always": True, "never": False}[args.progress]
+    with Progress(total=2, enabled=enabled) as progress:
+        rows = run_all(mode, args.repeat, progress)
+    stamp = machine_stamp()
+    lines = table(rows)
+    print(render_text(lines))
+    document = {"mode": mode, "repeat": args.repeat, "machine": stamp, "rows": rows}
+    (folder / "bench.json").write_text(json.dumps(document, indent=2))
+    (folder / "bench.md").write_text(render_markdown(lines, stamp, mode, args.repeat))
+    print(f"\nwrote {folder / 'bench.json'} and {folder / 'bench.md'}", file=sys.stderr)
+    return 0
