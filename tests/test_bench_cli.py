@@ -1,0 +1,61 @@
+"""``python -m smpc_bench --quick``: the table's JSON schema, figures against theory, bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run([sys.executable, "-m", "smpc_bench", "--quick", "--repeat", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text(), done.stdout
+
+
+def test_json_has_machine_stamp_and_rows(quick_results):
+    document, markdown, stdout = quick_results
+    assert document["mode"] == "quick"
+    for key in ("cpu", "cores", "numpy", "numba", "blas"):
+        assert key in document["machine"]
+    names = [row["name"] for row in document["rows"]]
+    assert any("smpc.ring.matmul" in n for n in names)
+    assert any("2-party additive" in n for n in names) and any("3-party additive" in n for n in names)
+    for row in document["rows"]:
+        assert set(row["seconds"]) == {"median", "min", "max"}
+        assert row["seconds"]["min"] <= row["seconds"]["median"] <= row["seconds"]["max"]
+    assert "| case |" in markdown and "smpc.ring.matmul" in stdout
+
+
+def test_figures_match_theory_and_bounds(quick_results):
+    document, _, _ = quick_results
+    for row in document["rows"]:
+        if row["group"] == "ring matmul" and "smpc.ring" in row["name"]:
+            assert row["exact"] is True
+        if "offline_seconds" in row:
+            assert row["bytes_per_party"] == row["bytes_theory"]
+            assert row["dealer_bytes"] == row["dealer_bytes_theory"]
+            assert row["rounds"] == row["rounds_theory"]
+            assert row["max_error"] <= row["error_bound"]
+
+
+def test_unknown_flag_is_refused():
+    done = subprocess.run([sys.executable, "-m", "smpc_bench", "--fast"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unrecognized arguments: --fast" in done.stderr
+
+
+def test_unwritable_output_folder_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = subprocess.run([sys.executable, "-m", "smpc_bench", "--quick", "--out", str(blocker / "sub")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "cannot create output folder" in done.stderr
+
+
+def test_repeat_must_be_positive():
+    done = subprocess.run([sys.executable, "-m", "smpc_bench", "--repeat", "0"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0 and "--repeat must be at least 1" in done.stderr
