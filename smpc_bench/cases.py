@@ -85,6 +85,8 @@ def mpc_matmul_rows(n: int, party_counts: list[int], repeat: int) -> list[dict]:
              "ratio": 1.0, "ratio_to": "plaintext"}]
     program = _mpc_matmul_program(x, y)
     smpc.run(_mpc_matmul_program(x[:8, :8], y[:8, :8]), parties=2)  # compile kernels first
+    ring = rng.integers(0, 2**64, size=(n, n), dtype=np.uint64)
+    one_ring_matmul, _ = timed(lambda: ring_matmul(ring, ring), repeat)
     for parties in party_counts:
         totals, offline, online, last = [], [], [], None
         for _ in range(repeat):
@@ -108,6 +110,8 @@ def mpc_matmul_rows(n: int, party_counts: list[int], repeat: int) -> list[dict]:
             "online_seconds": spread(online),
             "ratio": total["median"] / plain["median"],
             "ratio_to": "plaintext",
+            # the floor: two ring matmuls per party and one for the dealer, run one after another
+            "floor_seconds": (2 * parties + 1) * one_ring_matmul["median"],
             "bytes_per_party": stats["bytes"],
             "bytes_theory": theory_bytes,
             "dealer_bytes": last.dealer_stats["offline_bytes_sent"],

@@ -60,11 +60,15 @@ def _fmt_bytes(count: float) -> str:
 
 def table(rows: list[dict]) -> list[list[str]]:
     """Rows of text cells, the header first."""
-    header = ["case", "time (median [min, max])", "ratio", "offline / online", "bytes/party (theory)",
+    header = ["case", "time (median [min, max])", "ratio", "offline (dealer) / online", "bytes/party (theory)",
               "rounds (theory)", "max error"]
     lines = [header]
     for row in rows:
         ratio = f"{row['ratio']:.2f}x {row['ratio_to']}"
+        if "speedup" in row:
+            ratio += f" ({row['speedup']:.0f}x faster)"
+        if "floor_seconds" in row:
+            ratio += f" ({row['seconds']['median'] / row['floor_seconds']:.1f}x floor)"
         split = bytes_cell = rounds = error = ""
         if "offline_seconds" in row:
             split = f"{row['offline_seconds']['median']:.3f} / {row['online_seconds']['median']:.3f} s"
