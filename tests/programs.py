@@ -5,6 +5,8 @@ import time
 
 import numpy as np
 
+from smpc.mpc import concatenate
+
 
 def only(value, party, src):
     return value if party.rank == src else None
@@ -25,6 +27,9 @@ def arithmetic_suite(x, y, party):
         "affine": (a * 2 - 1.5 + a).reveal(),
         "sum": a.sum(axis=0).reveal(),
         "to_last": a.reveal(to=n - 1),
+        "conv": a.reshape(1, 1, *a.shape).conv2d(b[:1, :1].reshape(1, 1, 1, 1), padding=1).reveal(),
+        "shape_ops": concatenate([a.T, a.T[::-1]], axis=1)[:, 1:].reveal(),
+        "mean": a.mean(axis=1).reveal(),
     }
 
 

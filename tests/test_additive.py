@@ -191,7 +191,7 @@ def test_setitem_and_reveal_to_one_party(parties):
 # --- accuracy claims ------------------------------------------------------------------------
 def test_large_fixed_point_matmul_has_no_entry_off_by_more_than_a_hundredth():
     rng = np.random.default_rng(1)
-    x, y = rng.standard_normal((300, 1000)), rng.standard_normal((1000, 300))
+    x, y = rng.standard_normal((1000, 1000)), rng.standard_normal((1000, 1000))
     out = two_shared(lambda a, b, _: (a @ b).reveal(), x, y, 2)
     assert np.max(np.abs(out[0] - x @ y)) <= 0.01
 

@@ -43,6 +43,10 @@ def test_tcp_matches_numpy_and_local_counts(parties, data):
         assert_close(result["affine"], 3 * x - 1.5, 4 * F_ENC)
         assert_close(result["sum"], x.sum(axis=0), m * F_ENC)
         assert (result["to_last"] is None) == (rank != parties - 1)
+        conv = np.pad(x, 1) * y[0, 0]
+        assert_close(result["conv"], conv.reshape(1, 1, *conv.shape), 10 * F_ENC + 2.0**-16)
+        assert_close(result["shape_ops"], np.concatenate([x.T, x.T[::-1]], axis=1)[:, 1:], F_ENC)
+        assert_close(result["mean"], x.mean(axis=1), F_ENC + 10 * F_ENC + 2.0**-16)
         for key in ("bytes", "rounds", "bytes_received", "messages_sent"):
             assert result["matmul_stats"][key] == local[rank]["matmul_stats"][key]
 
