@@ -22,7 +22,9 @@ def make_protocol(protocol: str, parties: int, dealer: str = "trusted") -> Any:
     if cls is None:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     if not isinstance(parties, int) or isinstance(parties, bool) or parties < cls.min_parties:
-        raise ValueError(f"protocol {protocol!r} needs an integer number of parties >= {cls.min_parties}, got {parties!r}")
+        raise ValueError(
+            f"protocol {protocol!r} needs an integer number of parties >= {cls.min_parties}, got {parties!r}"
+        )
     if dealer not in DEALERS:
         raise ValueError(f"unknown dealer {dealer!r}; choose one of {DEALERS}")
     return cls()

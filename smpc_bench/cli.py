@@ -36,7 +36,7 @@ def check_output_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SystemExit(f"cannot create output folder {folder}: {exc.strerror}")
+        raise SystemExit(f"cannot create output folder {folder}: {exc.strerror}") from None
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise SystemExit(f"output folder {folder} is not writable")
 
@@ -91,7 +91,8 @@ def render_text(lines: list[list[str]]) -> str:
 def render_markdown(lines: list[list[str]], stamp: dict, mode: str, repeat: int) -> str:
     body = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
     body += ["| " + " | ".join(cell or " " for cell in line) + " |" for line in lines[1:]]
-    machine = f"{stamp['cpu']}, {stamp['cores']} cores, numpy {stamp['numpy']}, numba {stamp['numba']}, BLAS {stamp['blas']}"
+    machine = (f"{stamp['cpu']}, {stamp['cores']} cores, numpy {stamp['numpy']}, "
+               f"numba {stamp['numba']}, BLAS {stamp['blas']}")
     return f"Measured by `python -m smpc_bench --{mode} --repeat {repeat}` on: {machine}.\n\n" + "\n".join(body) + "\n"
 
 

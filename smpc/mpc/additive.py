@@ -240,7 +240,9 @@ class AdditiveTensor:
     def __setitem__(self, index, value) -> None:
         if isinstance(value, AdditiveTensor):
             if value.frac_bits != self.frac_bits:
-                raise ValueError(f"cannot assign a tensor with frac_bits={value.frac_bits} into one with {self.frac_bits}")
+                raise ValueError(
+                    f"cannot assign a tensor with frac_bits={value.frac_bits} into one with {self.frac_bits}"
+                )
             self.share[index] = value.share
             return
         ring, frac = public_to_ring(value, self.party.frac_bits)

@@ -159,7 +159,8 @@ class TcpTransport(Transport):
                 break
             except (ConnectionRefusedError, OSError) as exc:
                 if self._loop.time() > deadline:
-                    raise PeerError(public_rank(peer, self.world_size), f"cannot reach {self.name(peer)}: {exc}")
+                    rank = public_rank(peer, self.world_size)
+                    raise PeerError(rank, f"cannot reach {self.name(peer)}: {exc}") from None
                 await asyncio.sleep(_RETRY_SECONDS)
         hello = np.frombuffer(_HELLO.pack(self._session, self.endpoint), dtype=np.uint8)
         header, payload = wire.encode_frame(wire.Kind.HELLO, hello)
@@ -231,7 +232,8 @@ class TcpTransport(Transport):
             writer.write(payload)
 
     def abort(self, reason: str) -> None:
-        header, payload = wire.encode_frame(wire.Kind.ABORT, np.frombuffer(reason.encode("ascii", "replace")[:200], np.uint8))
+        reason_bytes = np.frombuffer(reason.encode("ascii", "replace")[:200], np.uint8)
+        header, payload = wire.encode_frame(wire.Kind.ABORT, reason_bytes)
         for peer in list(self._writers):
             try:
                 self._loop.call_soon_threadsafe(self._write, peer, header, payload)

@@ -19,6 +19,22 @@ def to_ring(x) -> np.ndarray:
     return arr.astype(np.int64).view(np.uint64) if arr.dtype.kind == "i" else arr.astype(np.uint64)
 
 
+def as_ring_operand(x, what: str) -> np.ndarray:
+    """A kernel operand as uint64 without copying: uint64 or int64 (two's complement) only.
+
+    Stricter than :func:`to_ring`: a kernel refuses narrower integers rather than guess.
+    ``what`` names the operand in the ``TypeError``.
+    """
+    arr = np.asarray(x)
+    if arr.dtype == np.uint64:
+        return arr
+    if arr.dtype == np.int64:
+        return arr.view(np.uint64)
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize == 8:  # non-native byte order
+        return arr.astype(arr.dtype.newbyteorder("=")).view(np.uint64)
+    raise TypeError(f"{what} must have dtype uint64 or int64, got {arr.dtype}")
+
+
 def signed(u) -> np.ndarray:
     """The two's complement (int64) view of ring elements."""
     return np.asarray(u, dtype=np.uint64).view(np.int64)

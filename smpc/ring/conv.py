@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 from numpy.lib.stride_tricks import sliding_window_view
 
+from smpc.ring.arith import as_ring_operand
 from smpc.ring.matmul import PARALLEL_LOCK, _choose, matmul
 
 
@@ -53,17 +54,6 @@ def _out_size(size: int, pad: int, kernel: int, stride: int, dilation: int, axis
             f"({size} + 2*{pad}) along {axis}"
         )
     return (size + 2 * pad - span) // stride + 1
-
-
-def _as_ring(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype == np.uint64:
-        return arr
-    if arr.dtype == np.int64:
-        return arr.view(np.uint64)
-    if arr.dtype.kind in "iu" and arr.dtype.itemsize == 8:  # non-native byte order
-        return arr.astype(arr.dtype.newbyteorder("=")).view(np.uint64)
-    raise TypeError(f"{name} must have dtype uint64 or int64, got {arr.dtype}")
 
 
 def conv2d_output_shape(
@@ -176,8 +166,8 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     PyTorch's semantics: zero padding; stride, padding, dilation an int or (h, w) pair.
     Returns uint64 of shape (N, O, Ho, Wo); int64 inputs are read as two's complement.
     """
-    x = _as_ring(x, "conv2d input")
-    w = _as_ring(w, "conv2d weight")
+    x = as_ring_operand(x, "conv2d input")
+    w = as_ring_operand(w, "conv2d weight")
     n, o, ho, wo = conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups)
     (sh, sw), (ph, pw), (dh, dw) = _check_hyper(stride, padding, dilation)
     c, kh, kw = x.shape[1], w.shape[2], w.shape[3]
@@ -213,7 +203,7 @@ def sum_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
 
     stride defaults to kernel_size; kernel_size, stride and padding are an int or a pair.
     """
-    x = _as_ring(x, "sum_pool2d input")
+    x = as_ring_operand(x, "sum_pool2d input")
     if x.ndim != 4:
         raise ValueError(f"sum_pool2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
     kh, kw = _pair(kernel_size, "kernel_size")

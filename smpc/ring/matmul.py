@@ -12,6 +12,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from smpc.ring.arith import as_ring_operand
+
 # Numba's "workqueue" threading layer aborts when two Python threads launch parallel
 # kernels at once (parties run as threads). Every parallel launch holds this lock;
 # nothing is lost, since one launch already uses every core.
@@ -228,17 +230,6 @@ def _axpy_parallel(a3, b3, ia, ib, c3, nc, nchunks):
 
 
 # --------------------------------------------------------------------------- front end
-def _as_ring(x, which: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype == np.uint64:
-        return arr
-    if arr.dtype == np.int64:
-        return arr.view(np.uint64)
-    if arr.dtype.kind in "iu" and arr.dtype.itemsize == 8:  # non-native byte order
-        return arr.astype(arr.dtype.newbyteorder("=")).view(np.uint64)
-    raise TypeError(f"matmul: operand {which} must have dtype uint64 or int64, got {arr.dtype}")
-
-
 def _kernel_operand(x: np.ndarray) -> np.ndarray:
     """C-contiguous and writeable (numba compiles a separate variant for read-only arrays)."""
     if x.flags.c_contiguous and x.flags.writeable:
@@ -333,8 +324,8 @@ def _run(method: str, parallel: bool, a3, b3, ia, ib) -> np.ndarray:
 
 def _matmul(a, b, method: str | None = None, parallel: bool | None = None) -> np.ndarray:
     """matmul with the kernel optionally forced (tests use this to reach every kernel)."""
-    a = _as_ring(a, "a")
-    b = _as_ring(b, "b")
+    a = as_ring_operand(a, "matmul: operand a")
+    b = as_ring_operand(b, "matmul: operand b")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul: operands must have at least one dimension, got shapes {a.shape} "
