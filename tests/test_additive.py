@@ -329,3 +329,23 @@ def test_division_by_zero_and_by_shared():
 def test_bad_run_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         smpc.run(lambda p: None, **kwargs)
+
+
+@pytest.mark.parametrize("parties", PARTY_COUNTS)
+def test_pseudo_random_zero_sharing_needs_no_messages(parties):
+    from smpc.mpc.sharing import zero_share
+
+    def program(party):
+        party.reset_stats()
+        share = zero_share(party, (1000,))
+        return share, party.stats["bytes"]
+
+    out = smpc.run(program, parties=parties)
+    total = sum(share for share, _ in out)  # wraps modulo 2^64
+    assert not total.any() and all(sent == 0 for _, sent in out)
+    assert all(abs(np.unpackbits(share.view(np.uint8)).mean() - 0.5) < 0.02 for share, _ in out)
+
+
+@pytest.mark.parametrize("target", [5, -1])
+def test_reveal_to_a_rank_that_does_not_exist(target):
+    _fails(lambda p: p.share(only(np.ones(2), p, 0), src=0).reveal(to=target), match="not a party rank")

@@ -230,12 +230,16 @@ def main(party):
 """
 
 
-def test_cli_runs_a_three_host_style_deployment(tmp_path):
+@pytest.mark.parametrize("use_tls", [False, True])
+def test_cli_runs_a_three_host_style_deployment(tmp_path, use_tls):
     script = tmp_path / "prog.py"
     script.write_text(SCRIPT)
     ports = _free_ports(3)
     peers = f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"
     common = ["--peers", peers, "--dealer", f"127.0.0.1:{ports[2]}", "--timeout", "30", "--session", "t"]
+    if use_tls:
+        cert, key, ca = _make_certificates(tmp_path)
+        common += ["--tls-cert", cert, "--tls-key", key, "--tls-ca", ca]
     commands = [[sys.executable, "-m", "smpc", "dealer", *common]] + [
         [sys.executable, "-m", "smpc", "party", "--rank", str(r), *common, f"{script}:main"] for r in range(2)
     ]
@@ -253,3 +257,31 @@ def test_cli_rejects_bad_arguments(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "smpc", "dealer", "--peers", "nonsense"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "not of the form host:port" in bad.stderr
+
+
+FAILING_SCRIPT = """
+import numpy as np
+
+def main(party):
+    if party.rank == 1:
+        raise RuntimeError("party 1 gives up")
+    return party.share(np.ones(2) if party.rank == 0 else None, src=0).reveal()
+"""
+
+
+def test_cli_a_failing_host_stops_the_others_naming_it(tmp_path):
+    script = tmp_path / "fail.py"
+    script.write_text(FAILING_SCRIPT)
+    ports = _free_ports(3)
+    common = ["--peers", f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", "--dealer", f"127.0.0.1:{ports[2]}",
+              "--timeout", "30"]
+    commands = [[sys.executable, "-m", "smpc", "dealer", *common]] + [
+        [sys.executable, "-m", "smpc", "party", "--rank", str(r), *common, str(script)] for r in range(2)
+    ]
+    start = time.monotonic()
+    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    outputs = [p.communicate(timeout=90) for p in processes]
+    assert all(p.returncode == 1 for p in processes), outputs
+    assert "RuntimeError: party 1 gives up" in outputs[2][1]
+    assert "party 1 failed (RuntimeError)" in outputs[1][1]
+    assert time.monotonic() - start < 30

@@ -24,6 +24,9 @@ from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 from smpc.ring.prg import PRG, derive_key, fresh_key
 
 
+RUN_TIMEOUT = object()  # default of Party.recv: the run's configured timeout
+
+
 @dataclass(frozen=True)
 class PartyOptions:
     """Settings every endpoint of one run shares."""
@@ -112,14 +115,14 @@ class Party:
         header, payload = wire.encode_frame(wire.Kind.DATA, array, depth)
         self._transport.send_raw(peer, header, payload)
 
-    def recv(self, peer: int, timeout: float | None = -1.0) -> np.ndarray:
+    def recv(self, peer: int, timeout: float | None | object = RUN_TIMEOUT) -> np.ndarray:
         """Receive the next array from ``peer``; raises :class:`PeerError` naming it on failure.
 
         ``timeout`` defaults to the run's; ``None`` waits for as long as it takes (peers'
         failures still end the wait).
         """
         self._check_peer(peer)
-        timeout = self.timeout if timeout == -1.0 else timeout
+        timeout = self.timeout if timeout is RUN_TIMEOUT else timeout
         raw_header, payload = self._transport.recv_raw(peer, timeout)
         try:
             header, array = wire.decode_frame(raw_header, payload, self.options.max_payload)
@@ -141,24 +144,6 @@ class Party:
                 f"expected {np.dtype(dtype)}{list(shape)}",
             )
         return array
-
-    def exchange(self, outgoing: dict[int, np.ndarray], expect: dict[int, tuple]) -> dict[int, np.ndarray]:
-        """Send every array in ``outgoing``, then receive from every peer in ``expect``.
-
-        ``expect`` maps a peer to the ``(shape, dtype)`` its message must have. All sends
-        go out before any receive, so the exchange costs one round.
-        """
-        for peer, array in outgoing.items():
-            self.send(peer, array)
-        return {peer: self.recv_like(peer, shape, dtype) for peer, (shape, dtype) in expect.items()}
-
-    def all_to_all(self, array: np.ndarray) -> list[np.ndarray]:
-        """Send ``array`` to every other party and return all parties' arrays in rank order."""
-        array = np.asarray(array)
-        spec = (array.shape, array.dtype)
-        received = self.exchange({r: array for r in self.others}, {r: spec for r in self.others})
-        received[self.rank] = array
-        return [received[r] for r in range(self.world_size)]
 
     # --- keys and PRGs ------------------------------------------------------------------
     def _derive_or_fresh(self, label: str) -> bytes:
