@@ -1,0 +1,322 @@
+"""The shared-tensor interface, written once for every protocol.
+
+A shared tensor holds this party's *components* of a secret-shared Z_2^64 array (one
+for additive sharing, two for replicated sharing) and a scale (``frac_bits``: 0 for an
+integer tensor, the party's ``frac_bits`` for fixed point). Everything that is local
+and linear (shape ops, sums, additions, products with public values) lives here;
+a protocol subclass supplies what needs its own structure or communication:
+``_public_components`` (how a public value sits in the components), ``_shared_bilinear``
+(products of two shared operands), ``_truncate_ring`` and ``reveal_ring``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from smpc.exceptions import ProtocolError
+from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
+from smpc.ring import decode, encode, sum_pool2d, to_ring
+from smpc.ring.arith import wrapping
+
+
+class SharedTensor:
+    """This party's view of a secret-shared tensor; see the module docstring."""
+
+    __array_priority__ = 1000  # numpy defers `ndarray op tensor` to us
+
+    def __init__(self, party, components: tuple[np.ndarray, ...], frac_bits: int):
+        self.party = party
+        self.components = tuple(components)
+        self.frac_bits = frac_bits
+
+    # --- what a protocol provides -----------------------------------------------------------
+    def _public_components(self, ring: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        """Where a public ring value goes: one entry per component (None: nothing)."""
+        raise NotImplementedError
+
+    def _shared_bilinear(self, left: "SharedTensor", right: "SharedTensor", op: Bilinear) -> "SharedTensor":
+        """``op(left, right)`` for two shared operands, rescaled to at most ``frac_bits``."""
+        raise NotImplementedError
+
+    def _truncate_ring(self, bits: int) -> tuple[np.ndarray, ...]:
+        """Components of this value divided by 2^bits (error below one unit)."""
+        raise NotImplementedError
+
+    def reveal_ring(self, to: int | None = None) -> np.ndarray | None:
+        """The raw ring elements (uint64), to every party or to party ``to`` only."""
+        raise NotImplementedError
+
+    # --- basic attributes -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.components[0].shape
+
+    @property
+    def ndim(self) -> int:
+        return self.components[0].ndim
+
+    @property
+    def size(self) -> int:
+        return self.components[0].size
+
+    @property
+    def is_fixed_point(self) -> bool:
+        return self.frac_bits > 0
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d shared tensor")
+        return self.shape[0]
+
+    def __bool__(self):
+        raise TypeError("a shared value has no truth value; reveal it first")
+
+    def __repr__(self) -> str:
+        kind = "fixed" if self.is_fixed_point else "int"
+        return f"{type(self).__name__}(shape={self.shape}, {kind}, party={self.party.rank})"
+
+    def _new(self, components, frac_bits: int | None = None) -> "SharedTensor":
+        return type(self)(self.party, tuple(components), self.frac_bits if frac_bits is None else frac_bits)
+
+    def _local(self, fn: Callable[[np.ndarray], np.ndarray]) -> "SharedTensor":
+        """Apply a local linear map to every component."""
+        return self._new(tuple(fn(c) for c in self.components))
+
+    # --- reveal ---------------------------------------------------------------------------------
+    def reveal(self, to: int | None = None) -> np.ndarray | None:
+        """The plain value at every party (``to=None``) or at party ``to`` only (others: None).
+
+        Fixed-point tensors decode to float64, integer tensors to int64.
+        """
+        ring = self.reveal_ring(to)
+        if ring is None:
+            return None
+        return decode(ring, self.frac_bits) if self.is_fixed_point else ring.view(np.int64)
+
+    # --- operands ---------------------------------------------------------------------------------
+    def _coerce(self, other) -> "SharedTensor | tuple[np.ndarray, int]":
+        """A shared operand as-is (same protocol and run), a public one as (ring, frac bits)."""
+        if isinstance(other, SharedTensor):
+            if type(other) is not type(self):
+                raise ProtocolError(f"cannot combine a {type(self).__name__} with a {type(other).__name__}")
+            if other.party is not self.party:
+                raise ProtocolError("operands belong to different parties or runs")
+            return other
+        return public_to_ring(other, self.party.frac_bits)
+
+    @staticmethod
+    @wrapping
+    def _aligned(ring: np.ndarray, frac: int, target: int) -> np.ndarray:
+        return ring if frac == target else ring * np.uint64(1 << (target - frac))
+
+    # --- linear operations (local) --------------------------------------------------------------
+    @wrapping
+    def __add__(self, other):
+        other = self._coerce(other)
+        frac = max(self.frac_bits, _frac(other))
+        mine = [self._aligned(c, self.frac_bits, frac) for c in self.components]
+        if isinstance(other, SharedTensor):
+            theirs = [self._aligned(c, other.frac_bits, frac) for c in other.components]
+            return self._new([m + t for m, t in zip(mine, theirs)], frac)
+        value = self._aligned(other[0], other[1], frac)
+        shape = np.broadcast_shapes(self.shape, value.shape)
+        placed = self._public_components(value)
+        out = [np.broadcast_to(m, shape).copy() if p is None else m + p for m, p in zip(mine, placed)]
+        return self._new(out, frac)
+
+    __radd__ = __add__
+
+    @wrapping
+    def __neg__(self):
+        return self._local(lambda c: np.uint64(0) - c)
+
+    def __sub__(self, other):
+        return self + (-other if isinstance(other, SharedTensor) else _negate_public(other))
+
+    def __rsub__(self, other):
+        return (-self) + other
+
+    # --- products ---------------------------------------------------------------------------------
+    def __mul__(self, other):
+        return self._bilinear(other, Bilinear(MUL), reverse=False)
+
+    def __rmul__(self, other):
+        return self._bilinear(other, Bilinear(MUL), reverse=True)
+
+    def __matmul__(self, other):
+        return self._bilinear(other, Bilinear(MATMUL), reverse=False)
+
+    def __rmatmul__(self, other):
+        return self._bilinear(other, Bilinear(MATMUL), reverse=True)
+
+    def matmul(self, other):
+        """Matrix product (numpy semantics: 1-D, batched, broadcast)."""
+        return self @ other
+
+    def conv2d(self, weight, stride=1, padding=0, dilation=1, groups=1):
+        """2-D convolution of this NCHW tensor with an OIHW ``weight`` (shared or public)."""
+        return self._bilinear(weight, Bilinear.conv2d(stride, padding, dilation, groups), reverse=False)
+
+    @wrapping
+    def _bilinear(self, other, op: Bilinear, reverse: bool):
+        other = self._coerce(other)
+        if isinstance(other, SharedTensor):
+            left, right = (other, self) if reverse else (self, other)
+            op.output_shape(left.shape, right.shape)  # validate before any traffic
+            return self._shared_bilinear(left, right, op)
+        value, value_frac = other
+        if reverse:
+            parts = [op.apply(value, c) for c in self.components]
+        else:
+            parts = [op.apply(c, value) for c in self.components]
+        return self._new(parts, self.frac_bits + value_frac)._rescaled()
+
+    def _rescaled(self) -> "SharedTensor":
+        """Truncate a product that carries more than ``party.frac_bits`` fraction bits."""
+        excess = self.frac_bits - self.party.frac_bits
+        if excess <= 0:
+            return self
+        return self._new(self._truncate_ring(excess), self.party.frac_bits)
+
+    def truncate(self, bits: int) -> "SharedTensor":
+        """Divide the underlying ring value by 2^bits (error below one unit)."""
+        if not 0 <= bits < 63:
+            raise ValueError(f"truncation bits must be in [0, 62], got {bits}")
+        return self if bits == 0 else self._new(self._truncate_ring(bits))
+
+    def __truediv__(self, other):
+        """Division by a public value: multiply by 2^s / d rounded, then truncate by s.
+
+        ``s = frac_bits + ceil(log2 max|d|)`` keeps frac_bits significant bits in the
+        reciprocal, so the error is below one unit plus |x / d| * 2^-(frac_bits+1), for
+        |x| < 2^(61 - 2 * frac_bits) (2^29 with 16 fraction bits). One truncation.
+        """
+        if isinstance(other, SharedTensor):
+            raise TypeError("division by a shared value is not available in this release")
+        divisor = np.asarray(other, dtype=np.float64)
+        if np.any(divisor == 0) or not np.all(np.isfinite(divisor)):
+            raise ZeroDivisionError("division of a shared tensor by zero or a non-finite value")
+        return self._divide_public(divisor)
+
+    @wrapping
+    def _divide_public(self, divisor: np.ndarray) -> "SharedTensor":
+        target = self.party.frac_bits
+        extra = max(0, int(np.ceil(np.log2(np.max(np.abs(divisor))))))
+        scale_bits = target + extra
+        reciprocal = np.rint(float(2**scale_bits) / divisor).astype(np.int64).view(np.uint64)
+        scaled = self._new([c * reciprocal for c in self.components], self.frac_bits + scale_bits)
+        return scaled._rescaled()
+
+    # --- reductions and shape ---------------------------------------------------------------------
+    @wrapping
+    def sum(self, axis=None, keepdims: bool = False) -> "SharedTensor":
+        """Sum over ``axis`` (local, exact in the ring)."""
+        return self._local(lambda c: np.sum(c, axis=axis, keepdims=keepdims, dtype=np.uint64))
+
+    def mean(self, axis=None, keepdims: bool = False) -> "SharedTensor":
+        """Mean over ``axis``: a local sum, then division by the count (one truncation)."""
+        count = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
+        if count == 0:
+            raise ValueError("mean of an empty shared tensor")
+        return self.sum(axis=axis, keepdims=keepdims) / count
+
+    def reshape(self, *shape) -> "SharedTensor":
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return self._local(lambda c: c.reshape(shape))
+
+    def flatten(self) -> "SharedTensor":
+        return self._local(lambda c: c.reshape(-1))
+
+    def transpose(self, *axes) -> "SharedTensor":
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return self._local(lambda c: np.ascontiguousarray(c.transpose(*axes) if axes else c.T))
+
+    @property
+    def T(self) -> "SharedTensor":
+        return self.transpose()
+
+    def __getitem__(self, index) -> "SharedTensor":
+        if isinstance(index, SharedTensor):
+            raise TypeError("indexing with a shared index is not supported")
+        return self._local(lambda c: np.array(c[index], dtype=np.uint64, copy=True))
+
+    @wrapping
+    def __setitem__(self, index, value) -> None:
+        if isinstance(value, SharedTensor):
+            value = self._coerce(value)
+            if value.frac_bits != self.frac_bits:
+                raise ValueError(
+                    f"cannot assign a tensor with frac_bits={value.frac_bits} into one with {self.frac_bits}"
+                )
+            for mine, theirs in zip(self.components, value.components):
+                mine[index] = theirs
+            return
+        ring, frac = public_to_ring(value, self.party.frac_bits)
+        if frac > self.frac_bits:
+            raise ValueError("cannot assign fixed-point values into an integer shared tensor")
+        ring = self._aligned(ring, frac, self.frac_bits)
+        for mine, placed in zip(self.components, self._public_components(ring)):
+            mine[index] = np.uint64(0) if placed is None else placed
+
+    @wrapping
+    def sum_pool2d(self, kernel_size, stride=None, padding=0) -> "SharedTensor":
+        """Window sums over an NCHW tensor (local, exact)."""
+        return self._local(lambda c: sum_pool2d(c, kernel_size, stride, padding))
+
+    def avg_pool2d(self, kernel_size, stride=None, padding=0) -> "SharedTensor":
+        """Window averages: window sums divided by kh*kw (one truncation)."""
+        kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
+        return self.sum_pool2d(kernel_size, stride, padding) / (kh * kw)
+
+
+def public_to_ring(value, frac_bits: int) -> tuple[np.ndarray, int]:
+    """A public operand as ring elements: integers exactly (scale 0), floats in fixed point."""
+    if hasattr(value, "reveal") or hasattr(value, "components"):
+        raise TypeError(f"cannot combine a shared tensor with {type(value).__name__}")
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind in "iu":
+        return to_ring(arr), 0
+    if arr.dtype.kind == "f":
+        return encode(arr, frac_bits), frac_bits
+    raise TypeError(f"cannot use a public operand of dtype {arr.dtype}")
+
+
+def _frac(operand) -> int:
+    return operand.frac_bits if isinstance(operand, SharedTensor) else operand[1]
+
+
+def _negate_public(value):
+    arr = np.asarray(value)
+    if arr.dtype == np.uint64:
+        return (np.uint64(0) - arr).view(np.int64)
+    return -arr
+
+
+def concatenate(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
+    """Join shared tensors along an existing axis (local)."""
+    return _join(tensors, lambda parts: np.concatenate(parts, axis=axis))
+
+
+def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
+    """Join shared tensors along a new axis (local)."""
+    return _join(tensors, lambda parts: np.stack(parts, axis=axis))
+
+
+def _join(tensors: Sequence[SharedTensor], join) -> SharedTensor:
+    if not tensors:
+        raise ValueError("need at least one tensor")
+    if not all(isinstance(t, SharedTensor) for t in tensors):
+        raise TypeError("concatenate/stack take shared tensors only")
+    first = tensors[0]
+    for t in tensors[1:]:
+        first._coerce(t)  # same protocol and run
+    frac = max(t.frac_bits for t in tensors)
+    count = len(first.components)
+    components = [
+        join([first._aligned(t.components[i], t.frac_bits, frac) for t in tensors]) for i in range(count)
+    ]
+    return first._new(components, frac)
