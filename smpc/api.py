@@ -6,13 +6,14 @@ import hashlib
 from typing import Any, Callable
 
 from smpc.mpc.additive import AdditiveProtocol
+from smpc.mpc.replicated import Aby3Protocol
 from smpc.net.launch import TRANSPORTS, RunReport, launch as launch_endpoints
 from smpc.net.party import PartyOptions
 from smpc.net.tcp import TlsConfig
 from smpc.net.wire import DEFAULT_MAX_PAYLOAD
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
-PROTOCOLS = {"additive": AdditiveProtocol}
+PROTOCOLS = {"additive": AdditiveProtocol, "aby3": Aby3Protocol}
 DEALERS = ("trusted",)
 
 
@@ -25,6 +26,8 @@ def make_protocol(protocol: str, parties: int, dealer: str = "trusted") -> Any:
         raise ValueError(
             f"protocol {protocol!r} needs an integer number of parties >= {cls.min_parties}, got {parties!r}"
         )
+    if getattr(cls, "max_parties", None) is not None and parties > cls.max_parties:
+        raise ValueError(f"protocol {protocol!r} runs with exactly {cls.max_parties} parties, got {parties}")
     if dealer not in DEALERS:
         raise ValueError(f"unknown dealer {dealer!r}; choose one of {DEALERS}")
     return cls()

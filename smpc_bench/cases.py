@@ -76,8 +76,18 @@ def _mpc_matmul_program(x: np.ndarray, y: np.ndarray):
     return program
 
 
-def mpc_matmul_rows(n: int, party_counts: list[int], repeat: int) -> list[dict]:
-    """Fixed-point n x n matmul: plaintext float64, then additive MPC for each party count."""
+def _theory(protocol: str, parties: int, n: int) -> dict:
+    """Bytes (the busiest party), dealer bytes, rounds and ring matmuls of a fixed-point matmul and reveal."""
+    square = frame_bytes((n, n))
+    if protocol == "additive":  # e and f, the truncation opening, the reveal; to each peer
+        return {"bytes": (parties - 1) * 4 * square, "dealer": square + frame_bytes((2, n, n)), "rounds": 3,
+                "matmuls": 2 * parties + 1}
+    # aby3: party 0 sends the masked product twice and the truncation corrections, then its reveal share
+    return {"bytes": 3 * square + frame_bytes((2, n, n)), "dealer": 0, "rounds": 3, "matmuls": 2 * parties}
+
+
+def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[dict]:
+    """Fixed-point n x n matmul: plaintext float64, then MPC for each (protocol, parties)."""
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((n, n)), rng.standard_normal((n, n))
     plain, reference = timed(lambda: x @ y, repeat)
@@ -87,37 +97,35 @@ def mpc_matmul_rows(n: int, party_counts: list[int], repeat: int) -> list[dict]:
     smpc.run(_mpc_matmul_program(x[:8, :8], y[:8, :8]), parties=2)  # compile kernels first
     ring = rng.integers(0, 2**64, size=(n, n), dtype=np.uint64)
     one_ring_matmul, _ = timed(lambda: ring_matmul(ring, ring), repeat)
-    for parties in party_counts:
+    for protocol, parties in setups:
         totals, offline, online, last = [], [], [], None
         for _ in range(repeat):
-            report = smpc.launch(program, parties=parties)
+            report = smpc.launch(program, parties=parties, protocol=protocol)
             wall = max(stats["wall"] for _, stats in report.results)
             totals.append(wall)
-            offline.append(report.dealer_stats["offline_seconds"])
+            offline.append(report.dealer_stats["offline_seconds"] if report.dealer_stats else 0.0)
             online.append(max(stats["wall"] - stats["offline_seconds"] for _, stats in report.results))
             last = report
-        z, stats = last.results[0]
-        shape = (n, n)
-        peers = parties - 1
-        theory_bytes = peers * (3 * frame_bytes(shape) + frame_bytes(shape))  # e, f, truncation, reveal
-        dealer_theory = frame_bytes(shape) + frame_bytes((2, *shape))
+        z = last.results[0][0]
+        theory = _theory(protocol, parties, n)
         total = spread(totals)
+        kind = "additive (trusted dealer)" if protocol == "additive" else "aby3 (replicated, no dealer)"
         rows.append({
             "group": "fixed-point matmul",
-            "name": f"{parties}-party additive (trusted dealer) {n}x{n}",
+            "name": f"{parties}-party {kind} {n}x{n}",
             "seconds": total,
             "offline_seconds": spread(offline),
             "online_seconds": spread(online),
             "ratio": total["median"] / plain["median"],
             "ratio_to": "plaintext",
-            # the floor: two ring matmuls per party and one for the dealer, run one after another
-            "floor_seconds": (2 * parties + 1) * one_ring_matmul["median"],
-            "bytes_per_party": stats["bytes"],
-            "bytes_theory": theory_bytes,
-            "dealer_bytes": last.dealer_stats["offline_bytes_sent"],
-            "dealer_bytes_theory": dealer_theory,
-            "rounds": max(s["rounds"] for _, s in last.results),
-            "rounds_theory": 3,
+            # the floor: the ring matmuls the protocol cannot avoid, run one after another
+            "floor_seconds": theory["matmuls"] * one_ring_matmul["median"],
+            "bytes_per_party": max(stats["bytes"] for _, stats in last.results),
+            "bytes_theory": theory["bytes"],
+            "dealer_bytes": last.dealer_stats["offline_bytes_sent"] if last.dealer_stats else 0,
+            "dealer_bytes_theory": theory["dealer"],
+            "rounds": max(stats["rounds"] for _, stats in last.results),
+            "rounds_theory": theory["rounds"],
             "max_error": float(np.max(np.abs(z - reference))),
             "error_bound": 0.01,
         })

@@ -17,7 +17,7 @@ from smpc_bench.machine import machine_stamp
 from smpc_bench.progress import Progress
 
 SIZES = {"quick": {"ring": 300, "mpc": 200}, "full": {"ring": 1000, "mpc": 1000}}
-PARTY_COUNTS = [2, 3]
+MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def run_all(mode: str, repeat: int, progress: Progress) -> list[dict]:
     sizes = SIZES[mode]
     rows = cases.ring_matmul_rows(sizes["ring"], repeat)
     progress.step("fixed-point matmul")
-    rows += cases.mpc_matmul_rows(sizes["mpc"], PARTY_COUNTS, repeat)
+    rows += cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat)
     progress.step("done")
     return rows
 
@@ -60,7 +60,7 @@ def _fmt_bytes(count: float) -> str:
 
 def table(rows: list[dict]) -> list[list[str]]:
     """Rows of text cells, the header first."""
-    header = ["case", "time (median [min, max])", "ratio", "offline (dealer) / online", "bytes/party (theory)",
+    header = ["case", "time (median [min, max])", "ratio", "offline (dealer) / online", "bytes, busiest party (theory)",
               "rounds (theory)", "max error"]
     lines = [header]
     for row in rows:

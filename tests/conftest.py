@@ -3,7 +3,7 @@
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "default",
@@ -13,6 +13,9 @@ settings.register_profile(
     derandomize=False,
 )
 settings.load_profile("default")
+
+# a TCP example launches processes: on failure, report it rather than spend minutes shrinking
+TCP_PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
 def only(rank_value, party, src):

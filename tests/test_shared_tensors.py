@@ -1,4 +1,4 @@
-"""The additive protocol against plaintext numpy, on hypothesis-drawn shapes and values."""
+"""Both protocols (additive with 2, 3, 5 parties; aby3) against plaintext numpy, on hypothesis-drawn data."""
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ from smpc.mpc import concatenate, stack
 from conftest import assert_close, only
 
 PARTY_COUNTS = [2, 3, 5]
+SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
 F = 16
 ULP = 2.0**-F
 ENC = 2.0 ** -(F + 1)  # encoding error bound per input
@@ -28,20 +29,32 @@ def two_shared(fn, x, y, parties, **kw):
         ys = party.share(only(y, party, parties - 1), src=parties - 1)
         return fn(xs, ys, party)
 
-    return smpc.run(program, parties=parties, **kw)
+    return smpc.run(program, parties=parties, **kw)  # protocol= passes through kw
 
 
 small_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=5)
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
+@pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
-def test_add_sub_neg_with_broadcasting(parties, data):
+def test_add_sub_neg_with_broadcasting(protocol, parties, data):
     shape_x, shape_y = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=4)).input_shapes
     x, y = data.draw(reals(shape_x)), data.draw(reals(shape_y))
     p = data.draw(reals(shape_y))
-    results = two_shared(lambda a, b, _: ((a + b).reveal(), (a - b).reveal(), (-a).reveal(),
-                                          (a + p).reveal(), (p - a).reveal(), (a - 3).reveal()), x, y, parties)
+    results = two_shared(
+        lambda a, b, _: (
+            (a + b).reveal(),
+            (a - b).reveal(),
+            (-a).reveal(),
+            (a + p).reveal(),
+            (p - a).reveal(),
+            (a - 3).reveal(),
+        ),
+        x,
+        y,
+        parties,
+        protocol=protocol,
+    )
     for got in results:
         assert_close(got[0], x + y, 2 * ENC)
         assert_close(got[1], x - y, 2 * ENC)
@@ -51,13 +64,18 @@ def test_add_sub_neg_with_broadcasting(parties, data):
         assert_close(got[5], x - 3, ENC)
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
+@pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
-def test_elementwise_product_shared_and_public(parties, data):
+def test_elementwise_product_shared_and_public(protocol, parties, data):
     shape_x, shape_y = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=4)).input_shapes
     x, y = data.draw(reals(shape_x)), data.draw(reals(shape_y))
-    out = two_shared(lambda a, b, _: ((a * b).reveal(), (a * y).reveal(), (y * a).reveal(), (a * 3).reveal()),
-                     x, y, parties)
+    out = two_shared(
+        lambda a, b, _: ((a * b).reveal(), (a * y).reveal(), (y * a).reveal(), (a * 3).reveal()),
+        x,
+        y,
+        parties,
+        protocol=protocol,
+    )
     bound = 2 * 100 * ENC + ENC**2 + ULP
     for shared, public, rpublic, integer in out:
         assert_close(shared, x * y, bound)
@@ -66,15 +84,22 @@ def test_elementwise_product_shared_and_public(parties, data):
         assert_close(integer, x * 3, 3 * ENC)
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
+@pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
-def test_matmul_all_numpy_shapes(parties, data):
+def test_matmul_all_numpy_shapes(protocol, parties, data):
     kind = data.draw(st.sampled_from(["2d", "1d@2d", "2d@1d", "1d@1d", "batched"]))
     m, k, n = data.draw(st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6)))
-    shapes = {"2d": ((m, k), (k, n)), "1d@2d": ((k,), (k, n)), "2d@1d": ((m, k), (k,)),
-              "1d@1d": ((k,), (k,)), "batched": ((2, 1, m, k), (3, k, n))}[kind]
+    shapes = {
+        "2d": ((m, k), (k, n)),
+        "1d@2d": ((k,), (k, n)),
+        "2d@1d": ((m, k), (k,)),
+        "1d@1d": ((k,), (k,)),
+        "batched": ((2, 1, m, k), (3, k, n)),
+    }[kind]
     x, y = data.draw(reals(shapes[0], 10.0)), data.draw(reals(shapes[1], 10.0))
-    out = two_shared(lambda a, b, _: ((a @ b).reveal(), (a @ y).reveal(), (x @ b).reveal()), x, y, parties)
+    out = two_shared(
+        lambda a, b, _: ((a @ b).reveal(), (a @ y).reveal(), (x @ b).reveal()), x, y, parties, protocol=protocol
+    )
     bound = k * (2 * 10 * ENC + ENC**2) + ULP
     for shared, right_public, left_public in out:
         assert_close(shared, x @ y, bound)
@@ -82,13 +107,15 @@ def test_matmul_all_numpy_shapes(parties, data):
         assert_close(left_public, x @ y, bound)
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
+@pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
-def test_integer_arithmetic_is_exact(parties, data):
+def test_integer_arithmetic_is_exact(protocol, parties, data):
     shape = data.draw(small_shapes)
     ints = hnp.arrays(np.int64, shape, elements=st.integers(-(2**31), 2**31))
     x, y = data.draw(ints), data.draw(ints)
-    out = two_shared(lambda a, b, _: ((a * b).reveal(), (a + b - 7).reveal(), (a * 5).reveal()), x, y, parties)
+    out = two_shared(
+        lambda a, b, _: ((a * b).reveal(), (a + b - 7).reveal(), (a * 5).reveal()), x, y, parties, protocol=protocol
+    )
     for product, affine, scaled in out:
         assert product.dtype == np.int64
         assert np.array_equal(product, x * y)
@@ -96,9 +123,9 @@ def test_integer_arithmetic_is_exact(parties, data):
         assert np.array_equal(scaled, x * 5)
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
+@pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
-def test_conv2d_and_pooling(parties, data):
+def test_conv2d_and_pooling(protocol, parties, data):
     n, c, h, w = data.draw(st.tuples(st.integers(1, 2), st.integers(1, 4), st.integers(3, 7), st.integers(3, 7)))
     groups = data.draw(st.sampled_from([g for g in (1, 2, 4) if c % g == 0]))
     out_channels = groups * data.draw(st.integers(1, 2))
@@ -113,7 +140,7 @@ def test_conv2d_and_pooling(parties, data):
         public_w = a.conv2d(wt, stride=stride, padding=padding, groups=groups).reveal()
         return conv, public_w, a.sum_pool2d(2).reveal(), a.avg_pool2d(2).reveal()
 
-    out = two_shared(fn, x, wt, parties)
+    out = two_shared(fn, x, wt, parties, protocol=protocol)
     bound = c // groups * kernel * kernel * (2 * 4 * ENC + ENC**2) + ULP
     pooled = x[:, :, : h // 2 * 2, : w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).sum(axis=(3, 5))
     for conv, public_w, sums, means in out:
@@ -134,28 +161,37 @@ def _conv_reference(x, w, stride, padding, groups):
         g = oc // per_group
         for i in range(ho):
             for j in range(wo):
-                patch = xp[:, g * cg:(g + 1) * cg, i * stride:i * stride + kh, j * stride:j * stride + kw]
+                patch = xp[:, g * cg : (g + 1) * cg, i * stride : i * stride + kh, j * stride : j * stride + kw]
                 out[:, oc, i, j] = (patch * w[oc]).sum(axis=(1, 2, 3))
     return out
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
+@pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
-def test_reductions_shape_ops_and_indexing(parties, data):
+def test_reductions_shape_ops_and_indexing(protocol, parties, data):
     x = data.draw(reals(data.draw(hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=5))))
     y = data.draw(reals(x.shape))
     axis = data.draw(st.integers(0, x.ndim - 1))
 
     def fn(a, b, _):
         return [
-            a.sum().reveal(), a.sum(axis=axis).reveal(), a.mean(axis=axis, keepdims=True).reveal(),
-            a.reshape(-1).reveal(), a.T.reveal(), a.transpose(1, 0, *range(2, x.ndim)).reveal(),
-            a[0].reveal(), a[..., :1].reveal(), concatenate([a, b], axis=axis).reveal(),
-            stack([a, b], axis=0).reveal(), len(a), a.shape, (a / 4).reveal(),
+            a.sum().reveal(),
+            a.sum(axis=axis).reveal(),
+            a.mean(axis=axis, keepdims=True).reveal(),
+            a.reshape(-1).reveal(),
+            a.T.reveal(),
+            a.transpose(1, 0, *range(2, x.ndim)).reveal(),
+            a[0].reveal(),
+            a[..., :1].reveal(),
+            concatenate([a, b], axis=axis).reveal(),
+            stack([a, b], axis=0).reveal(),
+            len(a),
+            a.shape,
+            (a / 4).reveal(),
         ]
 
     size = x.shape[axis]
-    for got in two_shared(fn, x, y, parties):
+    for got in two_shared(fn, x, y, parties, protocol=protocol):
         assert_close(got[0], x.sum(), x.size * ENC)
         assert_close(got[1], x.sum(axis=axis), size * ENC)
         assert_close(got[2], x.mean(axis=axis, keepdims=True), ENC + ULP + 100 * ENC)  # |x/d| * 2^-17 + 1 ulp
@@ -170,8 +206,8 @@ def test_reductions_shape_ops_and_indexing(parties, data):
         assert_close(got[12], x / 4, ENC + ULP)
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
-def test_setitem_and_reveal_to_one_party(parties):
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+def test_setitem_and_reveal_to_one_party(protocol, parties):
     x = np.arange(12.0).reshape(3, 4) / 3
 
     def program(party):
@@ -183,7 +219,7 @@ def test_setitem_and_reveal_to_one_party(parties):
     expected = x.copy()
     expected[0] = 5.0
     expected[1, :2] = expected[2, :2]
-    out = smpc.run(program, parties=parties)
+    out = smpc.run(program, parties=parties, protocol=protocol)
     assert all(r is None for r in out[:-1])
     assert_close(out[-1], expected, ENC)
 
@@ -211,9 +247,14 @@ def test_round_and_byte_counts_match_theory(parties):
         a = party.share(only(x, party, 0), src=0)
         b = party.share(only(y, party, 0), src=0)
         counts = {}
-        for name, op in [("reveal", lambda: a.reveal()), ("add", lambda: a + a),
-                         ("int_mul", lambda: a * 3), ("mul", lambda: a * a),
-                         ("matmul", lambda: a @ b), ("reveal_to_0", lambda: a.reveal(to=0))]:
+        for name, op in [
+            ("reveal", lambda: a.reveal()),
+            ("add", lambda: a + a),
+            ("int_mul", lambda: a * 3),
+            ("mul", lambda: a * a),
+            ("matmul", lambda: a @ b),
+            ("reveal_to_0", lambda: a.reveal(to=0)),
+        ]:
             party.reset_stats()
             op()
             counts[name] = party.stats
@@ -321,18 +362,23 @@ def test_division_by_zero_and_by_shared():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"parties": 1}, "parties >= 2"), ({"parties": 2, "protocol": "spdz2k"}, "unknown protocol"),
-     ({"parties": 2, "transport": "udp"}, "unknown transport"), ({"parties": 2, "frac_bits": 0}, "frac_bits"),
-     ({"parties": 2, "timeout": 0}, "timeout"), ({"parties": 2, "dealer": "oracle"}, "unknown dealer"),
-     ({"parties": "2"}, "parties")],
+    [
+        ({"parties": 1}, "parties >= 2"),
+        ({"parties": 2, "protocol": "spdz2k"}, "unknown protocol"),
+        ({"parties": 2, "transport": "udp"}, "unknown transport"),
+        ({"parties": 2, "frac_bits": 0}, "frac_bits"),
+        ({"parties": 2, "timeout": 0}, "timeout"),
+        ({"parties": 2, "dealer": "oracle"}, "unknown dealer"),
+        ({"parties": "2"}, "parties"),
+    ],
 )
 def test_bad_run_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         smpc.run(lambda p: None, **kwargs)
 
 
-@pytest.mark.parametrize("parties", PARTY_COUNTS)
-def test_pseudo_random_zero_sharing_needs_no_messages(parties):
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+def test_pseudo_random_zero_sharing_needs_no_messages(protocol, parties):
     from smpc.mpc.sharing import zero_share
 
     def program(party):
@@ -340,7 +386,7 @@ def test_pseudo_random_zero_sharing_needs_no_messages(parties):
         share = zero_share(party, (1000,))
         return share, party.stats["bytes"]
 
-    out = smpc.run(program, parties=parties)
+    out = smpc.run(program, parties=parties, protocol=protocol)
     total = sum(share for share, _ in out)  # wraps modulo 2^64
     assert not total.any() and all(sent == 0 for _, sent in out)
     assert all(abs(np.unpackbits(share.view(np.uint8)).mean() - 0.5) < 0.02 for share, _ in out)

@@ -1,0 +1,152 @@
+"""ABY3 replicated secret sharing over Z_2^64: three parties, honest majority, no dealer.
+
+Mohassel and Rindal, "ABY3: A Mixed Protocol Framework for Machine Learning", CCS 2018,
+https://eprint.iacr.org/2018/403, section 3 (semi-honest). x = x_0 + x_1 + x_2 and party
+i holds (x_i, x_{i+1}), indices mod 3, so component j is held by parties j and j-1.
+
+Costs (n output elements, per party): share 1 round (the source sends n elements to
+each other party); add/sub and public products 0; integer ``*``/``@``/conv2d 1 round
+and n elements (ABY3 section 3.2); fixed-point products and truncation 2 rounds (see
+:mod:`smpc.mpc.replicated_truncation`); reveal 1 round and n elements (to one party:
+only one party sends).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smpc.exceptions import PeerError
+from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.replicated_truncation import truncate_3of3
+from smpc.mpc.sharing import shape_from_meta, zero_share
+from smpc.mpc.tensor import SharedTensor, public_to_ring
+from smpc.ring.arith import wrapping
+
+PARTIES = 3
+
+
+def next_rank(rank: int) -> int:
+    return (rank + 1) % PARTIES
+
+
+def prev_rank(rank: int) -> int:
+    return (rank - 1) % PARTIES
+
+
+class ReplicatedTensor(SharedTensor):
+    """This party's two components ``(x_i, x_{i+1})`` of a 2-out-of-3 replicated sharing."""
+
+    def _public_components(self, ring: np.ndarray):
+        # a public value sits in component 0: party 0's first and party 2's second
+        rank = self.party.rank
+        return (ring if rank == 0 else None, ring if rank == 2 else None)
+
+    @wrapping
+    def _three_out_of_three(self, left: SharedTensor, right: SharedTensor, op: Bilinear) -> np.ndarray:
+        """z_i = op(x_i, y_i + y_{i+1}) + op(x_{i+1}, y_i) + alpha_i, a fresh 3-out-of-3 sharing."""
+        (x_i, x_next), (y_i, y_next) = left.components, right.components
+        z = op.apply(x_i, y_i + y_next)
+        z += op.apply(x_next, y_i)
+        z += zero_share(self.party, z.shape)
+        return z
+
+    def _shared_bilinear(self, left: SharedTensor, right: SharedTensor, op: Bilinear) -> SharedTensor:
+        z = self._three_out_of_three(left, right, op)
+        frac = left.frac_bits + right.frac_bits
+        excess = frac - self.party.frac_bits
+        if excess > 0:
+            return self._new(truncate_3of3(self.party, z, excess), self.party.frac_bits)
+        return self._new(reshare(self.party, z), frac)
+
+    @wrapping
+    def _truncate_ring(self, bits: int) -> tuple[np.ndarray, ...]:
+        first = self.components[0] + zero_share(self.party, self.shape)  # re-randomised 3-out-of-3
+        return truncate_3of3(self.party, first, bits)
+
+    @wrapping
+    def reveal_ring(self, to: int | None = None) -> np.ndarray | None:
+        """The raw ring elements, to all (everyone sends its second component to its
+        predecessor) or to party ``to`` (only its successor sends). One round."""
+        party = self.party
+        first, second = self.components
+        if to is None:
+            party.send(prev_rank(party.rank), second)
+            return first + second + party.recv_like(next_rank(party.rank), self.shape)
+        if not 0 <= to < PARTIES:
+            raise ValueError(f"reveal target {to} is not a party rank (0..2)")
+        if party.rank == next_rank(to):
+            party.send(to, second)
+        if party.rank != to:
+            return None
+        return first + second + party.recv_like(next_rank(to), self.shape)
+
+
+@wrapping
+def reshare(party, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From a 3-out-of-3 sharing (z_i at party i) to replicated: send z_i to party i-1."""
+    party.send(prev_rank(party.rank), z)
+    return z, party.recv_like(next_rank(party.rank), z.shape)
+
+
+class Aby3Protocol:
+    """``protocol="aby3"``: exactly three parties, replicated sharing, no dealer."""
+
+    name = "aby3"
+    has_dealer = False
+    min_parties = PARTIES
+    max_parties = PARTIES
+
+    def attach(self, party) -> None:
+        party.protocol = self
+        party.dealer = None
+
+    def serve_dealer(self, dealer_party) -> dict:
+        raise RuntimeError("aby3 has no dealer")
+
+    @wrapping
+    def share(self, party, x, src: int) -> ReplicatedTensor:
+        """Secret-share ``x`` held by party ``src`` (the others pass None).
+
+        Component src comes from the PRG src shares with src-1, component src+1 from
+        the one it shares with src+1; src sends the third, x minus both, to the others.
+        """
+        if not isinstance(src, (int, np.integer)) or not 0 <= src < PARTIES:
+            raise ValueError(f"src must be a party rank in 0..{PARTIES - 1}, got {src!r}")
+        after, before = next_rank(src), prev_rank(src)
+        if party.rank == src:
+            if x is None:
+                raise ValueError(f"party {src} is the source of share() and must pass data, not None")
+            if isinstance(x, SharedTensor):
+                raise TypeError("x is already shared")
+            ring, frac = public_to_ring(x, party.frac_bits)
+            own = party.pair_prg(before).random_ring(ring.shape)
+            following = party.pair_prg(after).random_ring(ring.shape)
+            third = ring - own - following
+            meta = np.array([frac, ring.ndim, *ring.shape], dtype=np.int64)
+            for peer in (after, before):
+                party.send(peer, meta)
+                party.send(peer, third)
+            return ReplicatedTensor(party, (own, following), frac)
+        if x is not None:
+            raise ValueError(
+                f"party {party.rank} passed data to share(src={src}); only the source passes data, the others pass None"
+            )
+        meta = party.recv(src)
+        if meta.dtype != np.int64 or meta.ndim != 1 or not 2 <= meta.size <= 18:
+            raise PeerError(src, f"party {src} sent a malformed share header")
+        frac = int(meta[0])
+        if frac not in (0, party.frac_bits):
+            raise PeerError(src, f"party {src} shared a value with frac_bits={frac}")
+        shape = shape_from_meta([int(v) for v in meta[1:]], src)
+        third = party.recv_like(src, shape)
+        if party.rank == after:
+            return ReplicatedTensor(party, (party.pair_prg(src).random_ring(shape), third), frac)
+        return ReplicatedTensor(party, (third, party.pair_prg(src).random_ring(shape)), frac)
+
+    def from_public(self, party, value) -> ReplicatedTensor:
+        """A public value as a (trivially) shared tensor."""
+        ring, frac = public_to_ring(value, party.frac_bits)
+        zero = np.zeros_like(ring)
+        first = ring.copy() if party.rank == 0 else zero
+        second = ring.copy() if party.rank == 2 else zero.copy()
+        return ReplicatedTensor(party, (first, second), frac)
