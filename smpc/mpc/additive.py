@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.exceptions import ProtocolError
 from smpc.mpc import dealer as dealer_module
 from smpc.mpc.beaver import beaver_product
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.sharing import open_shares, open_to, share_from
-from smpc.mpc.tensor import SharedTensor, public_to_ring
+from smpc.mpc.tensor import SharedTensor, check_received_frac, public_to_ring, source_value
 from smpc.mpc.truncation import truncate
 
 
@@ -78,26 +77,13 @@ class AdditiveProtocol:
 
     def share(self, party, x, src: int) -> AdditiveTensor:
         """Secret-share ``x`` held by party ``src`` (the others pass None)."""
-        if not isinstance(src, (int, np.integer)) or not 0 <= src < party.world_size:
-            raise ValueError(f"src must be a party rank in 0..{party.world_size - 1}, got {src!r}")
-        if party.rank == src:
-            if x is None:
-                raise ValueError(f"party {src} is the source of share() and must pass data, not None")
-            if isinstance(x, AdditiveTensor):
-                raise TypeError("x is already shared")
-            ring, frac = public_to_ring(x, party.frac_bits)
-            share, meta = share_from(party, ring, src, [frac, ring.ndim, *ring.shape])
-        else:
-            if x is not None:
-                raise ValueError(
-                    f"party {party.rank} passed data to share(src={src}); only the source passes data, "
-                    "the others pass None"
-                )
+        value = source_value(party, x, src)
+        if value is None:
             share, meta = share_from(party, None, src, [])
-        frac = meta[0]
-        if frac not in (0, party.frac_bits):
-            raise ProtocolError(f"party {src} shared a value with frac_bits={frac}, expected 0 or {party.frac_bits}")
-        return AdditiveTensor(party, share, frac)
+        else:
+            ring, frac = value
+            share, meta = share_from(party, ring, src, [frac, ring.ndim, *ring.shape])
+        return AdditiveTensor(party, share, check_received_frac(party, meta[0], src))
 
     def from_public(self, party, value) -> AdditiveTensor:
         """A public value as a (trivially) shared tensor: party 0 holds it, others zero."""

@@ -19,7 +19,7 @@ from smpc.exceptions import PeerError
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.replicated_truncation import truncate_3of3
 from smpc.mpc.sharing import shape_from_meta, zero_share
-from smpc.mpc.tensor import SharedTensor, public_to_ring
+from smpc.mpc.tensor import SharedTensor, check_received_frac, public_to_ring, source_value
 from smpc.ring.arith import wrapping
 
 PARTIES = 3
@@ -110,15 +110,10 @@ class Aby3Protocol:
         Component src comes from the PRG src shares with src-1, component src+1 from
         the one it shares with src+1; src sends the third, x minus both, to the others.
         """
-        if not isinstance(src, (int, np.integer)) or not 0 <= src < PARTIES:
-            raise ValueError(f"src must be a party rank in 0..{PARTIES - 1}, got {src!r}")
+        value = source_value(party, x, src)
         after, before = next_rank(src), prev_rank(src)
-        if party.rank == src:
-            if x is None:
-                raise ValueError(f"party {src} is the source of share() and must pass data, not None")
-            if isinstance(x, SharedTensor):
-                raise TypeError("x is already shared")
-            ring, frac = public_to_ring(x, party.frac_bits)
+        if value is not None:
+            ring, frac = value
             own = party.pair_prg(before).random_ring(ring.shape)
             following = party.pair_prg(after).random_ring(ring.shape)
             third = ring - own - following
@@ -127,16 +122,10 @@ class Aby3Protocol:
                 party.send(peer, meta)
                 party.send(peer, third)
             return ReplicatedTensor(party, (own, following), frac)
-        if x is not None:
-            raise ValueError(
-                f"party {party.rank} passed data to share(src={src}); only the source passes data, the others pass None"
-            )
         meta = party.recv(src)
         if meta.dtype != np.int64 or meta.ndim != 1 or not 2 <= meta.size <= 18:
             raise PeerError(src, f"party {src} sent a malformed share header")
-        frac = int(meta[0])
-        if frac not in (0, party.frac_bits):
-            raise PeerError(src, f"party {src} shared a value with frac_bits={frac}")
+        frac = check_received_frac(party, int(meta[0]), src)
         shape = shape_from_meta([int(v) for v in meta[1:]], src)
         third = party.recv_like(src, shape)
         if party.rank == after:

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from smpc.exceptions import ProtocolError
+from smpc.exceptions import PeerError, ProtocolError
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
@@ -283,6 +283,30 @@ def public_to_ring(value, frac_bits: int) -> tuple[np.ndarray, int]:
     if arr.dtype.kind == "f":
         return encode(arr, frac_bits), frac_bits
     raise TypeError(f"cannot use a public operand of dtype {arr.dtype}")
+
+
+def source_value(party, x, src: int) -> tuple[np.ndarray, int] | None:
+    """Check a ``share(x, src)`` call; the source gets its value as (ring, frac bits), others None."""
+    if isinstance(src, bool) or not isinstance(src, (int, np.integer)) or not 0 <= src < party.world_size:
+        raise ValueError(f"src must be a party rank in 0..{party.world_size - 1}, got {src!r}")
+    if party.rank != src:
+        if x is not None:
+            raise ValueError(
+                f"party {party.rank} passed data to share(src={src}); only the source passes data, the others pass None"
+            )
+        return None
+    if x is None:
+        raise ValueError(f"party {src} is the source of share() and must pass data, not None")
+    if isinstance(x, SharedTensor):
+        raise TypeError("x is already shared")
+    return public_to_ring(x, party.frac_bits)
+
+
+def check_received_frac(party, frac: int, src: int) -> int:
+    """A scale announced by ``src`` must be 0 (integer) or the run's ``frac_bits``."""
+    if frac not in (0, party.frac_bits):
+        raise PeerError(src, f"party {src} shared a value with frac_bits={frac}, expected 0 or {party.frac_bits}")
+    return frac
 
 
 def _frac(operand) -> int:
