@@ -5,6 +5,7 @@ Start with :func:`smpc.run`; the layers are ``smpc.ring`` (Z_2^64 arithmetic),
 """
 
 from smpc.api import launch, run
+from smpc.mpc.tensor import where
 from smpc.exceptions import (
     PartyFailedError,
     PeerError,
@@ -31,4 +32,5 @@ __all__ = [
     "WireFormatError",
     "launch",
     "run",
+    "where",
 ]

@@ -68,3 +68,14 @@ def bad_dealer_request(party):
 
 def share_values(party):
     return party.share(only(np.arange(4.0), party, 0), src=0).share
+
+
+def comparison_suite(x, y, party):
+    """Comparisons and sign-based functions of x (party 0) against y (the last party)."""
+    a = party.share(only(x, party, 0), src=0)
+    b = party.share(only(y, party, party.world_size - 1), src=party.world_size - 1)
+    return {
+        "lt": (a < b).reveal(), "le": (a <= b).reveal(), "gt": (a > b).reveal(), "ge": (a >= b).reveal(),
+        "eq": (a == b).reveal(), "ne": (a != b).reveal(), "lt_public": (a < 0.5).reveal(),
+        "sign": a.sign().reveal(), "relu": a.relu().reveal(), "abs": a.abs().reveal(),
+    }

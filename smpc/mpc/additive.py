@@ -13,6 +13,7 @@ import numpy as np
 
 from smpc.mpc import dealer as dealer_module
 from smpc.mpc.beaver import beaver_product
+from smpc.mpc.conversions import a2b, b2a, msb
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.sharing import open_shares, open_to, share_from
 from smpc.mpc.tensor import SharedTensor, check_received_frac, public_to_ring, source_value
@@ -51,6 +52,15 @@ class AdditiveTensor(SharedTensor):
 
     def _truncate_ring(self, bits: int) -> tuple[np.ndarray, ...]:
         return (truncate(self.party, self.share, bits),)
+
+    def _is_negative(self) -> SharedTensor:
+        """The sign bit: A2B with a prefix adder (7 rounds for 2 parties), then B2A (1 round)."""
+        bit = msb(self.party, self.share)
+        return self._new((b2a(self.party, bit),), 0)
+
+    def to_binary(self):
+        """This value in binary (XOR) sharing, as a :class:`~smpc.mpc.binary.BinaryTensor`."""
+        return a2b(self.party, self.share)
 
     def reveal_ring(self, to: int | None = None) -> np.ndarray | None:
         """The raw ring elements (uint64), to all or to party ``to``. One round."""

@@ -20,7 +20,7 @@ from smpc.exceptions import PeerFinished, ProtocolError
 from smpc.mpc.bilinear import Bilinear
 from smpc.ring.arith import wrapping
 
-TRIPLE, TRUNC = 1, 2
+TRIPLE, TRUNC, BINARY_TRIPLE, DABITS = 1, 2, 3, 4
 MAX_ELEMENTS = 1 << 31
 MAX_NDIM = 16
 
@@ -108,6 +108,26 @@ class TrustedDealerClient:
                 rest = (self._prg.random_ring(shape), self._prg.random_ring(shape))
         return TruncPair(r, rest)
 
+    def binary_triple(self, shape: tuple) -> Triple:
+        """This party's XOR shares of words a, b and c = a & b (offline)."""
+        shape = tuple(shape)
+        with self.party.offline():
+            a = self._prg.random_ring(shape)
+            b = self._prg.random_ring(shape)
+            if self._is_last:
+                c = self._request([BINARY_TRIPLE, *_shape_code(shape)], shape, split=False)
+            else:
+                c = self._prg.random_ring(shape)
+        return Triple(a, b, c)
+
+    def dabits(self, shape: tuple):
+        """Random bits shared twice: ``(xor_share, additive_share)``, the first 0/1 words (offline)."""
+        shape = tuple(shape)
+        with self.party.offline():
+            if self._is_last:
+                return self._request([DABITS, *_shape_code(shape)], (2, *shape), split=True).get()
+            return self._prg.random_bits(shape), self._prg.random_ring(shape)
+
     def _request(self, values: list[int], reply_shape: tuple, split: bool) -> _Delivery:
         self.requests += 1
         self.party.send(self.party.dealer_endpoint, np.array(values, dtype=np.int64))
@@ -140,8 +160,12 @@ def serve(dealer) -> dict:
             values = _parse_request(request)
             if values[0] == TRIPLE:
                 correction = _make_triple(prgs, values[1:])
-            else:
+            elif values[0] == TRUNC:
                 correction = _make_trunc(prgs, values[1:])
+            elif values[0] == BINARY_TRIPLE:
+                correction = _make_binary_triple(prgs, values[1:])
+            else:
+                correction = _make_dabits(prgs, dealer.prg, values[1:])
         dealer.send(last, correction)
         served += 1
 
@@ -186,11 +210,40 @@ def _make_trunc(prgs, values: list[int]) -> np.ndarray:
     return out - others
 
 
+def _make_binary_triple(prgs, values: list[int]) -> np.ndarray:
+    """XOR-shared words a, b and c = a & b; returns the last party's c."""
+    shape, rest = _parse_shape(values)
+    _expect_end(rest)
+    a = np.zeros(shape, np.uint64)
+    b = np.zeros(shape, np.uint64)
+    c_others = np.zeros(shape, np.uint64)
+    for index, prg in enumerate(prgs):
+        a ^= prg.random_ring(shape)
+        b ^= prg.random_ring(shape)
+        if index < len(prgs) - 1:
+            c_others ^= prg.random_ring(shape)
+    return (a & b) ^ c_others
+
+
+@wrapping
+def _make_dabits(prgs, own_prg, values: list[int]) -> np.ndarray:
+    """Random bits r shared twice, XOR (bit 0 of a word) and additively; the last party's pair."""
+    shape, rest = _parse_shape(values)
+    _expect_end(rest)
+    r = own_prg.random_bits(shape)
+    out = np.empty((2, *shape), np.uint64)
+    out[0], out[1] = r, r
+    for prg in prgs[:-1]:
+        out[0] ^= prg.random_bits(shape)
+        out[1] -= prg.random_ring(shape)
+    return out
+
+
 def _parse_request(request: np.ndarray) -> list[int]:
     if request.dtype != np.int64 or request.ndim != 1 or not 2 <= request.size <= 64:
         raise ProtocolError("malformed dealer request")
     values = [int(v) for v in request]
-    if values[0] not in (TRIPLE, TRUNC):
+    if values[0] not in (TRIPLE, TRUNC, BINARY_TRIPLE, DABITS):
         raise ProtocolError(f"unknown dealer request type {values[0]}")
     return values
 

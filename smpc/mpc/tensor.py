@@ -48,6 +48,10 @@ class SharedTensor:
         """The raw ring elements (uint64), to every party or to party ``to`` only."""
         raise NotImplementedError
 
+    def _is_negative(self) -> "SharedTensor":
+        """A shared integer bit (0/1): 1 where the value is negative (its top bit)."""
+        raise NotImplementedError(f"comparisons are not available for {type(self).__name__} yet")
+
     # --- basic attributes -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
@@ -209,6 +213,40 @@ class SharedTensor:
         scaled = self._new([c * reciprocal for c in self.components], self.frac_bits + scale_bits)
         return scaled._rescaled()
 
+    # --- comparisons (shared bits: integer tensors of 0/1) -------------------------------------------
+    # x < y is the sign bit of x - y, exact while |x - y| < 2^63 (every encodable pair).
+    def __lt__(self, other) -> "SharedTensor":
+        return (self - other)._is_negative()
+
+    def __gt__(self, other) -> "SharedTensor":
+        return (-(self - other))._is_negative()
+
+    def __le__(self, other) -> "SharedTensor":
+        return 1 - (self > other)
+
+    def __ge__(self, other) -> "SharedTensor":
+        return 1 - (self < other)
+
+    def __eq__(self, other) -> "SharedTensor":  # type: ignore[override]
+        return 1 - (self < other) - (self > other)
+
+    def __ne__(self, other) -> "SharedTensor":  # type: ignore[override]
+        return (self < other) + (self > other)
+
+    __hash__ = None  # like numpy arrays: == is element-wise
+
+    def sign(self) -> "SharedTensor":
+        """-1, 0 or 1 per element, as numpy.sign (a shared integer tensor)."""
+        return (self > 0) - (self < 0)
+
+    def relu(self) -> "SharedTensor":
+        """max(x, 0): x times the complement of its sign bit."""
+        return self * (1 - self._is_negative())
+
+    def abs(self) -> "SharedTensor":
+        """|x|: x times 1 - 2 * (its sign bit)."""
+        return self * (1 - 2 * self._is_negative())
+
     # --- reductions and shape ---------------------------------------------------------------------
     @wrapping
     def sum(self, axis=None, keepdims: bool = False) -> "SharedTensor":
@@ -318,6 +356,16 @@ def _negate_public(value):
     if arr.dtype == np.uint64:
         return (np.uint64(0) - arr).view(np.int64)
     return -arr
+
+
+def where(condition, a, b):
+    """``a`` where the shared bit ``condition`` is 1, else ``b`` (a or b may be public): b + c * (a - b)."""
+    if not isinstance(condition, SharedTensor):
+        raise TypeError("where() needs a shared condition (a comparison's result)")
+    if condition.is_fixed_point:
+        raise TypeError("where() needs a condition of shared bits (an integer tensor), not fixed point")
+    difference = a - b
+    return condition * difference + b
 
 
 def concatenate(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:

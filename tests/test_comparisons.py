@@ -1,0 +1,132 @@
+"""Binary sharing, A2B/B2A and comparisons (additive protocol) against numpy, edge cases included."""
+
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import programs
+import smpc
+from conftest import TCP_PHASES, only
+
+ULP = 2.0**-16
+LIMIT = 2.0**45  # |x - y| must stay below 2^(62 - 16); every encodable pair with |x|, |y| < 2^45
+EDGES = [0.0, ULP, -ULP, 2 * ULP, 1.0, -1.0, LIMIT - 1, -(LIMIT - 1), 0.5, 0.5 - ULP, 0.5 + ULP]
+
+
+def fixed(values):
+    """Values as the fixed-point grid sees them (comparisons are exact on that grid)."""
+    return np.rint(np.asarray(values) * 2**16) / 2**16
+
+
+def reals(size):
+    return hnp.arrays(np.float64, size,
+                      elements=st.one_of(st.sampled_from(EDGES), st.floats(-4, 4),
+                                         st.floats(-(LIMIT - 1), LIMIT - 1)))
+
+
+def check(result, x, y):
+    x, y = fixed(x), fixed(y)
+    expected = {"lt": x < y, "le": x <= y, "gt": x > y, "ge": x >= y, "eq": x == y, "ne": x != y,
+                "lt_public": x < 0.5, "sign": np.sign(x), "relu": np.maximum(x, 0), "abs": np.abs(x)}
+    for name, want in expected.items():
+        got = result[name]
+        if name in ("relu", "abs"):
+            assert np.array_equal(got, want), name  # exact: x times a 0/1 bit, no truncation
+        else:
+            assert got.dtype == np.int64 and np.array_equal(got, want.astype(np.int64)), name
+
+
+@pytest.mark.parametrize("parties", [2, 3, 5])
+@given(data=st.data())
+def test_comparisons_and_sign_functions(parties, data):
+    size = data.draw(st.integers(1, 12))
+    x, y = data.draw(reals(size)), data.draw(reals(size))
+    y = np.where(data.draw(hnp.arrays(np.bool_, size)), x, y)  # many ties
+    program = functools.partial(programs.comparison_suite, x, y)
+    for result in smpc.run(program, parties=parties):
+        check(result, x, y)
+
+
+@settings(max_examples=2, phases=TCP_PHASES)
+@given(data=st.data())
+def test_comparisons_over_tcp(data):
+    x, y = data.draw(reals(6)), data.draw(reals(6))
+    for result in smpc.run(functools.partial(programs.comparison_suite, x, y), parties=3, transport="tcp"):
+        check(result, x, y)
+
+
+@pytest.mark.parametrize("parties", [2, 3, 5])
+def test_a2b_is_exact_on_the_whole_ring(parties):
+    rng = np.random.default_rng(parties)
+    values = np.concatenate([rng.integers(0, 2**64, size=2000, dtype=np.uint64),
+                             np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 1], dtype=np.uint64)])
+
+    def program(party):
+        shared = party.share(only(values, party, 0), src=0)
+        binary = shared.to_binary()
+        return binary.reveal(), (binary & np.uint64(0xFF)).reveal(), (~binary).reveal(), (binary >> 60).reveal()
+
+    for words, low, inverted, top in smpc.run(program, parties=parties):
+        assert np.array_equal(words, values)
+        assert np.array_equal(low, values & np.uint64(0xFF)) and np.array_equal(inverted, ~values)
+        assert np.array_equal(top, values >> np.uint64(60))
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+def test_binary_and_xor_of_shared_words(parties):
+    rng = np.random.default_rng(7)
+    x, y = (rng.integers(0, 2**64, size=300, dtype=np.uint64) for _ in range(2))
+
+    def program(party):
+        a = party.share(only(x, party, 0), src=0).to_binary()
+        b = party.share(only(y, party, 1), src=1).to_binary()
+        party.reset_stats()
+        both = a & b
+        rounds = party.stats["rounds"]
+        return both.reveal(), (a ^ b).reveal(), rounds
+
+    for both, either, rounds in smpc.run(program, parties=parties):
+        assert np.array_equal(both, x & y) and np.array_equal(either, x ^ y) and rounds == 1
+
+
+@pytest.mark.parametrize("parties, rounds", [(2, 9), (3, 10), (5, 12)])
+def test_relu_rounds_match_theory(parties, rounds):
+    # A2B: carry-save levels (0 for 2 parties, 1 for 3, 3 for 5: 5 -> 4 -> 3 -> 2 words) and
+    # 7 Kogge-Stone rounds, then B2A 1 round, then the multiplication 1 round
+    def program(party):
+        x = party.share(only(np.linspace(-2, 2, 16), party, 0), src=0)
+        party.reset_stats()
+        x.relu()
+        return party.stats["rounds"]
+
+    assert max(smpc.run(program, parties=parties)) == rounds
+
+
+def test_where_selects_and_checks_its_condition():
+    x, y = np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.5, 4.0])
+
+    def program(party):
+        a = party.share(only(x, party, 0), src=0)
+        b = party.share(only(y, party, 1), src=1)
+        return smpc.where(a < b, a, b).reveal(), smpc.where(a > b, a, 0.0).reveal()
+
+    low, high = smpc.run(program, parties=2)[0]
+    assert np.array_equal(low, np.minimum(x, y)) and np.array_equal(high, np.where(x > y, x, 0.0))
+    with pytest.raises(smpc.PartyFailedError, match="needs a shared condition"):
+        smpc.run(lambda p: smpc.where(True, 1, 2), parties=2)
+    with pytest.raises(smpc.PartyFailedError, match="integer tensor"):
+        smpc.run(lambda p: smpc.where(p.share(only(np.ones(2), p, 0), src=0), 1, 2), parties=2)
+
+
+def test_incompatible_shapes_and_aby3_comparisons_are_refused():
+    def program(party):
+        return party.share(only(np.ones(3), party, 0), src=0) < party.share(only(np.ones(2), party, 0), src=0)
+
+    with pytest.raises(smpc.PartyFailedError, match="shape"):
+        smpc.run(program, parties=2)
+    with pytest.raises(smpc.PartyFailedError, match="comparisons are not available for ReplicatedTensor yet"):
+        smpc.run(lambda p: p.share(only(np.ones(2), p, 0), src=0) < 0, parties=3, protocol="aby3")
