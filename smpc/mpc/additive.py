@@ -16,7 +16,7 @@ from smpc.mpc.beaver import beaver_product
 from smpc.mpc.conversions import a2b, b2a, msb
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.sharing import open_shares, open_to, share_from
-from smpc.mpc.tensor import SharedTensor, check_received_frac, public_to_ring, source_value
+from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
 from smpc.mpc.truncation import truncate
 
 
@@ -87,13 +87,9 @@ class AdditiveProtocol:
 
     def share(self, party, x, src: int) -> AdditiveTensor:
         """Secret-share ``x`` held by party ``src`` (the others pass None)."""
-        value = source_value(party, x, src)
-        if value is None:
-            share, meta = share_from(party, None, src, [])
-        else:
-            ring, frac = value
-            share, meta = share_from(party, ring, src, [frac, ring.ndim, *ring.shape])
-        return AdditiveTensor(party, share, check_received_frac(party, meta[0], src))
+        ring, frac = source_value(party, x, src) or (None, None)
+        share, frac = share_from(party, ring, src, frac)
+        return AdditiveTensor(party, share, frac)
 
     def from_public(self, party, value) -> AdditiveTensor:
         """A public value as a (trivially) shared tensor: party 0 holds it, others zero."""

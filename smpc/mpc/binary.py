@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.exceptions import ProtocolError
+from smpc.mpc.sharing import open_shares
 
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -78,13 +79,7 @@ class BinaryTensor:
 
     def reveal(self) -> np.ndarray:
         """The words (uint64) at every party, one round."""
-        party = self.party
-        for peer in party.others:
-            party.send(peer, self.share)
-        total = self.share.copy()
-        for peer in party.others:
-            total ^= party.recv_like(peer, self.shape)
-        return total
+        return open_shares(self.party, [self.share], combine=np.bitwise_xor)[0]
 
 
 def and_many(party, pairs: list[tuple[BinaryTensor, BinaryTensor]]) -> list[BinaryTensor]:
@@ -95,13 +90,7 @@ def and_many(party, pairs: list[tuple[BinaryTensor, BinaryTensor]]) -> list[Bina
     for (x, y), shape, triple in zip(pairs, shapes, triples):
         masked.append(np.broadcast_to(x.share, shape) ^ triple.a)
         masked.append(np.broadcast_to(y.share, shape) ^ triple.b)
-    for peer in party.others:
-        for value in masked:
-            party.send(peer, value)
-    opened = [value.copy() for value in masked]
-    for peer in party.others:
-        for value in opened:
-            value ^= party.recv_like(peer, value.shape)
+    opened = open_shares(party, masked, combine=np.bitwise_xor)
     results = []
     for index, triple in enumerate(triples):
         e, f = opened[2 * index], opened[2 * index + 1]

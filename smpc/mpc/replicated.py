@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.exceptions import PeerError
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.replicated_truncation import truncate_3of3
-from smpc.mpc.sharing import shape_from_meta, zero_share
-from smpc.mpc.tensor import SharedTensor, check_received_frac, public_to_ring, source_value
+from smpc.mpc.sharing import receive_share_header, send_share_header, zero_share
+from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
 from smpc.ring.arith import wrapping
 
 PARTIES = 3
@@ -117,16 +116,11 @@ class Aby3Protocol:
             own = party.pair_prg(before).random_ring(ring.shape)
             following = party.pair_prg(after).random_ring(ring.shape)
             third = ring - own - following
-            meta = np.array([frac, ring.ndim, *ring.shape], dtype=np.int64)
+            send_share_header(party, (after, before), frac, ring.shape)
             for peer in (after, before):
-                party.send(peer, meta)
                 party.send(peer, third)
             return ReplicatedTensor(party, (own, following), frac)
-        meta = party.recv(src)
-        if meta.dtype != np.int64 or meta.ndim != 1 or not 2 <= meta.size <= 18:
-            raise PeerError(src, f"party {src} sent a malformed share header")
-        frac = check_received_frac(party, int(meta[0]), src)
-        shape = shape_from_meta([int(v) for v in meta[1:]], src)
+        frac, shape = receive_share_header(party, src)
         third = party.recv_like(src, shape)
         if party.rank == after:
             return ReplicatedTensor(party, (party.pair_prg(src).random_ring(shape), third), frac)

@@ -15,28 +15,40 @@ MAX_SHARED_ELEMENTS = 1 << 31
 
 
 @wrapping
-def share_from(party, ring_value: np.ndarray | None, src: int, meta: list[int]) -> tuple[np.ndarray, list[int]]:
-    """Split ``ring_value`` held by ``src`` into additive shares; return this party's share.
+def share_from(party, ring_value: np.ndarray | None, src: int, frac: int | None) -> tuple[np.ndarray, int]:
+    """Split ``ring_value`` (scale ``frac``) held by ``src`` into additive shares.
 
-    The source sends each other party only ``meta`` (a few integers: the value's
-    encoding and shape); the others' shares are the stream of the PRG they share with
-    the source, and the source keeps ``x - sum(others)``. Cost: one round, no ring
-    elements on the wire. Every party returns its share and the metadata.
+    The source sends each other party only a header (the value's scale and shape); the
+    others' shares are the stream of the PRG they share with the source, and the source
+    keeps ``x - sum(others)``. Cost: one round, no ring elements on the wire. Every
+    party returns its share and the scale.
     """
     if party.rank == src:
-        header = np.array(meta, dtype=np.int64)
-        for peer in party.others:
-            party.send(peer, header)
+        send_share_header(party, party.others, frac, ring_value.shape)
         share = np.array(ring_value, dtype=np.uint64, copy=True)
         for peer in party.others:
             share -= party.pair_prg(peer).random_ring(share.shape)
-        return share, meta
+        return share, frac
+    frac, shape = receive_share_header(party, src)
+    return party.pair_prg(src).random_ring(shape), frac
+
+
+def send_share_header(party, peers, frac: int, shape: tuple[int, ...]) -> None:
+    """Tell ``peers`` the scale and shape of a value being shared: ``[frac, ndim, *shape]``."""
+    header = np.array([frac, len(shape), *shape], dtype=np.int64)
+    for peer in peers:
+        party.send(peer, header)
+
+
+def receive_share_header(party, src: int) -> tuple[int, tuple[int, ...]]:
+    """Receive and validate :func:`send_share_header`'s message from ``src``."""
     header = party.recv(src)
-    if header.dtype != np.int64 or header.ndim != 1 or header.size > 64:
+    if header.dtype != np.int64 or header.ndim != 1 or not 2 <= header.size <= 18:
         raise PeerError(src, f"party {src} sent a malformed share header")
-    meta = [int(v) for v in header]
-    shape = shape_from_meta(meta[1:], src)
-    return party.pair_prg(src).random_ring(shape), meta
+    frac = int(header[0])
+    if frac not in (0, party.frac_bits):
+        raise PeerError(src, f"party {src} shared a value with frac_bits={frac}, expected 0 or {party.frac_bits}")
+    return frac, shape_from_meta([int(v) for v in header[1:]], src)
 
 
 def shape_from_meta(values: list[int], src: int) -> tuple[int, ...]:
@@ -50,10 +62,11 @@ def shape_from_meta(values: list[int], src: int) -> tuple[int, ...]:
 
 
 @wrapping
-def open_shares(party, shares: list[np.ndarray]) -> list[np.ndarray]:
+def open_shares(party, shares: list[np.ndarray], combine=np.add) -> list[np.ndarray]:
     """Reconstruct several shared values at every party in one round.
 
-    Each party sends each of its shares to every other party, then sums what it got.
+    Each party sends each of its shares to every other party, then combines what it got
+    (``np.add`` for additive sharing, ``np.bitwise_xor`` for XOR sharing).
     Bytes sent per party: (N-1) * sum of sizes * 8.
     """
     for peer in party.others:
@@ -62,11 +75,10 @@ def open_shares(party, shares: list[np.ndarray]) -> list[np.ndarray]:
     totals = [np.array(share, dtype=np.uint64, copy=True) for share in shares]
     for peer in party.others:
         for total in totals:
-            total += party.recv_like(peer, total.shape)
+            combine(total, party.recv_like(peer, total.shape), out=total)
     return totals
 
 
-@wrapping
 def open_to(party, share: np.ndarray, dst: int) -> np.ndarray | None:
     """Reconstruct a shared value at party ``dst`` only (one round); others get None."""
     if not 0 <= dst < party.world_size:

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from smpc.exceptions import PeerError, ProtocolError
+from smpc.exceptions import ProtocolError
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
@@ -338,13 +338,6 @@ def source_value(party, x, src: int) -> tuple[np.ndarray, int] | None:
     if isinstance(x, SharedTensor):
         raise TypeError("x is already shared")
     return public_to_ring(x, party.frac_bits)
-
-
-def check_received_frac(party, frac: int, src: int) -> int:
-    """A scale announced by ``src`` must be 0 (integer) or the run's ``frac_bits``."""
-    if frac not in (0, party.frac_bits):
-        raise PeerError(src, f"party {src} shared a value with frac_bits={frac}, expected 0 or {party.frac_bits}")
-    return frac
 
 
 def _frac(operand) -> int:
