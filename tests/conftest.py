@@ -31,3 +31,8 @@ def assert_close(actual, expected, atol):
     if actual.size:
         worst = float(np.max(np.abs(actual - expected)))
         assert worst <= atol, f"max abs error {worst} > {atol}"
+
+
+def frame(shape):
+    """Bytes on the wire for one uint64 array of ``shape``: 20-byte header, dims, payload."""
+    return 20 + 8 * len(shape) + 8 * int(np.prod(shape))

@@ -10,8 +10,10 @@ from hypothesis.extra import numpy as hnp
 
 import programs
 import smpc
-from conftest import TCP_PHASES, only
+from smpc.mpc import conversions, sign_bit
+from conftest import TCP_PHASES, frame, only
 
+SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
 ULP = 2.0**-16
 LIMIT = 2.0**45  # |x - y| must stay below 2^(62 - 16); every encodable pair with |x|, |y| < 2^45
 EDGES = [0.0, ULP, -ULP, 2 * ULP, 1.0, -1.0, LIMIT - 1, -(LIMIT - 1), 0.5, 0.5 - ULP, 0.5 + ULP]
@@ -40,23 +42,43 @@ def check(result, x, y):
             assert got.dtype == np.int64 and np.array_equal(got, want.astype(np.int64)), name
 
 
-@pytest.mark.parametrize("parties", [2, 3, 5])
+@pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
-def test_comparisons_and_sign_functions(parties, data):
+def test_comparisons_and_sign_functions(protocol, parties, data):
     size = data.draw(st.integers(1, 12))
     x, y = data.draw(reals(size)), data.draw(reals(size))
     y = np.where(data.draw(hnp.arrays(np.bool_, size)), x, y)  # many ties
     program = functools.partial(programs.comparison_suite, x, y)
-    for result in smpc.run(program, parties=parties):
+    for result in smpc.run(program, parties=parties, protocol=protocol):
         check(result, x, y)
 
 
+@pytest.mark.parametrize("protocol", ["additive", "aby3"])
 @settings(max_examples=2, phases=TCP_PHASES)
 @given(data=st.data())
-def test_comparisons_over_tcp(data):
+def test_comparisons_over_tcp(protocol, data):
     x, y = data.draw(reals(6)), data.draw(reals(6))
-    for result in smpc.run(functools.partial(programs.comparison_suite, x, y), parties=3, transport="tcp"):
+    program = functools.partial(programs.comparison_suite, x, y)
+    for result in smpc.run(program, parties=3, protocol=protocol, transport="tcp"):
         check(result, x, y)
+
+
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+def test_comparisons_are_exact_on_a_dense_grid_and_random_words(protocol, parties):
+    # every |x| < 2^45 on the fixed-point grid, both signs, around every power of two
+    powers = 2.0 ** np.arange(-16, 45)
+    grid = np.concatenate([powers, powers - ULP, powers + ULP, [0.0, ULP, LIMIT - ULP]])
+    x = np.concatenate([grid, -grid, np.random.default_rng(parties).uniform(-LIMIT, LIMIT, 3000)])
+    x = fixed(x)
+
+    def program(party):
+        a = party.share(only(x, party, 0), src=0)
+        return (a < 0).reveal(), (a > 0).reveal(), a.relu().reveal()
+
+    for negative, positive, relu in smpc.run(program, parties=parties, protocol=protocol):
+        assert np.array_equal(negative, (x < 0).astype(np.int64))
+        assert np.array_equal(positive, (x > 0).astype(np.int64))
+        assert np.array_equal(relu, np.maximum(x, 0))
 
 
 @pytest.mark.parametrize("parties", [2, 3, 5])
@@ -93,17 +115,38 @@ def test_binary_and_xor_of_shared_words(parties):
         assert np.array_equal(both, x & y) and np.array_equal(either, x ^ y) and rounds == 1
 
 
-@pytest.mark.parametrize("parties, rounds", [(2, 9), (3, 10), (5, 12)])
-def test_relu_rounds_match_theory(parties, rounds):
-    # A2B: carry-save levels (0 for 2 parties, 1 for 3, 3 for 5: 5 -> 4 -> 3 -> 2 words) and
-    # 7 Kogge-Stone rounds, then B2A 1 round, then the multiplication 1 round
-    def program(party):
-        x = party.share(only(np.linspace(-2, 2, 16), party, 0), src=0)
-        party.reset_stats()
-        x.relu()
-        return party.stats["rounds"]
+@pytest.mark.parametrize("parties", [2, 3, 5])
+@pytest.mark.parametrize("size", [1, 64, 1000])
+def test_relu_rounds_and_bytes_match_theory(parties, size):
+    # open x + r (1 round, n words per peer); 5 tree levels opening 3G - 1 planes of
+    # W = ceil(n/64) words for G = 16..1 groups; open msb ^ s (1 plane); Beaver x * (1 - bit)
+    words = -(-size // 64)
+    tree = sum(frame((3 * groups - 1, words)) for groups in (16, 8, 4, 2, 1))
+    for stats in smpc.run(functools.partial(_relu_stats, size), parties=parties):
+        assert stats["rounds"] == 8
+        assert stats["bytes_sent"] == (parties - 1) * (frame((size,)) + tree + frame((words,)) + 2 * frame((size,)))
 
-    assert max(smpc.run(program, parties=parties)) == rounds
+
+@pytest.mark.parametrize("size", [1, 64, 1000])
+def test_aby3_relu_rounds_and_bytes_match_theory(size):
+    # party 0 sends c' to parties 1 and 2 and the corrections to party 2; parties 1 and 2
+    # run 5 tree levels, open msb ^ s, re-share the bit (8 rounds); then the replicated
+    # multiplication x * (1 - bit): 1 round, n words to the predecessor
+    words = -(-size // 64)
+    fields = sign_bit.layout(size, with_mask=False, with_arith_bit=True)
+    tree = sum(frame((3 * groups - 1, words)) for groups in (16, 8, 4, 2, 1))
+    helper, left, right = smpc.run(functools.partial(_relu_stats, size), parties=3, protocol="aby3")
+    assert helper["rounds"] == 1 and left["rounds"] == right["rounds"] == 9
+    assert helper["bytes_sent"] == 2 * frame((size,)) + frame((sign_bit.correction_size(fields),)) + frame((size,))
+    for stats in (left, right):
+        assert stats["bytes_sent"] == tree + frame((words,)) + frame((size,)) + frame((size,))
+
+
+def _relu_stats(size, party):
+    x = party.share(only(np.linspace(-2, 2, size), party, 0), src=0)
+    party.reset_stats()
+    x.relu()
+    return party.stats
 
 
 def test_where_selects_and_checks_its_condition():
@@ -122,11 +165,25 @@ def test_where_selects_and_checks_its_condition():
         smpc.run(lambda p: smpc.where(p.share(only(np.ones(2), p, 0), src=0), 1, 2), parties=2)
 
 
-def test_incompatible_shapes_and_aby3_comparisons_are_refused():
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+def test_incompatible_shapes_and_mixed_protocols_are_refused(protocol, parties):
     def program(party):
         return party.share(only(np.ones(3), party, 0), src=0) < party.share(only(np.ones(2), party, 0), src=0)
 
     with pytest.raises(smpc.PartyFailedError, match="shape"):
-        smpc.run(program, parties=2)
-    with pytest.raises(smpc.PartyFailedError, match="comparisons are not available for ReplicatedTensor yet"):
-        smpc.run(lambda p: p.share(only(np.ones(2), p, 0), src=0) < 0, parties=3, protocol="aby3")
+        smpc.run(program, parties=parties, protocol=protocol)
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+def test_binary_msb_and_b2a(parties):
+    values = np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 1, 12345], dtype=np.uint64)
+
+    def program(party):
+        shared = party.share(only(values.view(np.int64), party, 0), src=0)
+        bit = conversions.msb(party, shared.share)
+        arithmetic = type(shared)(party, conversions.b2a(party, bit), 0)
+        return bit.reveal(), arithmetic.reveal()
+
+    for bits, arithmetic in smpc.run(program, parties=parties):
+        assert np.array_equal(bits, values >> np.uint64(63))
+        assert np.array_equal(arithmetic, (values >> np.uint64(63)).astype(np.int64))

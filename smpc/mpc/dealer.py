@@ -17,10 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.exceptions import PeerFinished, ProtocolError
+from smpc.mpc import sign_bit
 from smpc.mpc.bilinear import Bilinear
 from smpc.ring.arith import wrapping
 
-TRIPLE, TRUNC, BINARY_TRIPLE, DABITS = 1, 2, 3, 4
+TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN = 1, 2, 3, 4, 5
 MAX_ELEMENTS = 1 << 31
 MAX_NDIM = 16
 
@@ -128,6 +129,15 @@ class TrustedDealerClient:
                 return self._request([DABITS, *_shape_code(shape)], (2, *shape), split=True).get()
             return self._prg.random_bits(shape), self._prg.random_ring(shape)
 
+    def sign_material(self, count: int) -> sign_bit.Material:
+        """Randomness for the sign bit of ``count`` elements (see :mod:`smpc.mpc.sign_bit`; offline)."""
+        fields = sign_bit.layout(count, with_mask=True, with_arith_bit=True)
+        with self.party.offline():
+            if self._is_last:
+                delivery = self._request([SIGN, count], (sign_bit.correction_size(fields),), split=False)
+                return sign_bit.expand(fields, self._prg, delivery.get)
+            return sign_bit.expand(fields, self._prg, None)
+
     def _request(self, values: list[int], reply_shape: tuple, split: bool) -> _Delivery:
         self.requests += 1
         self.party.send(self.party.dealer_endpoint, np.array(values, dtype=np.int64))
@@ -164,8 +174,10 @@ def serve(dealer) -> dict:
                 correction = _make_trunc(prgs, values[1:])
             elif values[0] == BINARY_TRIPLE:
                 correction = _make_binary_triple(prgs, values[1:])
-            else:
+            elif values[0] == DABITS:
                 correction = _make_dabits(prgs, dealer.prg, values[1:])
+            else:
+                correction = _make_sign(prgs, values[1:])
         dealer.send(last, correction)
         served += 1
 
@@ -239,11 +251,19 @@ def _make_dabits(prgs, own_prg, values: list[int]) -> np.ndarray:
     return out
 
 
+def _make_sign(prgs, values: list[int]) -> np.ndarray:
+    """The last party's corrections for the sign-bit circuit on ``values[0]`` elements."""
+    if len(values) != 1 or values[0] < 0:
+        raise ProtocolError("malformed sign-bit request")
+    _check_size((values[0],))
+    return sign_bit.deal(sign_bit.layout(values[0], with_mask=True, with_arith_bit=True), prgs)
+
+
 def _parse_request(request: np.ndarray) -> list[int]:
     if request.dtype != np.int64 or request.ndim != 1 or not 2 <= request.size <= 64:
         raise ProtocolError("malformed dealer request")
     values = [int(v) for v in request]
-    if values[0] not in (TRIPLE, TRUNC, BINARY_TRIPLE, DABITS):
+    if values[0] not in (TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN):
         raise ProtocolError(f"unknown dealer request type {values[0]}")
     return values
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.replicated_sign import replicated_msb
 from smpc.mpc.replicated_truncation import truncate_3of3
 from smpc.mpc.sharing import receive_share_header, send_share_header, zero_share
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
@@ -61,6 +62,12 @@ class ReplicatedTensor(SharedTensor):
     def _truncate_ring(self, bits: int) -> tuple[np.ndarray, ...]:
         first = self.components[0] + zero_share(self.party, self.shape)  # re-randomised 3-out-of-3
         return truncate_3of3(self.party, first, bits)
+
+    def _is_negative(self) -> SharedTensor:
+        """The sign bit as a shared integer 0/1 (:mod:`smpc.mpc.replicated_sign`; 8 rounds)."""
+        if self.size == 0:
+            return self._new((np.zeros(self.shape, np.uint64), np.zeros(self.shape, np.uint64)), 0)
+        return self._new(replicated_msb(self.party, self.components), 0)
 
     @wrapping
     def reveal_ring(self, to: int | None = None) -> np.ndarray | None:

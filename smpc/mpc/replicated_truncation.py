@@ -53,9 +53,7 @@ def truncate_3of3(party, z: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarr
         party.send(LEFT, masked)
         party.send(RIGHT, masked)
         party.send(RIGHT, corrections)
-        y_1 = with_left.random_ring(shape)
-        y_0 = party.pair_prg(RIGHT).random_ring(shape)
-        return y_0, y_1
+        return replicate_pair_sharing(party, None, shape)
 
     other = RIGHT if rank == LEFT else LEFT
     party.send(other, z)
@@ -71,11 +69,23 @@ def truncate_3of3(party, z: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarr
     mine = (np.uint64(1) - np.uint64(2) * c_msb) * msb_half - low_half
     if rank == LEFT:
         mine += ((c & _LOW_MASK) >> np.uint64(bits)) + c_msb * scale - np.uint64(1 << (BIAS_BITS - bits))
-        own_component = party.pair_prg(DEALER).random_ring(shape)  # y_1
-    else:
-        own_component = party.pair_prg(DEALER).random_ring(shape)  # y_0
-    party.send(other, mine - own_component)
-    y_2 = (mine - own_component) + party.recv_like(other, shape)
-    if rank == LEFT:
+    return replicate_pair_sharing(party, mine, shape)
+
+
+@wrapping
+def replicate_pair_sharing(party, share: np.ndarray | None, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Replicated components of y = y_1 + y_2, additively shared by parties 1 and 2 (party 0 passes None).
+
+    Components y_1 and y_0 come from the PRGs party 0 shares with parties 1 and 2;
+    parties 1 and 2 swap their shares minus those and both learn y_2. One round for
+    parties 1 and 2 (n elements each); party 0 sends nothing.
+    """
+    if party.rank == DEALER:
+        return party.pair_prg(RIGHT).random_ring(shape), party.pair_prg(LEFT).random_ring(shape)  # (y_0, y_1)
+    other = RIGHT if party.rank == LEFT else LEFT
+    own_component = party.pair_prg(DEALER).random_ring(shape)  # y_1 at party 1, y_0 at party 2
+    party.send(other, share - own_component)
+    y_2 = (share - own_component) + party.recv_like(other, shape)
+    if party.rank == LEFT:
         return own_component, y_2  # (y_1, y_2)
     return y_2, own_component  # (y_2, y_0)
