@@ -119,27 +119,38 @@ def test_binary_and_xor_of_shared_words(parties):
 @pytest.mark.parametrize("size", [1, 64, 1000])
 def test_relu_rounds_and_bytes_match_theory(parties, size):
     # open x + r (1 round, n words per peer); 5 tree levels opening 3G - 1 planes of
-    # W = ceil(n/64) words for G = 16..1 groups; open msb ^ s (1 plane); Beaver x * (1 - bit)
+    # W = ceil(n/64) words for G = 16..1 groups; open msb ^ s (1 plane), which also
+    # gives x * msb(x) from the dealer's shares of r * s: no multiplication round
     words = -(-size // 64)
     tree = sum(frame((3 * groups - 1, words)) for groups in (16, 8, 4, 2, 1))
     for stats in smpc.run(functools.partial(_relu_stats, size), parties=parties):
-        assert stats["rounds"] == 8
-        assert stats["bytes_sent"] == (parties - 1) * (frame((size,)) + tree + frame((words,)) + 2 * frame((size,)))
+        assert stats["rounds"] == 7
+        assert stats["bytes_sent"] == (parties - 1) * (frame((size,)) + tree + frame((words,)))
 
 
 @pytest.mark.parametrize("size", [1, 64, 1000])
 def test_aby3_relu_rounds_and_bytes_match_theory(size):
-    # party 0 sends c' to parties 1 and 2 and the corrections to party 2; parties 1 and 2
-    # run 5 tree levels, open msb ^ s, re-share the bit (8 rounds); then the replicated
-    # multiplication x * (1 - bit): 1 round, n words to the predecessor
+    # party 0 sends c' to parties 1 and 2 and the corrections to party 2, and receives
+    # nothing; parties 1 and 2 run 5 tree levels, open msb ^ s and re-share x * msb(x)
     words = -(-size // 64)
-    fields = sign_bit.layout(size, with_mask=False, with_arith_bit=True)
+    fields = sign_bit.layout(size, with_mask=False, with_arith_bit=True, with_product=True)
     tree = sum(frame((3 * groups - 1, words)) for groups in (16, 8, 4, 2, 1))
     helper, left, right = smpc.run(functools.partial(_relu_stats, size), parties=3, protocol="aby3")
-    assert helper["rounds"] == 1 and left["rounds"] == right["rounds"] == 9
-    assert helper["bytes_sent"] == 2 * frame((size,)) + frame((sign_bit.correction_size(fields),)) + frame((size,))
+    assert helper["rounds"] == 0 and left["rounds"] == right["rounds"] == 8
+    assert helper["bytes_sent"] == 2 * frame((size,)) + frame((sign_bit.correction_size(fields),))
     for stats in (left, right):
-        assert stats["bytes_sent"] == tree + frame((words,)) + frame((size,)) + frame((size,))
+        assert stats["bytes_sent"] == tree + frame((words,)) + frame((size,))
+
+
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+def test_sign_bit_costs_the_same_rounds_as_relu(protocol, parties):
+    def program(party):
+        x = party.share(only(np.linspace(-2, 2, 10), party, 0), src=0)
+        party.reset_stats()
+        _ = x < 0
+        return party.stats["rounds"]
+
+    assert max(smpc.run(program, parties=parties, protocol=protocol)) == (8 if protocol == "aby3" else 7)
 
 
 def _relu_stats(size, party):
@@ -187,3 +198,16 @@ def test_binary_msb_and_b2a(parties):
     for bits, arithmetic in smpc.run(program, parties=parties):
         assert np.array_equal(bits, values >> np.uint64(63))
         assert np.array_equal(arithmetic, (values >> np.uint64(63)).astype(np.int64))
+
+
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+def test_to_binary_gives_the_twos_complement_words(protocol, parties):
+    values = np.array([0, 1, -1, 2**63 - 1, -(2**63), 12345, -98765], dtype=np.int64)
+
+    def program(party):
+        binary = party.share(only(values, party, 0), src=0).to_binary()
+        return binary.reveal(), (np.uint64(0xFF) ^ binary).reveal()
+
+    for words, flipped in smpc.run(program, parties=parties, protocol=protocol):
+        assert np.array_equal(words, values.view(np.uint64))
+        assert np.array_equal(flipped, values.view(np.uint64) ^ np.uint64(0xFF))

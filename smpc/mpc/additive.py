@@ -19,7 +19,7 @@ from smpc.mpc.conversions import a2b
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.sharing import open_shares, open_to, share_from
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
-from smpc.mpc.sign_bit import arithmetic_bit, msb_plane
+from smpc.mpc.sign_bit import arithmetic_bit, msb_plane, product_with_bit
 from smpc.mpc.truncation import truncate
 from smpc.ring.arith import wrapping
 
@@ -61,15 +61,25 @@ class AdditiveTensor(SharedTensor):
         """The sign bit as a shared integer 0/1: open x + r, the bit-sliced circuit of
         :mod:`smpc.mpc.sign_bit` (5 rounds), open msb XOR s. 7 rounds; per peer
         8n + 11n + n/8 bytes for n elements."""
+        return self._sign_protocol(times_self=False)
+
+    def _times_negative(self) -> SharedTensor:
+        """x * msb(x) in the sign bit's 7 rounds (the product rides on the opened x + r)."""
+        return self._sign_protocol(times_self=True)
+
+    def _sign_protocol(self, times_self: bool) -> SharedTensor:
         party = self.party
         flat = self.share.reshape(-1)
         if flat.size == 0:
-            return self._new((np.zeros(self.shape, np.uint64),), 0)
-        material = party.dealer.sign_material(flat.size)
+            return self._new((np.zeros(self.shape, np.uint64),), self.frac_bits if times_self else 0)
+        material = party.dealer.sign_material(flat.size, with_product=times_self)
         leader = party.rank == 0
         masked = open_shares(party, [_plus(flat, material["r"])])[0]
         plane = msb_plane(masked, material, functools.partial(open_shares, party, combine=np.bitwise_xor), leader)
         opened = open_shares(party, [plane ^ material["s_bits"]], combine=np.bitwise_xor)[0]
+        if times_self:
+            product = product_with_bit(opened, flat, masked, material["s"], material["rs"])
+            return self._new((product.reshape(self.shape),))
         bit = arithmetic_bit(opened, material["s"], leader)
         return self._new((bit.reshape(self.shape),), 0)
 

@@ -20,6 +20,8 @@ _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 class BinaryTensor:
     """This party's XOR share of a tensor of 64-bit words."""
 
+    __array_ufunc__ = None  # `ndarray ^ tensor` defers to our reflected operators
+
     def __init__(self, party, share: np.ndarray):
         self.party = party
         self.share = share

@@ -129,12 +129,16 @@ class TrustedDealerClient:
                 return self._request([DABITS, *_shape_code(shape)], (2, *shape), split=True).get()
             return self._prg.random_bits(shape), self._prg.random_ring(shape)
 
-    def sign_material(self, count: int) -> sign_bit.Material:
-        """Randomness for the sign bit of ``count`` elements (see :mod:`smpc.mpc.sign_bit`; offline)."""
-        fields = sign_bit.layout(count, with_mask=True, with_arith_bit=True)
+    def sign_material(self, count: int, with_product: bool = False) -> sign_bit.Material:
+        """Randomness for the sign bit of ``count`` elements (see :mod:`smpc.mpc.sign_bit`; offline).
+
+        ``with_product``: also shares of r * s, so x * msb(x) needs no multiplication.
+        """
+        fields = sign_bit.layout(count, with_mask=True, with_arith_bit=True, with_product=with_product)
         with self.party.offline():
             if self._is_last:
-                delivery = self._request([SIGN, count], (sign_bit.correction_size(fields),), split=False)
+                request = [SIGN, count, int(with_product)]
+                delivery = self._request(request, (sign_bit.correction_size(fields),), split=False)
                 return sign_bit.expand(fields, self._prg, delivery.get)
             return sign_bit.expand(fields, self._prg, None)
 
@@ -253,10 +257,11 @@ def _make_dabits(prgs, own_prg, values: list[int]) -> np.ndarray:
 
 def _make_sign(prgs, values: list[int]) -> np.ndarray:
     """The last party's corrections for the sign-bit circuit on ``values[0]`` elements."""
-    if len(values) != 1 or values[0] < 0:
+    if len(values) != 2 or values[0] < 0 or values[1] not in (0, 1):
         raise ProtocolError("malformed sign-bit request")
     _check_size((values[0],))
-    return sign_bit.deal(sign_bit.layout(values[0], with_mask=True, with_arith_bit=True), prgs)
+    fields = sign_bit.layout(values[0], with_mask=True, with_arith_bit=True, with_product=bool(values[1]))
+    return sign_bit.deal(fields, prgs)
 
 
 def _parse_request(request: np.ndarray) -> list[int]:

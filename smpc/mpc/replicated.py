@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from smpc.mpc import replicated_conversions
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.replicated_sign import replicated_msb
 from smpc.mpc.replicated_truncation import truncate_3of3
@@ -68,6 +69,16 @@ class ReplicatedTensor(SharedTensor):
         if self.size == 0:
             return self._new((np.zeros(self.shape, np.uint64), np.zeros(self.shape, np.uint64)), 0)
         return self._new(replicated_msb(self.party, self.components), 0)
+
+    def _times_negative(self) -> SharedTensor:
+        """x * msb(x) in the sign bit's 8 rounds (no separate multiplication)."""
+        if self.size == 0:
+            return self._new((np.zeros(self.shape, np.uint64), np.zeros(self.shape, np.uint64)))
+        return self._new(replicated_msb(self.party, self.components, times_self=True))
+
+    def to_binary(self):
+        """This value in replicated binary (XOR) sharing (:func:`smpc.mpc.replicated_conversions.a2b`, 6 rounds)."""
+        return replicated_conversions.a2b(self.party, self.components)
 
     @wrapping
     def reveal_ring(self, to: int | None = None) -> np.ndarray | None:

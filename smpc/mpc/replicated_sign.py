@@ -8,8 +8,9 @@ it sends c' = x_0 + x_1 + r and parties 1 and 2, who both hold x_2, get c = c' +
 with no opening round.
 
 Rounds for parties 1 and 2: 1 (receive c' and, party 2, the corrections), 5 (tree), 1
-(open msb XOR s between them), 1 (re-share the 2-of-2 bit into replicated form) = 8.
-Party 0 only sends: 2 n words of c' and about 3.4 n words of corrections to party 2.
+(open msb XOR s between them), 1 (re-share the 2-of-2 bit into replicated form) = 8,
+the same for x * msb(x) (ReLU, abs). Party 0 only sends: 2 n words of c' and about
+3.4 n words of corrections to party 2 (4.4 n with the product).
 """
 
 from __future__ import annotations
@@ -17,16 +18,20 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.mpc.replicated_truncation import DEALER as HELPER, LEFT, RIGHT, replicate_pair_sharing
-from smpc.mpc.sign_bit import arithmetic_bit, correction_size, deal, expand, layout, msb_plane
+from smpc.mpc.sign_bit import arithmetic_bit, correction_size, deal, expand, layout, msb_plane, product_with_bit
 from smpc.ring.arith import wrapping
 
 
 @wrapping
-def replicated_msb(party, components: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Replicated components of msb(x) (integers 0/1) from this party's components of x."""
+def replicated_msb(party, components: tuple[np.ndarray, np.ndarray], times_self: bool = False):
+    """Replicated components of msb(x) (integers 0/1) from this party's components of x.
+
+    ``times_self``: components of x * msb(x) instead, with no extra round (the product
+    rides on c = x + r, as in :func:`smpc.mpc.sign_bit.product_with_bit`).
+    """
     first, second = (np.ascontiguousarray(c).reshape(-1) for c in components)
     shape, count = components[0].shape, first.size
-    fields = layout(count, with_mask=False, with_arith_bit=True)
+    fields = layout(count, with_mask=False, with_arith_bit=True, with_product=times_self)
     if party.rank == HELPER:
         r = party.prg.random_ring(count)
         masked = first + second + r  # x_0 + x_1 + r
@@ -35,13 +40,13 @@ def replicated_msb(party, components: tuple[np.ndarray, np.ndarray]) -> tuple[np
         party.send(RIGHT, deal(fields, [party.pair_prg(LEFT), party.pair_prg(RIGHT)], mask=r))
         share = None
     else:
-        share = _compute(party, fields, first, second, count)
+        share = _compute(party, fields, first, second, count, times_self)
     return tuple(c.reshape(shape) for c in replicate_pair_sharing(party, share, (count,)))
 
 
 @wrapping
-def _compute(party, fields, first: np.ndarray, second: np.ndarray, count: int) -> np.ndarray:
-    """Party 1's or 2's additive share of the sign bit."""
+def _compute(party, fields, first: np.ndarray, second: np.ndarray, count: int, times_self: bool) -> np.ndarray:
+    """Party 1's or 2's additive share of the sign bit (or of x times it)."""
     rank = party.rank
     other = RIGHT if rank == LEFT else LEFT
     x_2 = second if rank == LEFT else first
@@ -58,4 +63,8 @@ def _compute(party, fields, first: np.ndarray, second: np.ndarray, count: int) -
     leader = rank == LEFT
     plane = msb_plane(masked, material, open_xor, leader)
     opened = open_xor([plane ^ material["s_bits"]])[0]
+    if times_self:
+        # x = (x_1 + x_2) + x_0: party 1's and party 2's additive shares of x
+        x_share = first + second if rank == LEFT else second
+        return product_with_bit(opened, x_share, masked, material["s"], material["rs"])
     return arithmetic_bit(opened, material["s"], leader)

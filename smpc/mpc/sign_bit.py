@@ -21,7 +21,8 @@ Two choices make it cheap:
 Online cost for n elements: 5 rounds of ANDs (levels 2..6; a shared ``eq_hi`` uses one
 mask for both its ANDs), 88 planes of n / 64 words opened in all, i.e. 11 n bytes per
 peer. The result is an XOR-shared plane; callers turn it into an arithmetic bit with the
-random bit s shared both ways (open msb XOR s: one more round of n / 8 bytes).
+random bit s shared both ways (open msb XOR s: one more round of n / 8 bytes); with
+shares of r s as well, the same round gives x * msb(x) (ReLU, abs) with no multiplication.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ class Field:
     derived: bool  # a function of the random fields: the last party receives a correction
 
 
-def layout(count: int, with_mask: bool, with_arith_bit: bool) -> list[Field]:
+def layout(count: int, with_mask: bool, with_arith_bit: bool, with_product: bool = False) -> list[Field]:
     """The fields for ``count`` elements, in the order every party draws them from its PRG.
 
     ``with_mask``: the parties hold additive shares of r (the additive protocol opens
-    x + r); ``with_arith_bit``: they hold additive shares of the bit s as well.
+    x + r); ``with_arith_bit``: they hold additive shares of the bit s as well;
+    ``with_product``: and of r * s, for x * msb(x) without a multiplication round.
     """
     words = plane_words(count)
     fields = [Field("r", (count,), False, False)] if with_mask else []
@@ -70,6 +72,8 @@ def layout(count: int, with_mask: bool, with_arith_bit: bool) -> list[Field]:
     fields.append(Field("s_bits", (words,), True, False))
     if with_arith_bit:
         fields.append(Field("s", (count,), False, True))
+    if with_product:
+        fields.append(Field("rs", (count,), False, True))
     return fields
 
 
@@ -144,8 +148,11 @@ def _derive(fields: list[Field], random: dict[str, np.ndarray], r: np.ndarray) -
         a = random[f"a{level}"]
         truth[f"ab{level}"] = a & random[f"b{level}"]
         truth[f"ad{level}"] = a[1:] & random[f"d{level}"]
-    if any(f.name == "s" for f in fields):
+    names = {f.name for f in fields}
+    if "s" in names:
         truth["s"] = plane_to_bits(random["s_bits"], r.size)
+    if "rs" in names:
+        truth["rs"] = r * truth["s"]
     return truth
 
 
@@ -217,3 +224,14 @@ def arithmetic_bit(opened_plane: np.ndarray, s_share: np.ndarray, leader: bool) 
     if leader:
         share += d
     return share
+
+
+@wrapping
+def product_with_bit(opened_plane: np.ndarray, x_share: np.ndarray, masked: np.ndarray,
+                     s_share: np.ndarray, rs_share: np.ndarray) -> np.ndarray:
+    """Additive share of x * b, where x = c - r, from d = b XOR s opened and shares of s, r s.
+
+    x b = x (d + s - 2 d s) = d x + (1 - 2d)(c s - r s): linear in the shares, no round.
+    """
+    d = plane_to_bits(opened_plane, x_share.size)
+    return d * x_share + (np.uint64(1) - np.uint64(2) * d) * (masked * s_share - rs_share)

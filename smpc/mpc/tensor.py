@@ -198,7 +198,9 @@ class SharedTensor:
         |x| < 2^(61 - 2 * frac_bits) (2^29 with 16 fraction bits). One truncation.
         """
         if isinstance(other, SharedTensor):
-            raise TypeError("division by a shared value is not available in this release")
+            from smpc.mpc import functions
+
+            return functions.divide(self, other)
         divisor = np.asarray(other, dtype=np.float64)
         if np.any(divisor == 0) or not np.all(np.isfinite(divisor)):
             raise ZeroDivisionError("division of a shared tensor by zero or a non-finite value")
@@ -239,13 +241,85 @@ class SharedTensor:
         """-1, 0 or 1 per element, as numpy.sign (a shared integer tensor)."""
         return (self > 0) - (self < 0)
 
+    def _times_negative(self) -> "SharedTensor":
+        """x * msb(x); a protocol may fuse the product into its sign-bit protocol."""
+        return self * self._is_negative()
+
     def relu(self) -> "SharedTensor":
-        """max(x, 0): x times the complement of its sign bit."""
-        return self * (1 - self._is_negative())
+        """max(x, 0) = x - x * msb(x), exact."""
+        return self - self._times_negative()
 
     def abs(self) -> "SharedTensor":
-        """|x|: x times 1 - 2 * (its sign bit)."""
-        return self * (1 - 2 * self._is_negative())
+        """|x| = x - 2 x * msb(x), exact."""
+        return self - 2 * self._times_negative()
+
+    # --- selections (smpc.mpc.selection) and non-linear functions (smpc.mpc.functions) ------------
+    # Imported at call time: those modules are written against this interface.
+    def max(self, axis=None, keepdims: bool = False) -> "SharedTensor":
+        """The largest element along ``axis`` (None: all), by a tree of comparisons."""
+        from smpc.mpc import selection
+
+        return selection.max(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims: bool = False) -> "SharedTensor":
+        """Shared indices of the largest element (the first one on ties), as numpy.argmax."""
+        from smpc.mpc import selection
+
+        return selection.argmax(self, axis=axis, keepdims=keepdims)
+
+    def exp(self, **options) -> "SharedTensor":
+        """e^x; see :func:`smpc.mpc.functions.exp` for its range, rounds and error."""
+        from smpc.mpc import functions
+
+        return functions.exp(self, **options)
+
+    def log(self, **options) -> "SharedTensor":
+        """Natural logarithm; see :func:`smpc.mpc.functions.log`."""
+        from smpc.mpc import functions
+
+        return functions.log(self, **options)
+
+    def reciprocal(self, **options) -> "SharedTensor":
+        """1 / x; see :func:`smpc.mpc.functions.reciprocal`."""
+        from smpc.mpc import functions
+
+        return functions.reciprocal(self, **options)
+
+    def sqrt(self, **options) -> "SharedTensor":
+        """Square root; see :func:`smpc.mpc.functions.sqrt`."""
+        from smpc.mpc import functions
+
+        return functions.sqrt(self, **options)
+
+    def inv_sqrt(self, **options) -> "SharedTensor":
+        """1 / sqrt(x); see :func:`smpc.mpc.functions.inv_sqrt`."""
+        from smpc.mpc import functions
+
+        return functions.inv_sqrt(self, **options)
+
+    def sigmoid(self, **options) -> "SharedTensor":
+        """1 / (1 + e^-x); see :func:`smpc.mpc.functions.sigmoid`."""
+        from smpc.mpc import functions
+
+        return functions.sigmoid(self, **options)
+
+    def tanh(self, **options) -> "SharedTensor":
+        """Hyperbolic tangent; see :func:`smpc.mpc.functions.tanh`."""
+        from smpc.mpc import functions
+
+        return functions.tanh(self, **options)
+
+    def softmax(self, axis: int = -1, **options) -> "SharedTensor":
+        """Softmax along ``axis``; see :func:`smpc.mpc.functions.softmax`."""
+        from smpc.mpc import functions
+
+        return functions.softmax(self, axis=axis, **options)
+
+    def log_softmax(self, axis: int = -1, **options) -> "SharedTensor":
+        """Log-softmax along ``axis``; see :func:`smpc.mpc.functions.log_softmax`."""
+        from smpc.mpc import functions
+
+        return functions.log_softmax(self, axis=axis, **options)
 
     # --- reductions and shape ---------------------------------------------------------------------
     @wrapping
