@@ -15,7 +15,7 @@ from conftest import TCP_PHASES, frame, only
 
 SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
 ULP = 2.0**-16
-LIMIT = 2.0**45  # |x - y| must stay below 2^(62 - 16); every encodable pair with |x|, |y| < 2^45
+LIMIT = 2.0**46  # encodable: |x| < 2^(62 - 16); any two such values differ by less than 2^63 ring units
 EDGES = [0.0, ULP, -ULP, 2 * ULP, 1.0, -1.0, LIMIT - 1, -(LIMIT - 1), 0.5, 0.5 - ULP, 0.5 + ULP]
 
 
@@ -65,9 +65,9 @@ def test_comparisons_over_tcp(protocol, data):
 
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 def test_comparisons_are_exact_on_a_dense_grid_and_random_words(protocol, parties):
-    # every |x| < 2^45 on the fixed-point grid, both signs, around every power of two
-    powers = 2.0 ** np.arange(-16, 45)
-    grid = np.concatenate([powers, powers - ULP, powers + ULP, [0.0, ULP, LIMIT - ULP]])
+    # both signs, around every power of two up to the end of the encodable range
+    powers = 2.0 ** np.arange(-16, 46)
+    grid = np.concatenate([powers, powers - ULP, powers + ULP, [0.0, ULP, LIMIT - 1, LIMIT - 2**-6]])
     x = np.concatenate([grid, -grid, np.random.default_rng(parties).uniform(-LIMIT, LIMIT, 3000)])
     x = fixed(x)
 
@@ -143,14 +143,18 @@ def test_aby3_relu_rounds_and_bytes_match_theory(size):
 
 
 @pytest.mark.parametrize("protocol, parties", SETUPS)
-def test_sign_bit_costs_the_same_rounds_as_relu(protocol, parties):
+def test_one_comparisons_rounds_for_every_sign_function(protocol, parties):
     def program(party):
         x = party.share(only(np.linspace(-2, 2, 10), party, 0), src=0)
-        party.reset_stats()
-        _ = x < 0
-        return party.stats["rounds"]
+        rounds = []
+        for op in (lambda: x < 0, lambda: x == 0, lambda: x != 0.5, lambda: x.sign(), x.relu, x.abs):
+            party.reset_stats()
+            op()
+            rounds.append(party.stats["rounds"])
+        return rounds
 
-    assert max(smpc.run(program, parties=parties, protocol=protocol)) == (8 if protocol == "aby3" else 7)
+    per_op = np.max(smpc.run(program, parties=parties, protocol=protocol), axis=0)  # the busiest party
+    assert list(per_op) == [8 if protocol == "aby3" else 7] * 6
 
 
 def _relu_stats(size, party):

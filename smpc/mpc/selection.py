@@ -12,7 +12,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from smpc.mpc.tensor import SharedTensor, concatenate, stack, where
 
-# Rounds below: C is one comparison (additive, 2 parties: 8), M one multiplication by a
+# Rounds below: C is one comparison (additive: 7, aby3: 8), M one multiplication by a
 # shared bit (1; no truncation since a bit is an integer tensor), L = ceil(log2 n) for n
 # elements per slice. Every tree level is ONE comparison and ONE multiplication over all
 # slices and pairs at once.

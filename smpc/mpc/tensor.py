@@ -21,6 +21,19 @@ from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
 
 
+def _delegate(name: str, what: str):
+    """A method calling ``smpc.mpc.functions.<name>`` (imported at call time: it is written on this interface)."""
+
+    def method(self, *args, **options):
+        from smpc.mpc import functions
+
+        return getattr(functions, name)(self, *args, **options)
+
+    method.__name__ = name
+    method.__doc__ = f"{what[0].upper()}{what[1:]}; see :func:`smpc.mpc.functions.{name}` for its range, rounds and error."
+    return method
+
+
 class SharedTensor:
     """This party's view of a secret-shared tensor; see the module docstring."""
 
@@ -216,7 +229,8 @@ class SharedTensor:
         return scaled._rescaled()
 
     # --- comparisons (shared bits: integer tensors of 0/1) -------------------------------------------
-    # x < y is the sign bit of x - y, exact while |x - y| < 2^63 (every encodable pair).
+    # x < y is the sign bit of x - y, exact while |x - y| < 2^63 ring units: every pair of
+    # encodable values (|x|, |y| < 2^(62 - frac_bits)).
     def __lt__(self, other) -> "SharedTensor":
         return (self - other)._is_negative()
 
@@ -230,16 +244,25 @@ class SharedTensor:
         return 1 - (self < other)
 
     def __eq__(self, other) -> "SharedTensor":  # type: ignore[override]
-        return 1 - (self < other) - (self > other)
+        below, above = self._below_above(other)
+        return 1 - below - above
 
     def __ne__(self, other) -> "SharedTensor":  # type: ignore[override]
-        return (self < other) + (self > other)
+        below, above = self._below_above(other)
+        return below + above
+
+    def _below_above(self, other) -> tuple["SharedTensor", "SharedTensor"]:
+        """(x < y, x > y) from one batched sign-bit call on [x - y, y - x]: one comparison's rounds."""
+        difference = self - other
+        signs = stack([difference, -difference])._is_negative()
+        return signs[0], signs[1]
 
     __hash__ = None  # like numpy arrays: == is element-wise
 
     def sign(self) -> "SharedTensor":
-        """-1, 0 or 1 per element, as numpy.sign (a shared integer tensor)."""
-        return (self > 0) - (self < 0)
+        """-1, 0 or 1 per element, as numpy.sign (a shared integer tensor); one comparison's rounds."""
+        below, above = self._below_above(0)
+        return above - below
 
     def _times_negative(self) -> "SharedTensor":
         """x * msb(x); a protocol may fuse the product into its sign-bit protocol."""
@@ -267,59 +290,15 @@ class SharedTensor:
 
         return selection.argmax(self, axis=axis, keepdims=keepdims)
 
-    def exp(self, **options) -> "SharedTensor":
-        """e^x; see :func:`smpc.mpc.functions.exp` for its range, rounds and error."""
-        from smpc.mpc import functions
-
-        return functions.exp(self, **options)
-
-    def log(self, **options) -> "SharedTensor":
-        """Natural logarithm; see :func:`smpc.mpc.functions.log`."""
-        from smpc.mpc import functions
-
-        return functions.log(self, **options)
-
-    def reciprocal(self, **options) -> "SharedTensor":
-        """1 / x; see :func:`smpc.mpc.functions.reciprocal`."""
-        from smpc.mpc import functions
-
-        return functions.reciprocal(self, **options)
-
-    def sqrt(self, **options) -> "SharedTensor":
-        """Square root; see :func:`smpc.mpc.functions.sqrt`."""
-        from smpc.mpc import functions
-
-        return functions.sqrt(self, **options)
-
-    def inv_sqrt(self, **options) -> "SharedTensor":
-        """1 / sqrt(x); see :func:`smpc.mpc.functions.inv_sqrt`."""
-        from smpc.mpc import functions
-
-        return functions.inv_sqrt(self, **options)
-
-    def sigmoid(self, **options) -> "SharedTensor":
-        """1 / (1 + e^-x); see :func:`smpc.mpc.functions.sigmoid`."""
-        from smpc.mpc import functions
-
-        return functions.sigmoid(self, **options)
-
-    def tanh(self, **options) -> "SharedTensor":
-        """Hyperbolic tangent; see :func:`smpc.mpc.functions.tanh`."""
-        from smpc.mpc import functions
-
-        return functions.tanh(self, **options)
-
-    def softmax(self, axis: int = -1, **options) -> "SharedTensor":
-        """Softmax along ``axis``; see :func:`smpc.mpc.functions.softmax`."""
-        from smpc.mpc import functions
-
-        return functions.softmax(self, axis=axis, **options)
-
-    def log_softmax(self, axis: int = -1, **options) -> "SharedTensor":
-        """Log-softmax along ``axis``; see :func:`smpc.mpc.functions.log_softmax`."""
-        from smpc.mpc import functions
-
-        return functions.log_softmax(self, axis=axis, **options)
+    exp = _delegate("exp", "the exponential e^x")
+    log = _delegate("log", "natural logarithm")
+    reciprocal = _delegate("reciprocal", "1 / x")
+    sqrt = _delegate("sqrt", "square root")
+    inv_sqrt = _delegate("inv_sqrt", "1 / sqrt(x)")
+    sigmoid = _delegate("sigmoid", "1 / (1 + e^-x)")
+    tanh = _delegate("tanh", "hyperbolic tangent")
+    softmax = _delegate("softmax", "softmax along ``axis`` (default -1)")
+    log_softmax = _delegate("log_softmax", "log-softmax along ``axis`` (default -1)")
 
     # --- reductions and shape ---------------------------------------------------------------------
     @wrapping
