@@ -79,3 +79,15 @@ def comparison_suite(x, y, party):
         "eq": (a == b).reveal(), "ne": (a != b).reveal(), "lt_public": (a < 0.5).reveal(),
         "sign": a.sign().reveal(), "relu": a.relu().reveal(), "abs": a.abs().reveal(),
     }
+
+
+def functions_suite(x, y, party):
+    """Every non-linear function on x (party 0; positive for log/sqrt/reciprocal) and y (the last party)."""
+    a = party.share(only(x, party, 0), src=0)
+    b = party.share(only(y, party, party.world_size - 1), src=party.world_size - 1)
+    return {
+        "exp": a.exp().reveal(), "log": a.log().reveal(), "reciprocal": a.reciprocal().reveal(),
+        "sqrt": a.sqrt().reveal(), "inv_sqrt": a.inv_sqrt().reveal(), "sigmoid": b.sigmoid().reveal(),
+        "tanh": b.tanh().reveal(), "softmax": b.softmax().reveal(), "log_softmax": b.log_softmax().reveal(),
+        "divide": (b / a).reveal(),
+    }

@@ -30,7 +30,7 @@ def _delegate(name: str, what: str):
         return getattr(functions, name)(self, *args, **options)
 
     method.__name__ = name
-    method.__doc__ = f"{what[0].upper()}{what[1:]}; see :func:`smpc.mpc.functions.{name}` for its range, rounds and error."
+    method.__doc__ = f"{what[0].upper()}{what[1:]}; see :func:`smpc.mpc.functions.{name}` (range, rounds, error)."
     return method
 
 

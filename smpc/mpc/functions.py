@@ -1,0 +1,575 @@
+"""Non-linear functions (exp, log, reciprocal, sqrt, sigmoid, softmax, ...) written once against the shared-tensor
+interface: they run on any protocol's shared tensors, and on plain numpy arrays (same approximation, in float64).
+
+===========  ============================================  ==============================  ======================
+function     method                                        default input range             online rounds
+===========  ============================================  ==============================  ======================
+exp          degree-5 polynomial per unit piece            [-12, 16]; 0 / e^16 outside     C + 3M + T + 1
+sigmoid      degree-4 polynomial per unit piece            all x (0 and 1 past +-12)       C + 2M + T + 1
+tanh         degree-4 polynomial per half-unit piece       all x (-1 and 1 past +-7)       C + 2M + T + 1
+log          octaves + degree-7 polynomial                 [2^-16, 2^32), clamped          C + 3M + 2T + 1
+reciprocal   octaves + polynomial seed + 1 Newton step     +-[2^-16, 2^16), clamped        C + 4M + 3T + 2
+divide       x times reciprocal's mantissa part, 2^-k      +-[2^-16, 2^16), |x/y| < 2^30   C + 5M + 3T + 2
+inv_sqrt     octaves + polynomial seed + 1 Newton step     [2^-16, 2^32), clamped          C + 5M + 3T + 2
+sqrt         m / sqrt(m) 2^(k/2), as inv_sqrt              [0, 2^32), clamped              C + 5M + 3T + 2
+softmax      exp(x - max) / sum                            all x                           max + 2C + 8M + 4T + 3
+log_softmax  x - max - log(sum exp(x - max))               all x                           max + 2C + 6M + 3T + 2
+===========  ============================================  ==============================  ======================
+
+Rounds: C is one comparison, M one fixed-point product (2 rounds in both protocols), T one truncation
+(additive 1, aby3 2), a bare number that many products with an integer tensor (1 round each), max the
+rounds of ``x.max(axis)``: exact on the additive protocol (the tests assert them), upper bounds on aby3.
+Each function compares its input with all of its breakpoints in one batch (per element: exp 29
+comparisons, sigmoid 25, tanh 29, log, sqrt and inv_sqrt 49, reciprocal and divide 67).
+Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_functions.py) are the largest
+measured against the exact function of the fixed-point input on dense grids over the stated ranges, on the
+additive protocol (2 and 3 parties) and aby3, rounded up; one unit is 2^-16.
+
+Why not CrypTen's iterations (exp by (1 + x/2^n)^(2^n), log by Householder steps on exp, reciprocal by Newton
+from an exp seed): with 16 fraction bits, n squarings multiply the last bit's error by 2^n (0.4 % for n = 8),
+and the iterations converge on a bounded range only. Here one batch of comparisons places x between public
+breakpoints; every public function of that interval (a coefficient, 2^-k, k ln 2, a clamp value) is then a
+*linear*, local map of the comparison bits, and a short polynomial does the rest: fewer rounds, errors of
+one to four units, and out-of-range inputs clamped by the same tables.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Union
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
+
+from smpc.mpc.tensor import SharedTensor, stack
+from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
+
+Tensor = Union[SharedTensor, np.ndarray]
+
+LN2 = math.log(2.0)
+ULP = 2.0**-DEFAULT_FRAC_BITS
+SCALE_CAP = 40  # extra fraction bits of a table or coefficient (keeps integer tables below 2^62)
+SUM_EXTRA_BITS = 8  # softmax sums exp values that carry this many more fraction bits
+LOG_DEGREE = 7  # log m on [1, 2] to 2.6e-7
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Measured maximum errors (rounded up): absolute where |f(x)| <= 1, relative where |f(x)| > 1."""
+
+    absolute: float
+    relative: float = 0.0
+
+    def describe(self) -> str:
+        text = f"{self.absolute / ULP:g} units ({self.absolute:.2g}) absolute where |f| <= 1"
+        return text + (f", {self.relative:.2g} relative where |f| > 1" if self.relative else "")
+
+    def allowed(self, exact) -> np.ndarray:
+        """The error allowed at each exact value."""
+        exact = np.abs(np.asarray(exact, dtype=np.float64))
+        return np.where(exact <= 1, self.absolute, self.relative * exact)
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Online rounds: comparisons (C), fixed-point products (M), truncations (T), products with an integer
+    tensor (1 round each) and calls of ``x.max`` (max)."""
+
+    comparisons: int
+    products: int
+    truncations: int
+    integer_products: int
+    maxima: int = 0
+
+    def describe(self) -> str:
+        terms = [("max", self.maxima), ("C", self.comparisons), ("M", self.products), ("T", self.truncations)]
+        text = " + ".join(f"{count if count > 1 else ''}{name}" for name, count in terms if count)
+        return f"{text} + {self.integer_products}" if self.integer_products else text
+
+    def count(self, comparison: int, product: int, truncation: int, maximum: int = 0) -> int:
+        """The total for measured rounds of one comparison, product, truncation and max."""
+        return (self.maxima * maximum + self.comparisons * comparison + self.products * product
+                + self.truncations * truncation + self.integer_products)
+
+
+#: measured maximum errors with 16 fraction bits and default options (docstrings quote them; tests assert them)
+ERRORS = {
+    "exp": Tolerance(1.5 * ULP, 2.5e-05),
+    "sigmoid": Tolerance(1.5 * ULP),
+    "tanh": Tolerance(1.75 * ULP),
+    "log": Tolerance(2 * ULP, 3.5e-05),
+    "reciprocal": Tolerance(2.5 * ULP, 4e-05),
+    "divide": Tolerance(4 * ULP, 7e-05),
+    "inv_sqrt": Tolerance(2.5 * ULP, 5e-05),
+    "sqrt": Tolerance(3 * ULP, 5e-05),
+    "softmax": Tolerance(4 * ULP),
+    "log_softmax": Tolerance(3 * ULP, 5e-05),
+}
+
+#: online rounds with default options (docstrings quote them; tests assert them on the additive protocol)
+ROUNDS = {
+    "exp": Rounds(1, 3, 1, 1),
+    "sigmoid": Rounds(1, 2, 1, 1),
+    "tanh": Rounds(1, 2, 1, 1),
+    "log": Rounds(1, 3, 2, 1),
+    "reciprocal": Rounds(1, 4, 3, 2),
+    "divide": Rounds(1, 5, 3, 2),
+    "inv_sqrt": Rounds(1, 5, 3, 2),
+    "sqrt": Rounds(1, 5, 3, 2),
+    "softmax": Rounds(2, 8, 4, 3, maxima=1),
+    "log_softmax": Rounds(2, 6, 3, 2, maxima=1),
+}
+
+
+# --- public functions ---------------------------------------------------------------------------------------
+def exp(x: Tensor, *, low: int | None = None, high: int = 16, degree: int = 5) -> Tensor:
+    """e^x for low <= x <= high (defaults -12 and 16: e^-12 is below half a unit, e^16 = 8.9e6).
+
+    Outside: x < low gives 0 (error below e^low = 6.1e-6), x > high gives e^high; ``high`` <= 20.
+    Breakpoints at the integers low..high; on [j, j+1) a degree-``degree`` Chebyshev interpolant of e^x
+    (coefficient tables e^j a_i). Rounds: C + ceil(log2 degree) M + T + 1, by default C + 3M + T + 1.
+    Measured error: 1.5 units (2.3e-05) absolute where |f| <= 1, 2.5e-05 relative where |f| > 1.
+    """
+    x, frac = _prepare(x)
+    return _exp(x, frac, low, high, degree)
+
+
+def sigmoid(x: Tensor, *, limit: int = 12, degree: int = 4) -> Tensor:
+    """1 / (1 + e^-x) for every x (|x| < 2^45, as every comparison needs).
+
+    Breakpoints at the integers -limit..limit; past them 0 and 1 (error at most e^-limit: 6.1e-6 by
+    default). On [j, j+1) a degree-``degree`` Chebyshev interpolant of the sigmoid.
+    Rounds: C + ceil(log2 degree) M + T + 1, by default C + 2M + T + 1.
+    Measured error: 1.5 units (2.3e-05) absolute where |f| <= 1.
+    """
+    x, frac = _prepare(x)
+    _check_int("limit", limit, 1, 64)
+    _check_int("degree", degree, 1, 12)
+    table = _fit_pieces(_logistic, -limit, limit, 1.0, degree)
+    return _piecewise(x, frac, table, -limit, 1.0, below=0.0, above=1.0)
+
+
+def tanh(x: Tensor, *, limit: int = 7, degree: int = 4) -> Tensor:
+    """tanh(x) for every x (|x| < 2^45).
+
+    Breakpoints every 1/2 on [-limit, limit]; past them -1 and 1 (error at most 2 e^(-2 limit): 1.7e-6 by
+    default). On each half-unit piece a degree-``degree`` Chebyshev interpolant of tanh.
+    Rounds: C + ceil(log2 degree) M + T + 1, by default C + 2M + T + 1.
+    Measured error: 1.75 units (2.7e-05) absolute where |f| <= 1.
+    """
+    x, frac = _prepare(x)
+    _check_int("limit", limit, 1, 32)
+    _check_int("degree", degree, 1, 12)
+    table = _fit_pieces(np.tanh, -limit, limit, 0.5, degree)
+    return _piecewise(x, frac, table, -limit, 0.5, below=-1.0, above=1.0)
+
+
+def log(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = LOG_DEGREE) -> Tensor:
+    """Natural logarithm for 2^low <= x < 2^high (defaults 2^-16, one unit, and 2^32).
+
+    Outside, x is clamped: x < 2^low (zero and negative x included) gives low ln 2 (-11.09), x >= 2^high
+    gives high ln 2. Octave reduction x = m 2^k, m in [1, 2) (one batch of comparisons, one product with
+    the table 2^-k), then a degree-``degree`` Chebyshev interpolant of log m, plus the table k ln 2.
+    Rounds: C + ceil(log2 degree) M + 2T + 1, by default C + 3M + 2T + 1.
+    Measured error: 2 units (3.1e-05) absolute where |f| <= 1, 3.5e-05 relative where |f| > 1.
+    """
+    x, frac = _prepare(x)
+    return _log(x, frac, low, high, degree)
+
+
+def reciprocal(x: Tensor, *, low: int | None = None, high: int | None = None, signed: bool = True,
+               degree: int = 4, iterations: int = 1) -> Tensor:
+    """1 / x for 2^low <= |x| < 2^high (defaults 2^-16 and 2^16).
+
+    Outside, |x| is clamped: 0 < |x| < 2^low gives +-2^-low (x = 0 gives +2^-low), |x| >= 2^high gives
+    +-2^-high. ``signed=False`` halves the comparisons for positive x; negative x then read as 2^low.
+    Octave reduction |x| = m 2^k, a degree-``degree`` Chebyshev seed for 1/m, ``iterations`` Newton
+    steps y <- y (2 - m y) (Ercegovac and Lang, "Digital Arithmetic", 2004, chapter 7), times the
+    tables 2^-k and sign(x). Rounds: C + (ceil(log2 degree) + 2 iterations) M + 3T + 2, by default
+    C + 4M + 3T + 2. Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 4e-05 relative where |f| > 1.
+    """
+    x, frac = _prepare(x)
+    octaves, inverse, rest = _inverse(x, frac, low, high, signed, degree, iterations)
+    return octaves.rescale(inverse, octaves.sign * 2.0**rest, output_bound=2.0 ** (1 - octaves.k.min()))
+
+
+def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | None = None, signed: bool = True,
+           degree: int = 4, iterations: int = 1) -> Tensor:
+    """x / y for 2^low <= |y| < 2^high (defaults 2^-16 and 2^16) and |x / y| < 2^(46 - high) (2^30).
+
+    ``x`` may be shared or public. A public ``y`` goes to the shared tensor's division by a public value;
+    shapes must broadcast. y is clamped as in :func:`reciprocal` (y = 0 reads as 2^low), whose options
+    these are. x / y = (x 2^max(-k, 0) / m) sign(y) 2^min(-k, 0): the quotient keeps its significant bits
+    even where 1 / y alone would not (small x and y, or large y). Rounds: those of reciprocal + M, by
+    default C + 5M + 3T + 2. Measured error: 4 units (6.1e-05) absolute where |f| <= 1, 7e-05 relative where |f| > 1.
+    """
+    if not isinstance(y, SharedTensor) and isinstance(x, SharedTensor):
+        _check_shapes(x.shape, np.shape(y))
+        return x / y
+    y, frac = _prepare(y)
+    _check_shapes(np.shape(x), y.shape)
+    octaves, inverse, rest = _inverse(y, frac, low, high, signed, degree, iterations)
+    return octaves.rescale(inverse * x, octaves.sign * 2.0**rest)
+
+
+def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, iterations: int = 1) -> Tensor:
+    """1 / sqrt(x) for 2^low <= x < 2^high (defaults 2^-16 and 2^32).
+
+    Outside, x is clamped: x < 2^low (zero and negative x included) gives 2^(-low/2) = 256, x >= 2^high
+    gives 2^(-high/2). Octave reduction x = m 2^k, a degree-``degree`` Chebyshev seed for m^-1/2,
+    ``iterations`` Newton steps y <- y (3 - m y^2) / 2 (Ercegovac and Lang, chapter 7), times the
+    table 2^(-k/2). Rounds: C + (ceil(log2 degree) + 3 iterations) M + 3T + 2, by default C + 5M + 3T + 2.
+    Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
+    """
+    x, frac = _prepare(x)
+    low, high = _octave_range(frac, low, high)
+    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations)
+    up, rest = octaves.split(-octaves.k / 2)
+    twice = _inv_sqrt_newton(octaves.mantissa, seed, iterations, up)  # 2^(up + 1) / sqrt(m)
+    return octaves.rescale(twice, 2.0 ** (rest - 1), output_bound=2.0 ** (1 - octaves.k.min() / 2))
+
+
+def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, iterations: int = 1) -> Tensor:
+    """Square root for 0 <= x < 2^high (default 2^32), exactly 0 at 0.
+
+    Outside: x < 2^low (default 2^-16, so zero and negative x) gives 0, x >= 2^high gives 2^(high/2).
+    sqrt(x) = m / sqrt(m) 2^(k/2) with the seed and Newton steps of :func:`inv_sqrt`; the product with m
+    rides in their rounds. Rounds: as inv_sqrt, by default C + 5M + 3T + 2.
+    Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
+    """
+    x, frac = _prepare(x)
+    low, high = _octave_range(frac, low, high)
+    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations)
+    up, rest = octaves.split(octaves.k / 2)
+    m = octaves.mantissa
+    twice = _inv_sqrt_newton(m, seed, iterations, m, up)  # 2^(up + 1) m / sqrt(m)
+    values = np.where(octaves.below, 0.0, 2.0 ** (rest - 1))
+    return octaves.rescale(twice, values, output_bound=2.0 ** (1 + octaves.k.max() / 2))
+
+
+def softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 5) -> Tensor:
+    """exp(x - max) / sum(exp(x - max)) along ``axis``, for any x (|x| < 2^44: x - max is compared).
+
+    Differences x - max below ``low`` (default -12) count as 0; ``low`` and ``degree`` go to
+    :func:`exp` on [low, 0], which here keeps 8 more fraction bits so that the sum (in [1, n] for n
+    elements) does not add up n rounding errors; the division then needs only the octaves of [1, n].
+    Rounds: max + exp's + divide's, by default max + 2C + 8M + 4T + 3.
+    Measured error: 4 units (6.1e-05) absolute where |f| <= 1.
+    """
+    x, axis, frac = _prepare_axis(x, axis)
+    numerator = _exp(x - _max(x, axis), frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS)
+    total = numerator.sum(axis=axis, keepdims=True)
+    high = SUM_EXTRA_BITS + _length_bits(x, axis)
+    return divide(numerator, total, low=SUM_EXTRA_BITS, high=high, signed=False)
+
+
+def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 5) -> Tensor:
+    """x - max - log(sum(exp(x - max))) along ``axis``, for any x (|x| < 2^44).
+
+    exp as in :func:`softmax` (8 more fraction bits), then :func:`log` of the sum on the octaves of [1, n].
+    Rounds: max + exp's + log's, by default max + 2C + 6M + 3T + 2.
+    Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
+    """
+    x, axis, frac = _prepare_axis(x, axis)
+    shifted = x - _max(x, axis)
+    total = _exp(shifted, frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS).sum(axis=axis, keepdims=True)
+    high = SUM_EXTRA_BITS + _length_bits(x, axis)
+    return shifted - _log(total, frac, SUM_EXTRA_BITS, high, LOG_DEGREE, shift=SUM_EXTRA_BITS)
+
+
+def _exp(x: Tensor, frac: int, low: int | None, high: int, degree: int, extra_bits: int = 0) -> Tensor:
+    """e^x 2^extra_bits (the last truncation keeps ``extra_bits`` more fraction bits)."""
+    _check_int("high", high, -63, 20)
+    low = math.floor(-(frac + 1) * LN2) if low is None else low
+    _check_int("low", low, -64, high - 1)
+    _check_int("degree", degree, 1, 12)
+    table = _exp_table(low, high, degree)
+    return _piecewise(x, frac, table, low, 1.0, below=0.0, above=math.exp(high), extra_bits=extra_bits)
+
+
+def _log(x: Tensor, frac: int, low: int | None, high: int | None, degree: int, shift: int = 0) -> Tensor:
+    """log(x 2^-shift) for x in [2^low, 2^high)."""
+    low, high = _octave_range(frac, low, high)
+    _check_int("degree", degree, 1, 12)
+    octaves = _Octaves.of(x, frac, low, high, signed=False)
+    u = 2 * octaves.mantissa - 3  # m in [1, 2] -> u in [-1, 1], exact
+    return _polynomial(u, frac, _fit(np.log, degree, 1.0, 2.0), octaves.bits, (octaves.k - shift) * LN2)
+
+
+def _logistic(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _inverse_root(m):
+    return m**-0.5
+
+
+# --- plumbing: the same code on shared tensors and numpy arrays --------------------------------------------
+def _prepare(x) -> tuple[Tensor, int]:
+    """A fixed-point shared tensor (integer ones are converted) or a float64 array, and its fraction bits."""
+    if isinstance(x, SharedTensor):
+        return (x if x.is_fixed_point else x + 0.0), x.party.frac_bits
+    if hasattr(x, "reveal") or hasattr(x, "components"):
+        raise TypeError(f"expected a shared tensor or an array, got {type(x).__name__}")
+    return np.asarray(x, dtype=np.float64), DEFAULT_FRAC_BITS
+
+
+def _prepare_axis(x, axis: int) -> tuple[Tensor, int, int]:
+    x, frac = _prepare(x)
+    return x, normalize_axis_index(axis, x.ndim), frac
+
+
+def _is_shared(x) -> bool:
+    return isinstance(x, SharedTensor)
+
+
+def _stack(items: list) -> Tensor:
+    return stack(items) if _is_shared(items[0]) else np.stack(items)
+
+
+def _products(lefts: list, rights: list) -> list:
+    """lefts[i] * rights[i] for every i, in one round (stacked) for shared operands."""
+    if len(lefts) == 1 or not _is_shared(lefts[0]):
+        return [a * b for a, b in zip(lefts, rights)]
+    both = _stack(lefts) * _stack(rights)
+    return [both[i] for i in range(len(lefts))]
+
+
+def _truncate(x: Tensor, bits: int) -> Tensor:
+    """x / 2^bits: a truncation of a shared tensor (error below one unit), exact on arrays."""
+    if bits == 0:
+        return x
+    return x.truncate(bits) if _is_shared(x) else x / float(2**bits)
+
+
+def _max(x: Tensor, axis: int) -> Tensor:
+    return x.max(axis=axis, keepdims=True) if _is_shared(x) else np.max(x, axis=axis, keepdims=True)
+
+
+def _at_least(x: Tensor, thresholds: np.ndarray) -> Tensor:
+    """Bits [x >= t] for every public threshold t (increasing), stacked on a new first axis: one comparison."""
+    column = np.asarray(thresholds, dtype=np.float64).reshape((-1,) + (1,) * x.ndim)
+    if _is_shared(x):
+        return stack([x] * len(thresholds)) - column >= 0
+    return (x >= column).astype(np.float64)
+
+
+def _lookup(bits: Tensor, table: np.ndarray) -> Tensor:
+    """table[..., i] at the interval index i = sum of the thermometer ``bits`` (b_1 >= b_2 >= ...):
+    table[0] + sum_j b_j (table[j] - table[j-1]), a linear map with public coefficients, so local.
+
+    Integer tables give integer tensors (exact); float tables give fixed point (exact on the 2^-16 grid).
+    """
+    table = np.asarray(table)
+    lead, spread = table.shape[:-1], (1,) * (bits.ndim - 1)
+    steps = np.diff(table, axis=-1).reshape(lead + (table.shape[-1] - 1,) + spread)
+    return (bits * steps).sum(axis=len(lead)) + table[..., 0].reshape(lead + spread)
+
+
+def _scale_bits(bound: float, frac: int) -> int:
+    """The most extra fraction bits S (<= SCALE_CAP) with bound * 2^(S + frac) < 2^61."""
+    scale = min(SCALE_CAP, math.floor(61 - frac - math.log2(max(bound, 1e-9))))
+    if scale < 0:
+        raise ValueError(f"values up to {bound:.3g} do not fit with {frac} fraction bits; narrow the range")
+    return scale
+
+
+def _scaled_ints(values, scale: int) -> np.ndarray:
+    return np.rint(np.asarray(values, dtype=np.float64) * 2.0**scale).astype(np.int64)
+
+
+# --- polynomials ---------------------------------------------------------------------------------------------
+# Chebyshev interpolation is within a small factor of the best (minimax) polynomial and converges
+# geometrically for analytic functions: Trefethen, "Approximation Theory and Approximation Practice",
+# SIAM 2013, chapters 8 and 16. Coefficients are taken in the monomial basis of u in [-1, 1].
+@lru_cache(maxsize=None)
+def _fit(fn: Callable, degree: int, a: float, b: float) -> np.ndarray:
+    """Monomial coefficients (u^0..u^degree) of the Chebyshev interpolant of fn((a+b)/2 + (b-a)/2 u)."""
+    mid, half = (a + b) / 2, (b - a) / 2
+    interpolant = np.polynomial.Chebyshev.interpolate(lambda u: fn(mid + half * u), degree)
+    coefficients = interpolant.convert(kind=np.polynomial.Polynomial).coef
+    return np.pad(coefficients, (0, degree + 1 - len(coefficients)))
+
+
+def _powers(u: Tensor, degree: int) -> list:
+    """[u, u^2, ..., u^degree] by a product tree: ceil(log2 degree) rounds of (batched) products."""
+    powers = [u]
+    while len(powers) < degree:
+        count = min(len(powers), degree - len(powers))
+        powers += _products([powers[-1]] * count, powers[:count])  # u^n * u^i = u^(n+i)
+    return powers
+
+
+def _polynomial(u: Tensor, frac: int, coefficients: np.ndarray, bits=None, values=None) -> Tensor:
+    """sum_i c_i u^i for public c_i (+ ``values`` looked up by the thermometer ``bits``): local
+    products with the coefficients scaled to integers by 2^S, then one truncation by S."""
+    bound = float(np.sum(np.abs(coefficients))) + (0.0 if values is None else float(np.max(np.abs(values))))
+    scale = _scale_bits(bound, frac)
+    ints = _scaled_ints(coefficients, scale)
+    total = sum(p * int(c) for p, c in zip(_powers(u, len(ints) - 1), ints[1:])) + int(ints[0])
+    if values is not None:
+        total = total + _lookup(bits, _scaled_ints(values, scale))
+    return _truncate(total, scale)
+
+
+# --- piecewise polynomials on equal pieces (exp, sigmoid, tanh) ---------------------------------------------
+# A secret piece index with public per-piece coefficient tables: the comparison bits select the coefficients
+# linearly (no rounds), one product with the powers of the local variable evaluates the piece.
+@lru_cache(maxsize=None)
+def _fit_pieces(fn: Callable, low: float, high: float, width: float, degree: int) -> np.ndarray:
+    """(pieces, degree + 1) coefficient rows, one Chebyshev interpolant per piece [low + i w, low + (i+1) w)."""
+    count = round((high - low) / width)
+    return np.array([_fit(fn, degree, low + i * width, low + (i + 1) * width) for i in range(count)])
+
+
+@lru_cache(maxsize=None)
+def _exp_table(low: int, high: int, degree: int) -> np.ndarray:
+    base = _fit(np.exp, degree, 0.0, 1.0)  # e^(j + r) = e^j e^r on [j, j+1)
+    return np.array([math.exp(j) * base for j in range(low, high)])
+
+
+def _piecewise(x: Tensor, frac: int, table: np.ndarray, low: float, width: float, below: float, above: float,
+               extra_bits: int = 0) -> Tensor:
+    """Evaluate the piece x falls in: one batched comparison with the breakpoints, then per-piece
+    coefficients looked up as integer tables (scaled by 2^S) and multiplied with the powers of the
+    local variable u = 2 (x - left) / width - 1 in [-1, 1). Outside: the constants ``below``/``above``.
+    The result is scaled by 2^extra_bits (its last truncation keeps that many more bits).
+    """
+    pieces, degree = table.shape[0], table.shape[1] - 1
+    rows = np.zeros((pieces + 2, degree + 1))  # per interval: below, the pieces, above
+    rows[0, 0], rows[1:-1], rows[-1, 0] = below, table, above
+    scale = _scale_bits(float(np.max(np.sum(np.abs(rows), axis=1))), frac)
+    if scale < extra_bits:
+        raise ValueError(f"values up to {np.max(np.abs(rows)):.3g} leave no room for {extra_bits} extra bits")
+    edges = low + width * np.arange(pieces + 1)
+    bits = _at_least(x, edges)
+    lefts = np.concatenate([[low - width], edges])  # interval i starts at lefts[i] (0: below, last: above)
+    u = (x - _lookup(bits, lefts)) * round(2 / width) - 1  # exact: edges are multiples of 2^-16
+    if not _is_shared(u):
+        u = np.clip(u, -1.0, 1.0)  # outside pieces the coefficients are 0; keep the powers finite
+    coefficients = _lookup(bits, _scaled_ints(rows.T, scale))  # (degree + 1, *shape), integer tensor
+    terms = coefficients[1:] * _stack(_powers(u, degree))  # integer times fixed point: 1 round, no truncation
+    return _truncate(terms.sum(axis=0) + coefficients[0], scale - extra_bits)
+
+
+# --- octave reduction (log, reciprocal, divide, sqrt, inv_sqrt) -------------------------------------------------
+# Range reduction x = m 2^k as in libm (Muller, "Elementary Functions: Algorithms and Implementation", 3rd ed.,
+# 2016, chapter 11); k is never revealed: every function of k is a lookup by the comparison bits.
+@dataclass
+class _Octaves:
+    """x placed between the public breakpoints +-2^j (one batched comparison): per interval its exponent
+    ``k``, ``sign`` and whether it is ``inside`` the range (else x reads as sign 2^k), and the mantissa
+    m = |x| 2^-k in [1, 2] (1 outside the range)."""
+
+    bits: Tensor
+    k: np.ndarray
+    sign: np.ndarray
+    inside: np.ndarray
+    mantissa: Tensor
+    frac: int
+
+    @classmethod
+    def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool) -> "_Octaves":
+        powers = 2.0 ** np.arange(low, high + 1)
+        # positive side: [.., 2^low) clamps to 2^low, [2^j, 2^(j+1)) has k = j, [2^high, ..) clamps to 2^high
+        k = np.arange(low - 1, high + 1).clip(low, high)
+        inside = np.r_[False, np.ones(high - low, bool), False]
+        sign = np.ones(len(k))
+        thresholds = powers
+        if signed:  # mirrored: [-2^(j+1), -2^j) has k = j, [-2^low, 0) clamps to -2^low, [0, 2^low) to 2^low
+            thresholds = np.concatenate([-powers[::-1], [0.0], powers])
+            k, inside, sign = np.r_[k[::-1], k], np.r_[inside[::-1], inside], np.r_[-sign, sign]
+        bits = _at_least(x, thresholds)
+        # m = x (sign 2^(S-k)) / 2^S inside, 1 outside: one product with a table, one truncation
+        scale = max(high, 0)
+        to_unit = np.where(inside, sign * 2.0 ** (scale - k), 0).astype(np.int64)
+        one = np.where(inside, 0, 2**scale).astype(np.int64)
+        factor, offset = _unstack(_lookup(bits, np.stack([to_unit, one])))
+        return cls(bits, k, sign, inside, _truncate(x * factor + offset, scale), frac)
+
+    @property
+    def below(self) -> np.ndarray:
+        """The intervals below 2^low (on either side of 0)."""
+        return ~self.inside & (self.k == self.k.min())
+
+    def split(self, exponent: np.ndarray) -> tuple[Tensor, np.ndarray]:
+        """2^exponent per interval as a fixed-point lookup of 2^(whole part, if positive) and the rest."""
+        whole = np.floor(np.maximum(exponent, 0))
+        return _lookup(self.bits, 2.0**whole), exponent - whole
+
+    def rescale(self, core: Tensor, values: np.ndarray, output_bound: float | None = None) -> Tensor:
+        """core * values[interval]: one product with an integer table scaled by 2^S, one truncation.
+
+        S makes the powers of two in ``values`` exact integers, and is larger where |output| <=
+        ``output_bound`` still keeps the product below 2^(61 - frac) (more digits for irrational values).
+        """
+        smallest = float(np.min(np.abs(values[values != 0]), initial=1.0))
+        scale = max(0, math.ceil(-math.log2(smallest)))
+        if output_bound is not None:
+            scale = max(scale, _scale_bits(output_bound, self.frac))
+        return _truncate(core * _lookup(self.bits, _scaled_ints(values, scale)), scale)
+
+
+def _unstack(t: Tensor) -> list:
+    return [t[i] for i in range(t.shape[0])]
+
+
+def _octave_range(frac: int, low: int | None, high: int | None, default_high: int = 32) -> tuple[int, int]:
+    low = -frac if low is None else low
+    high = default_high if high is None else high
+    _check_int("low", low, -frac, 60 - frac)
+    _check_int("high", high, low + 1, 60 - frac)
+    return low, high
+
+
+def _seeded(x, frac, low, high, signed, fn, degree, iterations) -> tuple[_Octaves, Tensor]:
+    """The octaves of x and a degree-``degree`` Chebyshev seed for fn(m), m in [1, 2]."""
+    _check_int("degree", degree, 1, 12)
+    _check_int("iterations", iterations, 1, 8)
+    octaves = _Octaves.of(x, frac, low, high, signed=bool(signed))
+    return octaves, _polynomial(2 * octaves.mantissa - 3, frac, _fit(fn, degree, 1.0, 2.0))
+
+
+def _inverse(x, frac, low, high, signed, degree, iterations) -> tuple[_Octaves, Tensor, np.ndarray]:
+    """The octaves of x, r = 2^max(-k, 0) / m, and the exponents min(-k, 0) left for the output table."""
+    low, high = _octave_range(frac, low, high, default_high=frac)
+    octaves, y = _seeded(x, frac, low, high, signed, np.reciprocal, degree, iterations)
+    up, rest = octaves.split(-octaves.k.astype(np.float64))
+    m = octaves.mantissa
+    for _ in range(iterations - 1):
+        y = y * (2 - m * y)
+    my, scaled = _products([m, up], [y, y])  # the last step also multiplies by 2^max(-k, 0), same rounds
+    return octaves, scaled * (2 - my), rest
+
+
+def _inv_sqrt_newton(m: Tensor, y: Tensor, iterations: int, up: Tensor, up_with: Tensor | None = None) -> Tensor:
+    """Newton steps 2y <- y (3 - m y^2) towards 1/sqrt(m), halving between steps; the last step also
+    multiplies by ``up`` (times ``up_with``, if given) without extra rounds. Returns 2 up up_with / sqrt(m)."""
+    for _ in range(iterations - 1):
+        y = _truncate(y * (3 - m * (y * y)), 1)
+    if up_with is None:
+        square = y * y
+    else:
+        square, up = _products([y, up], [y, up_with])
+    cube, scaled = _products([m, y], [square, up])
+    return scaled * (3 - cube)
+
+
+# --- checks -----------------------------------------------------------------------------------------------
+def _check_int(name: str, value, lowest: int, highest: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lowest <= value <= highest:
+        raise ValueError(f"{name} must be an integer in [{lowest}, {highest}], got {value!r}")
+
+
+def _check_shapes(shape_x: tuple, shape_y: tuple) -> None:
+    try:
+        np.broadcast_shapes(shape_x, shape_y)
+    except ValueError:
+        raise ValueError(f"cannot divide a tensor of shape {shape_x} by one of shape {shape_y}") from None
+
+
+def _length_bits(x: Tensor, axis: int) -> int:
+    """The bits of the axis length n: sums of n values in (0, 1] lie below 2^bits."""
+    return max(1, int(x.shape[axis]).bit_length())
