@@ -12,11 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import cases
+from smpc_bench import cases, nonlinear
 from smpc_bench.machine import machine_stamp
 from smpc_bench.progress import Progress
 
-SIZES = {"quick": {"ring": 300, "mpc": 200}, "full": {"ring": 1000, "mpc": 1000}}
+SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000},
+         "full": {"ring": 1000, "mpc": 1000, "elements": 1_000_000}}
 MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
 
 
@@ -46,6 +47,8 @@ def run_all(mode: str, repeat: int, progress: Progress) -> list[dict]:
     rows = cases.ring_matmul_rows(sizes["ring"], repeat)
     progress.step("fixed-point matmul")
     rows += cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat)
+    progress.step("comparisons and non-linear functions")
+    rows += nonlinear.nonlinear_rows(sizes["elements"], MPC_SETUPS, repeat)
     progress.step("done")
     return rows
 
@@ -72,9 +75,12 @@ def table(rows: list[dict]) -> list[list[str]]:
         split = bytes_cell = rounds = error = ""
         if "offline_seconds" in row:
             split = f"{row['offline_seconds']['median']:.3f} / {row['online_seconds']['median']:.3f} s"
+        if "bytes_per_party" in row:
             bytes_cell = f"{_fmt_bytes(row['bytes_per_party'])} ({_fmt_bytes(row['bytes_theory'])})"
             rounds = f"{row['rounds']} ({row['rounds_theory']})"
             error = f"{row['max_error']:.2e} (<= {row['error_bound']})"
+            if row.get("within_bound") is False:
+                error += " EXCEEDED"
         elif row["group"] == "ring matmul":
             error = "exact" if row["exact"] else "inexact (float)"
         lines.append([row["name"], _fmt_seconds(row["seconds"]), ratio, split, bytes_cell, rounds, error])
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out)
     check_output_folder(folder)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
-    with Progress(total=2, enabled=enabled) as progress:
+    with Progress(total=3, enabled=enabled) as progress:
         rows = run_all(mode, args.repeat, progress)
     stamp = machine_stamp()
     lines = table(rows)

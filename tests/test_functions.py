@@ -290,3 +290,18 @@ def test_every_function_over_tcp(protocol, data):
         for name, want in expected.items():
             allowed = ERRORS[name].allowed(want)
             assert np.all(np.abs(result[name] - want) <= allowed), name
+
+
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+def test_softmax_on_long_rows_keeps_its_bound(protocol, parties):
+    # 1000 terms: clamped terms (x - max below low) must not add up to a visible loss
+    x = fixed(np.random.default_rng(5).normal(0, 3, (2, 1000)))
+
+    def program(party):
+        shared = party.share(only(x, party, 0), src=0)
+        return shared.softmax().reveal(), shared.log_softmax().reveal()
+
+    soft, log_soft = smpc.run(program, parties=parties, protocol=protocol)[0]
+    want = exact_softmax(x, -1)
+    assert np.all(np.abs(soft - want) <= ERRORS["softmax"].allowed(want))
+    assert np.all(np.abs(log_soft - np.log(want)) <= ERRORS["log_softmax"].allowed(np.log(want)))

@@ -1,0 +1,112 @@
+"""Theoretical rounds and bytes of any program on the shared-tensor interface, without running a protocol.
+
+:class:`CostTensor` implements the interface's protocol steps (products of shared operands,
+truncation, sign bits) by adding each step's cost from the protocol's theory to a
+:class:`Ledger` and returning zeros. Running e.g. ``functions.exp`` on it composes the
+theory of exactly the steps the function takes, for the bench's "theory" column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smpc.mpc import sign_bit
+from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.tensor import SharedTensor
+from smpc.ring.bitslice import plane_words
+from smpc_bench.cases import frame_bytes
+
+TREE_GROUPS = (16, 8, 4, 2, 1)  # groups per AND level of the sign-bit circuit
+
+
+def _tree(words: int) -> int:
+    return sum(frame_bytes((3 * groups - 1, words)) for groups in TREE_GROUPS)
+
+
+class Ledger:
+    """Bytes each party sends and the rounds of the busiest party, summed over steps."""
+
+    def __init__(self, protocol: str, parties: int):
+        self.protocol, self.parties = protocol, parties
+        self.bytes = [0] * parties
+        self.rounds = 0
+
+    def _add(self, rounds: int, per_party: list[int]) -> None:
+        self.rounds += rounds
+        self.bytes = [total + extra for total, extra in zip(self.bytes, per_party)]
+
+    def product(self, shape_x, shape_y, shape_z, truncated: bool) -> None:
+        """A product of two shared operands (Beaver or replicated), then its truncation if fixed point."""
+        if self.protocol == "additive":
+            self._add(1, [(self.parties - 1) * (frame_bytes(shape_x) + frame_bytes(shape_y))] * self.parties)
+        elif not truncated:
+            self._add(1, [frame_bytes(shape_z)] * 3)  # re-share z_i to the predecessor
+        if truncated:
+            self.truncation(shape_z)
+
+    def truncation(self, shape) -> None:
+        if self.protocol == "additive":
+            self._add(1, [(self.parties - 1) * frame_bytes(shape)] * self.parties)
+        else:  # party 0: c' twice and the corrections; parties 1, 2: swap, then re-share
+            self._add(2, [2 * frame_bytes(shape) + frame_bytes((2, *shape))] + [2 * frame_bytes(shape)] * 2)
+
+    def sign(self, count: int, with_product: bool) -> None:
+        """The sign bit (or x times it) of ``count`` elements."""
+        if count == 0:
+            return
+        words = plane_words(count)
+        if self.protocol == "additive":
+            per_peer = frame_bytes((count,)) + _tree(words) + frame_bytes((words,))
+            self._add(7, [(self.parties - 1) * per_peer] * self.parties)
+            return
+        fields = sign_bit.layout(count, with_mask=False, with_arith_bit=True, with_product=with_product)
+        helper = 2 * frame_bytes((count,)) + frame_bytes((sign_bit.correction_size(fields),))
+        computing = _tree(words) + frame_bytes((words,)) + frame_bytes((count,))
+        self._add(8, [helper, computing, computing])
+
+    def busiest(self) -> int:
+        return max(self.bytes)
+
+
+class _CostParty:
+    def __init__(self, ledger: Ledger, frac_bits: int):
+        self.ledger, self.frac_bits = ledger, frac_bits
+        self.rank, self.world_size = 0, ledger.parties
+
+
+class CostTensor(SharedTensor):
+    """A shared tensor of zeros whose protocol steps only add their theoretical cost to the ledger."""
+
+    def _public_components(self, ring):
+        return (ring,)
+
+    def _shared_bilinear(self, left, right, op: Bilinear):
+        shape = op.output_shape(left.shape, right.shape)
+        frac = left.frac_bits + right.frac_bits
+        truncated = frac > self.party.frac_bits
+        self.party.ledger.product(left.shape, right.shape, shape, truncated)
+        return self._new((np.zeros(shape, np.uint64),), self.party.frac_bits if truncated else frac)
+
+    def _truncate_ring(self, bits: int):
+        self.party.ledger.truncation(self.shape)
+        return (np.zeros(self.shape, np.uint64),)
+
+    def _is_negative(self):
+        self.party.ledger.sign(self.size, with_product=False)
+        return self._new((np.zeros(self.shape, np.uint64),), 0)
+
+    def _times_negative(self):
+        self.party.ledger.sign(self.size, with_product=True)
+        return self._new((np.zeros(self.shape, np.uint64),))
+
+    def reveal_ring(self, to=None):
+        raise TypeError("a cost model has no values to reveal")
+
+
+def theory(fn, shapes: list[tuple[int, ...]], protocol: str, parties: int, frac_bits: int = 16) -> dict:
+    """Rounds (busiest party) and bytes (busiest party) of ``fn(*tensors)`` on fixed-point inputs of ``shapes``."""
+    ledger = Ledger(protocol, parties)
+    party = _CostParty(ledger, frac_bits)
+    tensors = [CostTensor(party, (np.zeros(shape, np.uint64),), frac_bits) for shape in shapes]
+    fn(*tensors)
+    return {"rounds": ledger.rounds, "bytes": ledger.busiest()}
