@@ -16,11 +16,9 @@ from smpc.mpc.tensor import SharedTensor
 from smpc.ring.bitslice import plane_words
 from smpc_bench.cases import frame_bytes
 
-TREE_GROUPS = (16, 8, 4, 2, 1)  # groups per AND level of the sign-bit circuit
-
-
 def _tree(words: int) -> int:
-    return sum(frame_bytes((3 * groups - 1, words)) for groups in TREE_GROUPS)
+    """Bytes of the sign-bit tree's openings: eq_hi, lt_lo and eq_lo (not the lowest pair) per level."""
+    return sum(frame_bytes((3 * groups - 1, words)) for groups in sign_bit.TREE_GROUPS)
 
 
 class Ledger:

@@ -36,6 +36,7 @@ from smpc.ring.arith import wrapping
 from smpc.ring.bitslice import WORD_BITS, plane_to_bits, plane_words, to_bit_planes
 
 LEVELS = 5  # tree levels with ANDs: 32 groups of two bits -> 1
+TREE_GROUPS = tuple(16 >> level for level in range(LEVELS))  # pairs merged at each level: 16, 8, 4, 2, 1
 PAIRS = 31  # products r_{2k+1} r_{2k}, k = 0..30 (bit 63 is not part of the low comparison)
 
 
@@ -59,8 +60,7 @@ def layout(count: int, with_mask: bool, with_arith_bit: bool, with_product: bool
     words = plane_words(count)
     fields = [Field("r", (count,), False, False)] if with_mask else []
     fields += [Field("planes", (WORD_BITS, words), True, True), Field("pairs", (PAIRS, words), True, True)]
-    groups = 16
-    for level in range(LEVELS):
+    for level, groups in enumerate(TREE_GROUPS):
         fields += [
             Field(f"a{level}", (groups, words), True, False),  # mask of eq_hi (both ANDs)
             Field(f"b{level}", (groups, words), True, False),  # mask of lt_lo
@@ -68,7 +68,6 @@ def layout(count: int, with_mask: bool, with_arith_bit: bool, with_product: bool
             Field(f"ab{level}", (groups, words), True, True),
             Field(f"ad{level}", (groups - 1, words), True, True),
         ]
-        groups //= 2
     fields.append(Field("s_bits", (words,), True, False))
     if with_arith_bit:
         fields.append(Field("s", (count,), False, True))
