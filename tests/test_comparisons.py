@@ -10,7 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 import programs
 import smpc
-from smpc.mpc import conversions, sign_bit
+from smpc.mpc import conversions, functions, sign_bit
+from smpc_bench import cost_model
 from conftest import TCP_PHASES, frame, only
 
 SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
@@ -215,3 +216,42 @@ def test_to_binary_gives_the_twos_complement_words(protocol, parties):
     for words, flipped in smpc.run(program, parties=parties, protocol=protocol):
         assert np.array_equal(words, values.view(np.uint64))
         assert np.array_equal(flipped, values.view(np.uint64) ^ np.uint64(0xFF))
+
+
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("additive", 3), ("aby3", 3)])
+def test_large_sign_batches_run_in_bounded_pieces(protocol, parties, monkeypatch):
+    # more than SIGN_BATCH compared elements run as consecutive batches (multiples of 64 elements):
+    # same results, the sign bit's rounds once per batch, bytes and rounds as the cost model says
+    monkeypatch.setattr(smpc.mpc.tensor, "SIGN_BATCH", 256)
+    x = np.random.default_rng(1).normal(0, 4, (10, 100))
+    operations = {"relu": lambda t: t.relu(), "less": lambda t: t < 0.5, "equal": lambda t: t == 0.5,
+                  "exp": lambda t: t.exp()}
+
+    def program(party):
+        shared = party.share(only(x, party, 0), src=0)
+        outcomes = {}
+        for name, op in operations.items():
+            party.reset_stats()
+            result = op(shared)
+            outcomes[name] = (party.stats["rounds"], party.stats["bytes_sent"], result.reveal())
+        return outcomes
+
+    results = smpc.run(program, parties=parties, protocol=protocol)
+    grid, got = fixed(x), results[0]
+    assert np.array_equal(got["relu"][2], np.maximum(grid, 0))
+    assert np.array_equal(got["less"][2], grid < 0.5) and np.array_equal(got["equal"][2], grid == 0.5)
+    assert np.all(np.abs(got["exp"][2] - np.exp(grid)) <= functions.ERRORS["exp"].allowed(np.exp(grid)))
+    sign_rounds = 8 if protocol == "aby3" else 7
+    batches = {"relu": 4, "less": 4, "equal": 8}  # 1000 elements: 3 x 256 + 232; 2000: 7 x 256 + 208
+    for name, op in operations.items():
+        rounds = max(r[name][0] for r in results)
+        expected = cost_model.theory(op, [x.shape], protocol, parties)
+        assert max(r[name][1] for r in results) == expected["bytes"]
+        if protocol == "additive":
+            assert rounds == expected["rounds"]
+            if name in batches:
+                assert rounds == batches[name] * sign_rounds
+        else:  # aby3: a batch's first receive may ride on the previous batch's last round
+            assert rounds <= expected["rounds"]
+            if name in batches:
+                assert rounds >= batches[name] * (sign_rounds - 1)

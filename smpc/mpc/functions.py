@@ -20,7 +20,9 @@ Rounds: C is one comparison, M one fixed-point product (2 rounds in both protoco
 (additive 1, aby3 2), a bare number that many products with an integer tensor (1 round each), max the
 rounds of ``x.max(axis)``: exact on the additive protocol (the tests assert them), upper bounds on aby3.
 Each function compares its input with all of its breakpoints in one batch (per element: exp 29
-comparisons, sigmoid 25, tanh 29, log, sqrt and inv_sqrt 49, reciprocal and divide 67).
+comparisons, sigmoid 25, tanh 29, log, sqrt and inv_sqrt 49, reciprocal and divide 67). A batch of more
+than ``smpc.mpc.tensor.SIGN_BATCH`` (2^22) compared elements runs as consecutive pieces, so memory stays
+bounded and C counts once per piece: exp on 10^6 elements takes 7 comparison rounds of 7 (aby3: 8).
 Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_functions.py) are the largest
 measured against the exact function of the fixed-point input on dense grids over the stated ranges, on the
 additive protocol (2 and 3 parties) and aby3, rounded up; one unit is 2^-16.
@@ -369,11 +371,15 @@ def _lookup(bits: Tensor, table: np.ndarray) -> Tensor:
     table[0] + sum_j b_j (table[j] - table[j-1]), a linear map with public coefficients, so local.
 
     Integer tables give integer tensors (exact); float tables give fixed point (exact on the 2^-16 grid).
+    Accumulated one bit at a time, so memory stays that of the output (not of every bit times every row).
     """
     table = np.asarray(table)
     lead, spread = table.shape[:-1], (1,) * (bits.ndim - 1)
-    steps = np.diff(table, axis=-1).reshape(lead + (table.shape[-1] - 1,) + spread)
-    return (bits * steps).sum(axis=len(lead)) + table[..., 0].reshape(lead + spread)
+    steps = np.diff(table, axis=-1)
+    total = table[..., 0].reshape(lead + spread)
+    for j in range(steps.shape[-1]):
+        total = bits[j] * steps[..., j].reshape(lead + spread) + total
+    return total
 
 
 def _scale_bits(bound: float, frac: int) -> int:

@@ -20,6 +20,12 @@ from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
 
+#: Largest number of elements one sign-bit protocol run takes. A larger comparison (exp or
+#: reciprocal compare every element with dozens of breakpoints) runs in batches of at most this
+#: many, one after the other: the bit-sliced circuit's planes, triples and corrections then stay
+#: within a few GiB for three parties and the dealer, at the price of its rounds per batch.
+SIGN_BATCH = 1 << 22  # a multiple of 64 (whole words of the bit-sliced circuit)
+
 
 def _delegate(name: str, what: str):
     """A method calling ``smpc.mpc.functions.<name>`` (imported at call time: it is written on this interface)."""
@@ -232,10 +238,10 @@ class SharedTensor:
     # x < y is the sign bit of x - y, exact while |x - y| < 2^63 ring units: every pair of
     # encodable values (|x|, |y| < 2^(62 - frac_bits)).
     def __lt__(self, other) -> "SharedTensor":
-        return (self - other)._is_negative()
+        return (self - other)._negative_bits()
 
     def __gt__(self, other) -> "SharedTensor":
-        return (-(self - other))._is_negative()
+        return (-(self - other))._negative_bits()
 
     def __le__(self, other) -> "SharedTensor":
         return 1 - (self > other)
@@ -254,7 +260,7 @@ class SharedTensor:
     def _below_above(self, other) -> tuple["SharedTensor", "SharedTensor"]:
         """(x < y, x > y) from one batched sign-bit call on [x - y, y - x]: one comparison's rounds."""
         difference = self - other
-        signs = stack([difference, -difference])._is_negative()
+        signs = stack([difference, -difference])._negative_bits()
         return signs[0], signs[1]
 
     __hash__ = None  # like numpy arrays: == is element-wise
@@ -268,13 +274,33 @@ class SharedTensor:
         """x * msb(x); a protocol may fuse the product into its sign-bit protocol."""
         return self * self._is_negative()
 
+    def _negative_bits(self) -> "SharedTensor":
+        """msb(x) as shared 0/1, in batches of at most :data:`SIGN_BATCH` elements."""
+        return self._in_sign_batches(lambda part: part._is_negative())
+
+    def _negative_times_self(self) -> "SharedTensor":
+        """x * msb(x), in batches of at most :data:`SIGN_BATCH` elements."""
+        return self._in_sign_batches(lambda part: part._times_negative())
+
+    def _in_sign_batches(self, step: Callable[["SharedTensor"], "SharedTensor"]) -> "SharedTensor":
+        """``step`` on the whole tensor, or on consecutive slices of its flattened elements (multiples
+        of 64, as equal as that allows) when it has more than SIGN_BATCH: memory stays bounded, and
+        the rounds are the sign bit's rounds times the number of batches."""
+        if self.size <= SIGN_BATCH:
+            return step(self)
+        batches = -(-self.size // SIGN_BATCH)
+        length = -(-self.size // (64 * batches)) * 64
+        flat = self.reshape(-1)
+        parts = [step(flat[start : start + length]) for start in range(0, self.size, length)]
+        return concatenate(parts).reshape(self.shape)
+
     def relu(self) -> "SharedTensor":
         """max(x, 0) = x - x * msb(x), exact."""
-        return self - self._times_negative()
+        return self - self._negative_times_self()
 
     def abs(self) -> "SharedTensor":
         """|x| = x - 2 x * msb(x), exact."""
-        return self - 2 * self._times_negative()
+        return self - 2 * self._negative_times_self()
 
     # --- selections (smpc.mpc.selection) and non-linear functions (smpc.mpc.functions) ------------
     # Imported at call time: those modules are written against this interface.
