@@ -14,10 +14,11 @@ from smpc.net.wire import DEFAULT_MAX_PAYLOAD
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
 PROTOCOLS = {"additive": AdditiveProtocol, "aby3": Aby3Protocol}
-DEALERS = ("trusted",)
+DEALERS = ("trusted", "paillier")
+MIN_DEALER_KEY_BITS = 2048
 
 
-def make_protocol(protocol: str, parties: int, dealer: str = "trusted") -> Any:
+def make_protocol(protocol: str, parties: int, dealer: str = "trusted", dealer_key_bits: int = 2048) -> Any:
     """The protocol object for a name, after checking the party count and dealer."""
     cls = PROTOCOLS.get(protocol)
     if cls is None:
@@ -30,6 +31,13 @@ def make_protocol(protocol: str, parties: int, dealer: str = "trusted") -> Any:
         raise ValueError(f"protocol {protocol!r} runs with exactly {cls.max_parties} parties, got {parties}")
     if dealer not in DEALERS:
         raise ValueError(f"unknown dealer {dealer!r}; choose one of {DEALERS}")
+    if dealer == "paillier":
+        if protocol != "additive" or parties != 2:
+            raise ValueError(f"dealer='paillier' is for protocol='additive' with 2 parties, got {protocol!r} "
+                             f"with {parties}")
+        if not isinstance(dealer_key_bits, int) or dealer_key_bits < MIN_DEALER_KEY_BITS:
+            raise ValueError(f"dealer_key_bits must be an integer >= {MIN_DEALER_KEY_BITS}, got {dealer_key_bits!r}")
+        return cls(dealer="paillier", dealer_key_bits=dealer_key_bits)
     return cls()
 
 
@@ -53,6 +61,7 @@ def launch(
     timeout: float = 60.0,
     seed: int | str | bytes | None = None,
     dealer: str = "trusted",
+    dealer_key_bits: int = 2048,
     tls: TlsConfig | None = None,
     max_message_bytes: int = DEFAULT_MAX_PAYLOAD,
 ) -> RunReport:
@@ -67,7 +76,8 @@ def launch(
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     options = PartyOptions(frac_bits=frac_bits, timeout=float(timeout), seed=seed_bytes(seed),
                            max_payload=int(max_message_bytes))
-    return launch_endpoints(fn, parties, make_protocol(protocol, parties, dealer), transport, options, tls)
+    chosen = make_protocol(protocol, parties, dealer, dealer_key_bits)
+    return launch_endpoints(fn, parties, chosen, transport, options, tls)
 
 
 def run(
@@ -84,7 +94,10 @@ def run(
     needs ``fn`` to be picklable by reference (a module-level function; in a script,
     keep the call under ``if __name__ == "__main__":``). Options: ``frac_bits`` (16),
     ``timeout`` (60 s, per receive), ``seed`` (reproducible keys: INSECURE, debugging
-    only), ``dealer`` ("trusted"), ``tls`` (a :class:`TlsConfig`, tcp only),
+    only), ``dealer`` ("trusted": a third endpoint deals correlated randomness;
+    "paillier": two additive parties make their triples and truncation pairs with
+    Paillier, no third party, see :mod:`smpc.mpc.paillier_dealer`), ``dealer_key_bits``
+    (its Paillier modulus, 2048), ``tls`` (a :class:`TlsConfig`, tcp only),
     ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
     """
     return launch(fn, parties, protocol, transport, **options).results

@@ -8,7 +8,9 @@ and, for protocols with a dealer, the same ``--dealer`` address::
     python -m smpc party --rank 1 --peers hostA:9000,hostB:9000 --dealer hostC:9000 prog.py:main
 
 The dealer is a command of its own (it may run on any host, beside a party or not; it
-must be a machine the parties trust with their correlated randomness). Each party
+must be a machine the parties trust with their correlated randomness). Two additive
+parties can do without it: ``--correlated paillier`` on both commands (and no
+``--dealer``) makes their triples with Paillier. Each party
 prints what ``fn(party)`` returns. Add ``--tls-cert/--tls-key/--tls-ca`` on every
 command for mutual TLS; without TLS, traffic (including set-up) is unencrypted.
 """
@@ -41,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--peers", required=True, help="host:port of every party, comma-separated, in rank order")
         command.add_argument("--dealer", help="host:port of the dealer (protocols with a dealer)")
         command.add_argument("--protocol", default="additive")
+        command.add_argument("--correlated", choices=["trusted", "paillier"], default="trusted",
+                             help="where triples come from: the trusted dealer, or Paillier between 2 parties")
         command.add_argument("--frac-bits", type=int, default=DEFAULT_FRAC_BITS)
         command.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a peer")
         command.add_argument("--session", default="smpc", help="name shared by all commands of one run")
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     addresses = [parse_address(a) for a in args.peers.split(",")]
     parties = len(addresses)
-    protocol = make_protocol(args.protocol, parties)
+    protocol = make_protocol(args.protocol, parties, args.correlated)
     if protocol.has_dealer:
         if not args.dealer:
             raise SystemExit(f"protocol {args.protocol!r} needs --dealer host:port")

@@ -91,3 +91,21 @@ def functions_suite(x, y, party):
         "tanh": b.tanh().reveal(), "softmax": b.softmax().reveal(), "log_softmax": b.log_softmax().reveal(),
         "divide": (b / a).reveal(),
     }
+
+
+def paillier_suite(x, y, party):
+    """Products and truncations under dealer='paillier' (module level: the TCP test spawns it)."""
+    a = party.share(only(x, party, 0), src=0)
+    b = party.share(only(y, party, 1), src=1)
+    party.reset_stats()
+    product = a * b
+    stats = party.stats
+    return {
+        "mul": product.reveal(),
+        "mul_stats": stats,
+        "matmul": (a @ b.T).reveal(),
+        "vector": (a[0] @ b.T).reveal(),
+        "square_sum": ((a * a).sum(axis=1) / 4).reveal(),
+        "integers": (party.share(only(np.arange(x.size).reshape(x.shape), party, 0), src=0) * 3).reveal(),
+        "requests": party.dealer.requests,
+    }

@@ -42,6 +42,15 @@ def test_figures_match_theory_and_bounds(quick_results):
             assert row["max_error"] <= row["error_bound"]
 
 
+def test_paillier_rows_compare_with_phe_and_the_trusted_dealer(quick_results):
+    document, _, _ = quick_results
+    rows = [row for row in document["rows"] if row["group"].startswith("Paillier")]
+    assert [row["ratio_to"] for row in rows] == ["phe per value"] * 3 + ["trusted dealer"] * 2
+    for row in rows:
+        assert row["seconds"]["median"] > 0 and row["ratio"] > 0
+    assert all(row["seconds_per_triple"] > 0 and row["offline_bytes"] > 0 for row in rows[3:])
+
+
 def test_unknown_flag_is_refused():
     done = subprocess.run([sys.executable, "-m", "smpc_bench", "--fast"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "unrecognized arguments: --fast" in done.stderr

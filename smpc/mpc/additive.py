@@ -95,16 +95,26 @@ class AdditiveTensor(SharedTensor):
 
 
 class AdditiveProtocol:
-    """``protocol="additive"``: N >= 2 parties plus a trusted dealer endpoint."""
+    """``protocol="additive"``: N >= 2 parties plus a trusted dealer endpoint, or two parties
+    that make their correlated randomness with Paillier (``dealer="paillier"``)."""
 
     name = "additive"
-    has_dealer = True
     min_parties = 2
 
+    def __init__(self, dealer: str = "trusted", dealer_key_bits: int = 2048):
+        self.dealer = dealer
+        self.dealer_key_bits = dealer_key_bits
+        self.has_dealer = dealer == "trusted"
+
     def attach(self, party) -> None:
-        """Give ``party`` this protocol and a dealer client."""
+        """Give ``party`` this protocol and a correlated-randomness source."""
         party.protocol = self
-        party.dealer = dealer_module.TrustedDealerClient(party)
+        if self.dealer == "paillier":
+            from smpc.mpc.paillier_dealer import PaillierDealerClient  # gmpy2 work only when asked for
+
+            party.dealer = PaillierDealerClient(party, self.dealer_key_bits)
+        else:
+            party.dealer = dealer_module.TrustedDealerClient(party)
 
     def serve_dealer(self, dealer_party) -> dict:
         """Run the trusted dealer until the parties finish."""

@@ -16,12 +16,21 @@ Result: y is floor(x / 2^f) or that plus one, with probability exactly matching 
 discarded fraction (stochastic rounding, unbiased): |y - x / 2^f| < 1 unit in the last
 place for every |x| < 2^62. Outside that range the result is wrong: callers keep
 values (after a product, before truncation) below 2^62 in magnitude.
+
+Two parties without a dealer (the Paillier preprocessing) cannot cheaply make an r
+that nobody knows with shares of its top bit. There party 1 draws r itself
+(:class:`KnownMaskPair`), so c is opened to party 0 only, and the one non-local term of
+step 3, c_msb * r_msb (a bit each party holds privately), is an oblivious linear
+evaluation prepared offline: party 0 holds a random a, the parties hold shares of
+a * r_msb; online party 0 sends e = c_msb - a and c_msb r_msb = e r_msb + a r_msb.
+Same result and error; 2 rounds (party 1 -> party 0, then party 0 -> party 1).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from smpc.exceptions import ProtocolError
 from smpc.mpc.sharing import open_shares
 from smpc.ring.arith import wrapping
 
@@ -41,6 +50,8 @@ def truncate(party, x: np.ndarray, bits: int, pair=None) -> np.ndarray:
         return x
     if pair is None:
         pair = party.dealer.trunc_pair(x.shape, bits)
+    if isinstance(pair, KnownMaskPair):
+        return _truncate_known_mask(party, x, bits, pair)
     masked = x + pair.r
     if party.rank == 0:
         masked = masked + np.uint64(1 << BIAS_BITS)
@@ -53,3 +64,32 @@ def truncate(party, x: np.ndarray, bits: int, pair=None) -> np.ndarray:
         y += c_msb * np.uint64(1 << (63 - bits)) + ((c & _LOW_MASK) >> np.uint64(bits))
         y -= np.uint64(1 << (BIAS_BITS - bits))
     return y
+
+
+class KnownMaskPair:
+    """A two-party truncation pair whose mask r party 1 drew alone (party 0's shares of r and
+    its parts are 0), with the shares of one oblivious product ``ole_a * r_msb`` (party 0 holds
+    the random ``ole_a``; party 1 holds None there)."""
+
+    def __init__(self, r, r_msb, r_low_shifted, ole_a, ole_share):
+        self.r, self.r_msb, self.r_low_shifted = r, r_msb, r_low_shifted
+        self.ole_a, self.ole_share = ole_a, ole_share
+
+
+@wrapping
+def _truncate_known_mask(party, x: np.ndarray, bits: int, pair: KnownMaskPair) -> np.ndarray:
+    """Steps 1-4 with c opened to party 0 only (party 1 knows r); see the module docstring."""
+    if party.world_size != 2:
+        raise ProtocolError("a truncation pair with a known mask needs exactly two parties")
+    scale = np.uint64(1 << (63 - bits))
+    if party.rank == 1:
+        party.send(0, x + pair.r)  # x_1 + r: uniform to party 0
+        e = party.recv_like(0, x.shape)  # c_msb - a: uniform to party 1
+        # party 1's share of w = c_msb + r_msb - 2 c_msb r_msb, with c_msb r_msb = e r_msb + a r_msb
+        w = pair.r_msb - np.uint64(2) * (e * pair.r_msb + pair.ole_share)
+        return w * scale - pair.r_low_shifted
+    c = x + np.uint64(1 << BIAS_BITS) + party.recv_like(1, x.shape)
+    c_msb = c >> _TOP
+    party.send(1, c_msb - pair.ole_a)
+    w = c_msb - np.uint64(2) * pair.ole_share
+    return w * scale + ((c & _LOW_MASK) >> np.uint64(bits)) - np.uint64(1 << (BIAS_BITS - bits))

@@ -58,6 +58,7 @@ class Party:
         self.prg = PRG(self._derive_or_fresh(f"local {rank}"))
         self.protocol: Any = None
         self.dealer: Any = None
+        self._offline_blocks = 0
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -91,12 +92,15 @@ class Party:
 
     @contextmanager
     def offline(self):
-        """Count the time spent in this block as offline (preprocessing) time."""
+        """Count the time spent in this block, and the messages it moves, as offline (preprocessing)."""
         start = time.perf_counter()
+        self._offline_blocks += 1
         try:
             yield
         finally:
-            self._stats.offline_seconds += time.perf_counter() - start
+            self._offline_blocks -= 1
+            if not self._offline_blocks:
+                self._stats.offline_seconds += time.perf_counter() - start
 
     # --- messaging ----------------------------------------------------------------------
     def _check_peer(self, peer: int) -> None:
@@ -104,7 +108,7 @@ class Party:
             raise ValueError(f"invalid peer {peer!r} for {self!r}")
 
     def _is_offline(self, peer: int) -> bool:
-        return self.is_dealer or peer == self.dealer_endpoint
+        return self.is_dealer or peer == self.dealer_endpoint or self._offline_blocks > 0
 
     def send(self, peer: int, array: np.ndarray) -> None:
         """Send an array to ``peer`` (a rank, or :attr:`dealer_endpoint`)."""

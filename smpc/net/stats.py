@@ -14,8 +14,9 @@ waiting for the previous, that this party's view depends on (the latency-critica
 path). It can exceed the rounds of the operations since the reset when parties
 entered them out of step (after a ``share``, the receivers are one step ahead).
 
-Messages with the dealer are offline (correlated randomness can be made before the
-inputs exist): they are counted apart and move neither rounds nor depth.
+Messages with the dealer, and any message moved inside ``party.offline()`` (e.g. the
+two parties' Paillier preprocessing), are offline (correlated randomness can be made
+before the inputs exist): they are counted apart and move neither rounds nor depth.
 """
 
 from __future__ import annotations

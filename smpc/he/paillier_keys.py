@@ -1,0 +1,217 @@
+"""Paillier key generation from the CSPRNG, and the public key: encryption entry points, raw layer, formats.
+
+``n = p q`` has exactly ``bits`` bits and ``g = n + 1``. Keys below 2048 bits need ``insecure=True``.
+A key's ``fingerprint`` (SHA-256 of n, 128 bits in hex) names it in errors and serialized arrays;
+``repr`` of a private key shows only that fingerprint, and no error message carries p, q or a plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import gmpy2
+from gmpy2 import mpz
+
+from smpc.he import djn, raw, serialization
+from smpc.he._parallel import DEFAULT, Parallelism
+from smpc.he.errors import InsecureKeyError, SerializationError
+
+MIN_SECURE_BITS = 2048
+MIN_INSECURE_BITS = 256
+MAX_BITS = 8192
+_SMALL_PRIMES = 2 * 3 * 5 * 7 * 11 * 13 * 17 * 19 * 23 * 29 * 31 * 37 * 41 * 43 * 47
+
+
+def check_bits(bits, insecure: bool) -> int:
+    """Validate a key size: an integer, >= 2048 unless ``insecure``, and within [256, 8192]."""
+    if not isinstance(bits, int) or isinstance(bits, bool):
+        raise TypeError(f"bits must be an integer, got {type(bits).__name__}")
+    if not MIN_INSECURE_BITS <= bits <= MAX_BITS:
+        raise ValueError(f"bits must be in [{MIN_INSECURE_BITS}, {MAX_BITS}], got {bits}")
+    if bits < MIN_SECURE_BITS and not insecure:
+        raise InsecureKeyError(f"a {bits}-bit Paillier key is insecure: use >= {MIN_SECURE_BITS} bits, "
+                               "or pass insecure=True (tests only)")
+    return bits
+
+
+def keygen(bits: int = 2048, *, insecure: bool = False, parallelism: Parallelism | None = None):
+    """A fresh key pair ``(PublicKey, PrivateKey)``; primes are ``next_prime`` of CSPRNG odd numbers."""
+    from smpc.he.private_key import PrivateKey  # it imports this module
+
+    check_bits(bits, insecure)
+    while True:
+        p, q = _random_prime(bits // 2), _random_prime(bits - bits // 2)
+        n = p * q
+        if p == q or n.bit_length() != bits or gmpy2.gcd(n, (p - 1) * (q - 1)) != 1:
+            continue
+        if abs(p - q).bit_length() < bits // 2 - 64:  # Fermat factoring needs p and q close; redraw
+            continue
+        public = PublicKey(n, insecure=insecure, parallelism=parallelism)
+        return public, PrivateKey(public, p, q)
+
+
+def _random_prime(bits: int) -> mpz:
+    nbytes = (bits + 7) // 8
+    while True:
+        candidate = mpz(int.from_bytes(secrets.token_bytes(nbytes), "big")) >> (8 * nbytes - bits)
+        candidate |= (3 << (bits - 2)) | 1  # top two bits set: the product has exactly p.bits + q.bits bits
+        prime = gmpy2.next_prime(candidate)
+        if prime.bit_length() == bits:
+            return prime
+
+
+def fingerprint(n) -> str:
+    """SHA-256 of n, first 128 bits in hex."""
+    n = mpz(n)
+    data = b"smpc-paillier-key-v1" + int(n).to_bytes((n.bit_length() + 7) // 8, "big")
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+class PublicKey:
+    """A Paillier public key ``n`` (``g = n + 1``): encryption, homomorphic operations, the raw layer."""
+
+    def __init__(self, n, *, insecure: bool = False, parallelism: Parallelism | None = None):
+        if isinstance(n, bool) or not isinstance(n, int) and type(n) is not raw.MPZ:
+            raise TypeError(f"n must be an integer, got {type(n).__name__}")
+        n = mpz(n)
+        check_bits(n.bit_length(), insecure)
+        if n % 2 == 0 or gmpy2.gcd(n, _SMALL_PRIMES) != 1 or gmpy2.is_square(n) or gmpy2.is_prime(n, 16):
+            raise ValueError("n is not a valid Paillier modulus (a product of two large distinct primes)")
+        self.n = n
+        self.nsquare = n * n
+        self.g = n + 1
+        self.bits = n.bit_length()
+        self.insecure = insecure
+        #: |plaintext| < 2^max_bits: the signed range phe also uses (max_int = n // 3)
+        self.max_bits = (n // 3).bit_length() - 1
+        self.fingerprint = fingerprint(n)
+        self.parallelism = DEFAULT if parallelism is None else parallelism
+        self._table = None
+
+    def __repr__(self) -> str:
+        return f"PublicKey(bits={self.bits}, fingerprint={self.fingerprint!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PublicKey) and other.n == self.n
+
+    def __hash__(self) -> int:
+        return hash(("smpc.paillier.PublicKey", int(self.n)))
+
+    def __reduce__(self):
+        return (_rebuild_public_key, (int(self.n), self.insecure))
+
+    def with_parallelism(self, parallelism: Parallelism) -> "PublicKey":
+        """The same key, spreading its large batches with ``parallelism`` (shares the fixed-base table)."""
+        key = PublicKey(self.n, insecure=self.insecure, parallelism=parallelism)
+        key._table = self._table
+        return key
+
+    def fixed_base_table(self) -> list:
+        """The windowed table of the fast-encryption base (built on first use; see :mod:`smpc.he.djn`)."""
+        if self._table is None:
+            self._table = djn.build_table(self.n)
+        return self._table
+
+    # ---- encryption of arrays (fixed point) ----
+    def encrypt(self, x, *, frac_bits=None, bound_bits=None, random_bytes=None):
+        """Encrypt an array (any shape): floats with ``frac_bits`` (default 16), integers exactly.
+
+        Randomness is the fast fixed-base ``h_s^a`` (see :mod:`smpc.he.djn` for the security argument);
+        the result is a standard Paillier ciphertext (phe decrypts it). ``bound_bits`` tightens the
+        public bound on ``|round(x 2^frac_bits)|``; ``random_bytes(k)`` replaces ``os.urandom`` in tests.
+        """
+        from smpc.he.encrypted_array import encrypt_array
+
+        return encrypt_array(self, x, frac_bits=frac_bits, bound_bits=bound_bits, random_bytes=random_bytes)
+
+    def encrypt_packed(self, x, *, additions: int = 15, frac_bits=None, bound_bits=None, random_bytes=None):
+        """Encrypt with several values per ciphertext, allowing ``additions`` later additions (see packing)."""
+        from smpc.he.packing import encrypt_packed
+
+        return encrypt_packed(self, x, additions=additions, frac_bits=frac_bits, bound_bits=bound_bits,
+                              random_bytes=random_bytes)
+
+    # ---- hazmat: integers mod n (see smpc.he.raw) ----
+    def raw_encrypt_ints(self, values, *, full: bool = False, random_bytes=None) -> list:
+        """Ciphertexts (gmpy2 mpz) of integers in [0, n); see :func:`smpc.he.raw.encrypt_ints`."""
+        return raw.encrypt_ints(self, values, full=full, random_bytes=random_bytes)
+
+    def raw_validate(self, ciphertexts) -> list:
+        """Ciphertexts checked to lie in [1, n^2) and be coprime with n (for input from a peer)."""
+        return raw.validate(self, ciphertexts)
+
+    def raw_add(self, a, b) -> list:
+        """Pairwise homomorphic addition of two ciphertext lists."""
+        return raw.add(self, a, b)
+
+    def raw_add_plain(self, ciphertexts, values) -> list:
+        """Add plain integers (any sign, mod n) to ciphertexts."""
+        return raw.add_plain(self, ciphertexts, values)
+
+    def raw_negate(self, ciphertexts) -> list:
+        """Ciphertexts of the negated plaintexts (mod n)."""
+        return raw.negate(self, ciphertexts)
+
+    def raw_mul_plain(self, ciphertexts, values) -> list:
+        """``c^k mod n^2``: multiply by plain integers (one scalar, or one per ciphertext; any sign)."""
+        return raw.mul_plain(self, ciphertexts, values)
+
+    def raw_dot(self, ciphertexts, matrix) -> list:
+        """``out[j] = prod_i c_i^B[i][j]``: a vector of ciphertexts times a plain integer matrix."""
+        return raw.dot(self, ciphertexts, matrix)
+
+    def raw_matmul(self, ciphertexts, matrix):
+        """``Enc(A) @ B`` for a 2-D array of ciphertexts and a plain integer matrix (object array out)."""
+        return raw.matmul(self, ciphertexts, matrix)
+
+    def raw_rmatmul(self, matrix, ciphertexts):
+        """``B @ Enc(A)`` for a plain integer matrix and a 2-D array of ciphertexts (object array out)."""
+        return raw.rmatmul(self, matrix, ciphertexts)
+
+    def raw_rerandomize(self, ciphertexts, *, full: bool = True, random_bytes=None) -> list:
+        """Fresh randomness for the same plaintexts (``full``: uniform ``r^n``, for circuit privacy)."""
+        return raw.rerandomize(self, ciphertexts, full=full, random_bytes=random_bytes)
+
+    # ---- formats ----
+    def to_json(self) -> str:
+        """The documented JSON form (see :mod:`smpc.he.serialization`)."""
+        return serialization.dump("smpc.paillier.PublicKey", {"n": serialization.to_hex(self.n)})
+
+    @classmethod
+    def from_json(cls, text, *, insecure: bool = False, parallelism: Parallelism | None = None) -> "PublicKey":
+        """Load and validate a public key document."""
+        doc = serialization.load(text, "smpc.paillier.PublicKey", {"n"})
+        n = serialization.hex_field(doc, "n", MAX_BITS)
+        return checked_key(lambda: cls(n, insecure=insecure, parallelism=parallelism))
+
+    def to_phe(self):
+        """The same key as a ``phe.PaillierPublicKey``."""
+        import phe
+
+        return phe.PaillierPublicKey(int(self.n))
+
+    @classmethod
+    def from_phe(cls, phe_public_key, *, insecure: bool = False, parallelism: Parallelism | None = None):
+        """Our key for a ``phe.PaillierPublicKey`` (phe also uses g = n + 1)."""
+        import phe
+
+        if not isinstance(phe_public_key, phe.PaillierPublicKey):
+            raise TypeError(f"expected a phe.PaillierPublicKey, got {type(phe_public_key).__name__}")
+        if phe_public_key.g != phe_public_key.n + 1:
+            raise ValueError("only keys with g = n + 1 are supported (phe always uses it)")
+        return cls(phe_public_key.n, insecure=insecure, parallelism=parallelism)
+
+
+def _rebuild_public_key(n: int, insecure: bool) -> PublicKey:
+    return PublicKey(n, insecure=insecure)
+
+
+def checked_key(make):
+    """Run a key constructor, turning its validation errors into SerializationError."""
+    try:
+        return make()
+    except (ValueError, TypeError) as error:
+        if isinstance(error, InsecureKeyError):
+            raise
+        raise SerializationError(f"invalid key: {error}") from None

@@ -1,0 +1,135 @@
+"""The Paillier private key: CRT decryption of arrays and raw ciphertexts, its JSON format, phe conversion."""
+
+from __future__ import annotations
+
+import gmpy2
+from gmpy2 import mpz
+
+from smpc.he import _kernels, raw, serialization
+from smpc.he._parallel import Parallelism
+from smpc.he.errors import DecryptionError
+from smpc.he.paillier_keys import MAX_BITS, PublicKey, checked_key
+
+
+class PrivateKey:
+    """A Paillier private key (p, q) with its public key; decryption by CRT.
+
+    Decryption computes ``m_p = L_p(c^(p-1) mod p^2) h_p mod p`` and ``m_q`` likewise, with
+    ``h_p = L_p(g^(p-1) mod p^2)^-1 mod p`` precomputed, then recombines ``m`` by CRT (Paillier 1999,
+    section 7): two exponentiations with half-size exponents and moduli instead of one full one.
+    Like phe's, the exponentiation is not constant-time in the secret exponent.
+    """
+
+    def __init__(self, public_key: PublicKey, p, q):
+        if not isinstance(public_key, PublicKey):
+            raise TypeError(f"public_key must be a PublicKey, got {type(public_key).__name__}")
+        for value in (p, q):
+            if isinstance(value, bool) or not isinstance(value, int) and type(value) is not raw.MPZ:
+                raise TypeError("p and q must be integers")
+        p, q = sorted((mpz(p), mpz(q)))
+        if p * q != public_key.n or p == q or p < 3:
+            raise ValueError("p and q do not factor this key's n into two distinct primes")
+        if not (gmpy2.is_prime(p, 25) and gmpy2.is_prime(q, 25)):
+            raise ValueError("p and q must be primes")
+        self.public_key = public_key
+        self._p, self._q = p, q
+        self._psquare, self._qsquare = p * p, q * q
+        self._hp = self._h(p, self._psquare)
+        self._hq = self._h(q, self._qsquare)
+        self._p_inverse = gmpy2.invert(p, q)
+
+    def _h(self, prime, square):
+        x = gmpy2.powmod(self.public_key.g, prime - 1, square)
+        return gmpy2.invert((x - 1) // prime, prime)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.public_key.fingerprint
+
+    def with_parallelism(self, parallelism: Parallelism) -> "PrivateKey":
+        """The same key, decrypting large batches with ``parallelism``."""
+        return PrivateKey(self.public_key.with_parallelism(parallelism), self._p, self._q)
+
+    def __repr__(self) -> str:
+        return f"PrivateKey(bits={self.public_key.bits}, fingerprint={self.fingerprint!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PrivateKey) and other.public_key == self.public_key
+
+    def __hash__(self) -> int:
+        return hash(("smpc.paillier.PrivateKey", self.fingerprint))
+
+    def __reduce__(self):
+        raise TypeError("a PrivateKey is not pickled: use to_json() and store the result as a secret")
+
+    def decrypt(self, encrypted):
+        """The plaintext array of an :class:`EncryptedArray` or :class:`PackedEncryptedArray`.
+
+        Raises :class:`DecryptionError` if a value falls outside the array's bound (wrong key,
+        corrupted or forged ciphertext) and :class:`KeyMismatchError` for another key's array.
+        """
+        decrypt_with = getattr(encrypted, "_decrypt_with", None)
+        if decrypt_with is None:
+            raise TypeError(f"expected an EncryptedArray or PackedEncryptedArray, got {type(encrypted).__name__}")
+        return decrypt_with(self)
+
+    def raw_decrypt_ints(self, ciphertexts) -> list[int]:
+        """Plaintexts in [0, n) of a list of ciphertexts (CRT; threads for large batches)."""
+        cts = [mpz(c) for c in raw.to_int_list(ciphertexts, "ciphertexts")]
+        for index, c in enumerate(cts):
+            if not 0 < c < self.public_key.nsquare:
+                raise DecryptionError(f"ciphertext at index {index} is not in [1, n^2)")
+        par = self.public_key.parallelism
+        halves = ((self._p, self._psquare), (self._q, self._qsquare))
+        if par.use_for(len(cts)):
+            chunks = par.split(cts)
+            calls = [(chunk, prime, square) for prime, square in halves for chunk in chunks]
+            results = par.thread_map(_kernels.crt_half, calls)
+            xp = [x for r in results[: len(chunks)] for x in r]
+            xq = [x for r in results[len(chunks) :] for x in r]
+        else:
+            xp, xq = (_kernels.crt_half(cts, prime, square) if cts else [] for prime, square in halves)
+        return [self._combine(a, b, index) for index, (a, b) in enumerate(zip(xp, xq))]
+
+    def _combine(self, xp: mpz, xq: mpz, index: int) -> int:
+        p, q = self._p, self._q
+        lp, rp = divmod(xp - 1, p)
+        lq, rq = divmod(xq - 1, q)
+        if rp or rq:
+            raise DecryptionError(f"ciphertext at index {index} is not coprime with n: not a valid ciphertext")
+        mp, mq = lp * self._hp % p, lq * self._hq % q
+        return int(mp + p * ((mq - mp) * self._p_inverse % q))
+
+    # ---- formats ----
+    def to_json(self) -> str:
+        """The documented JSON form: contains p and q, so it is as secret as the key."""
+        values = {"n": self.public_key.n, "p": self._p, "q": self._q}
+        fields = {name: serialization.to_hex(v) for name, v in values.items()}
+        return serialization.dump("smpc.paillier.PrivateKey", fields)
+
+    @classmethod
+    def from_json(cls, text, *, insecure: bool = False, parallelism: Parallelism | None = None) -> "PrivateKey":
+        """Load and validate a private key document (p q = n, both prime)."""
+        doc = serialization.load(text, "smpc.paillier.PrivateKey", {"n", "p", "q"})
+        n, p, q = (serialization.hex_field(doc, name, MAX_BITS) for name in ("n", "p", "q"))
+        public = checked_key(lambda: PublicKey(n, insecure=insecure, parallelism=parallelism))
+        return checked_key(lambda: cls(public, p, q))
+
+    def to_phe(self):
+        """The same key as a ``phe.PaillierPrivateKey`` (its ``public_key`` is the phe public key)."""
+        import phe
+
+        return phe.PaillierPrivateKey(self.public_key.to_phe(), int(self._p), int(self._q))
+
+    @classmethod
+    def from_phe(cls, phe_public_key, phe_private_key, *, insecure: bool = False,
+                 parallelism: Parallelism | None = None) -> "PrivateKey":
+        """Our private key for a phe key pair."""
+        import phe
+
+        if not isinstance(phe_private_key, phe.PaillierPrivateKey):
+            raise TypeError(f"expected a phe.PaillierPrivateKey, got {type(phe_private_key).__name__}")
+        public = PublicKey.from_phe(phe_public_key, insecure=insecure, parallelism=parallelism)
+        if phe_private_key.public_key.n != public.n:
+            raise ValueError("the phe private key belongs to another public key")
+        return cls(public, phe_private_key.p, phe_private_key.q)

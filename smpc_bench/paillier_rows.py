@@ -1,0 +1,74 @@
+"""Bench rows for Paillier: throughput against python-paillier (phe), and the offline cost of
+dealer-free two-party triples (``dealer="paillier"``) against the trusted dealer's."""
+
+from __future__ import annotations
+
+import functools
+
+import smpc
+from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
+from smpc_bench import paillier_bench
+from smpc_bench.cases import spread
+
+GROUP = "Paillier (2048-bit keys)"
+
+
+def throughput_rows(count: int, repeat: int) -> list[dict]:
+    """Encryption and decryption per value, ours against phe, measured side by side in one run."""
+    measured = paillier_bench.measure(bits=2048, count=count, repeat=repeat)
+    rows = []
+    for label, ours_key, phe_key in [("encrypt", "ours_encrypt", "phe_encrypt"),
+                                     ("decrypt", "ours_decrypt", "phe_decrypt"),
+                                     ("decrypt, packed", "ours_decrypt_packed", "phe_decrypt")]:
+        ours, theirs = measured[ours_key], measured[phe_key]  # values per second
+        rows.append({
+            "group": GROUP,
+            "name": f"{label}: {ours:,.0f} values/s (phe {theirs:,.0f}), {count} values",
+            "seconds": spread([1.0 / ours]),
+            "ratio": theirs / ours,
+            "ratio_to": "phe per value",
+            "speedup": ours / theirs,
+        })
+    return rows
+
+
+def _triples(requests: list[tuple[Bilinear, tuple, tuple]], party) -> dict:
+    party.reset_stats()
+    for op, shape_x, shape_y in requests:
+        triple = party.dealer.triple(op, shape_x, shape_y)
+        triple.c  # noqa: B018 (wait for a trusted dealer's delivery too)
+    return party.stats
+
+
+def triple_rows(elements: int, side: int, repeat: int) -> list[dict]:
+    """Offline seconds per triple: ``elements`` element-wise and one side^3 matrix triple, both dealers."""
+    cases = [(f"{elements} element-wise triples", [(Bilinear(MUL), (elements,), (elements,))], elements),
+             (f"one {side}x{side} @ {side}x{side} matrix triple", [(Bilinear(MATMUL), (side, side), (side, side))],
+              1)]
+    rows = []
+    for label, requests, triples in cases:
+        program = functools.partial(_triples, requests)
+        measured = {}
+        for dealer in ("trusted", "paillier"):
+            seconds, last = [], None
+            for _ in range(repeat):
+                last = smpc.launch(program, parties=2, protocol="additive", dealer=dealer)
+                busiest = max(stats["offline_seconds"] for stats in last.results)
+                if last.dealer_stats:
+                    busiest = max(busiest, last.dealer_stats["offline_seconds"])
+                seconds.append(busiest)
+            offline_bytes = max(stats["offline_bytes_sent"] for stats in last.results)
+            measured[dealer] = (spread(seconds), offline_bytes)
+        (ours, ours_bytes), (trusted, _) = measured["paillier"], measured["trusted"]
+        per = ours["median"] / triples
+        rows.append({
+            "group": GROUP,
+            "name": (f"dealer-free triples (2 parties, offline): {label}, {per * 1e3:.3g} ms per "
+                     f"{'triple' if triples > 1 else 'matrix triple'}, {ours_bytes / 2**20:.2f} MiB sent"),
+            "seconds": ours,
+            "ratio": ours["median"] / max(trusted["median"], 1e-6),
+            "ratio_to": "trusted dealer",
+            "seconds_per_triple": per,
+            "offline_bytes": ours_bytes,
+        })
+    return rows
