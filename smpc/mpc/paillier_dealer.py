@@ -59,7 +59,6 @@ class PaillierDealerClient:
         self._public = None
         self._private = None
         self.requests = 0
-        self.elements = 0  # triple or pair elements made (for offline cost per element)
 
     # --- the correlated-randomness interface ------------------------------------------------------
     def triple(self, op: Bilinear, shape_x: tuple, shape_y: tuple) -> Triple:
@@ -85,7 +84,7 @@ class PaillierDealerClient:
                 cross = _cross_terms(op, enc_a, enc_b, a, b, self._public.nsquare)
                 mask = self._send_masked(cross.reshape(-1).tolist(), bound)
                 c = _ring_sub(local, mask.reshape(shape_z))
-            self._count(int(np.prod(shape_z, dtype=np.int64)))
+            self.requests += 1
         return Triple(a, b, c)
 
     def trunc_pair(self, shape: tuple, bits: int) -> KnownMaskPair:
@@ -109,7 +108,7 @@ class PaillierDealerClient:
                 products = [c if bit else one for c, bit in zip(ciphers, r_msb.reshape(-1).tolist())]
                 mask = self._send_masked(products, _RING)
                 pair = KnownMaskPair(r, r_msb, low, None, _ring_sub(np.zeros(shape, np.uint64), mask.reshape(shape)))
-            self._count(count)
+            self.requests += 1
         return pair
 
     def binary_triple(self, shape: tuple):
@@ -185,10 +184,6 @@ class PaillierDealerClient:
             for j in range(min(layout.per_plaintext, count - g * layout.per_plaintext)):
                 out[g * layout.per_plaintext + j] = ((plain >> (j * layout.slot_bits)) & slot_mask) & (_RING - 1)
         return out
-
-    def _count(self, elements: int) -> None:
-        self.requests += 1
-        self.elements += elements
 
 
 class _Slots:
