@@ -109,3 +109,25 @@ def paillier_suite(x, y, party):
         "integers": (party.share(only(np.arange(x.size).reshape(x.shape), party, 0), src=0) * 3).reveal(),
         "requests": party.dealer.requests,
     }
+
+
+
+def private_nn_suite(cnn_state, x, mlp_state, features, labels, party):
+    """Private inference of a small CNN (weights from party 0, image from party 1, logits to party 1 only),
+    then one private SGD step of an MLP on features shared by party 1. Returns (logits, new MLP state)."""
+    from smpc import nn
+    from smpc.nn import Variable, models
+
+    cnn = models.lenet(num_classes=3, input_size=8, rng=None)
+    if party.rank == 0:
+        cnn.load_state_dict(cnn_state)
+    image = party.share(x if party.rank == 1 else None, src=1)
+    logits = cnn.eval().share(party, src=0)(image).reveal(to=1)
+    mlp = models.mlp([features.shape[1], 4, 3], rng=None)
+    mlp.load_state_dict(mlp_state)  # a public initialisation every party knows
+    shared_mlp = mlp.share(party, src=0)
+    opt = nn.SGD(shared_mlp.parameters(), lr=0.5, momentum=0.9)
+    data = party.share(features if party.rank == 1 else None, src=1)
+    nn.CrossEntropyLoss()(shared_mlp(Variable(data)), np.eye(3)[labels]).backward()
+    opt.step()
+    return logits, {k: v.reveal() for k, v in shared_mlp.state_dict().items()}

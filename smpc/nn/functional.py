@@ -1,131 +1,295 @@
-"""Stateless network operations (relu, max and average pooling) on shared tensors and numpy arrays alike.
+"""Network operations on numpy arrays, shared tensors and :class:`~smpc.nn.autograd.Variable` alike.
 
-Uses the shared-tensor interface only (indexing, ``concatenate``, selection), never a protocol's internals.
+Each function looks at its inputs: with a Variable among them it records its gradient rule on the tape,
+otherwise it just computes. Plain arrays use exact float math (np.exp, ...); shared tensors use the
+protocols' operations and :mod:`smpc.mpc.functions` (sigmoid, softmax, log-softmax approximations with
+the errors quoted there). Only the shared-tensor interface is used, never a protocol's internals.
 """
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
-from smpc.mpc import selection
-from smpc.mpc.tensor import SharedTensor, concatenate
+from smpc.mpc import functions as mpc_functions
+from smpc.nn import arrays, pooling
+from smpc.nn.autograd import Variable, as_variable
+from smpc.nn.conv import ConvGeometry, conv2d as _conv2d, conv2d_grads
+
+__all__ = [
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d",
+    "cross_entropy", "dropout", "flatten", "linear", "log_softmax", "max_pool2d", "mse_loss", "relu",
+    "sigmoid", "softmax",
+]
 
 
+def _taped(*values) -> bool:
+    return any(isinstance(v, Variable) for v in values)
+
+
+def _data(value):
+    return value.data if isinstance(value, Variable) else value
+
+
+# --- affine layers ------------------------------------------------------------------------------------------
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with weight (out, in) as torch.nn.Linear stores it."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input has {x.shape[-1]} features but the weight {tuple(weight.shape)} "
+                         f"expects {weight.shape[-1]}")
+    if _taped(x, weight, bias):
+        out = as_variable(x) @ as_variable(weight).T
+        return out if bias is None else out + bias
+    out = _matmul(x, arrays.swap_last(weight))
+    return out if bias is None else out + bias
+
+
+def _matmul(x, w):
+    if not arrays.is_shared(x) and not arrays.is_shared(w):
+        return np.matmul(x, w.astype(x.dtype, copy=False)) if x.dtype == np.float32 else np.matmul(x, w)
+    return x @ w
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution of x (N, C, H, W) with weight (O, C/groups, kh, kw), as torch.nn.functional.conv2d."""
+    if not _taped(x, weight, bias):
+        return _conv2d(x, weight, bias, stride, padding, dilation, groups)
+    x, weight = as_variable(x), as_variable(weight)
+    geo = ConvGeometry.of(x.shape, weight.shape, stride, padding, dilation, groups)
+    out_data = _conv2d(x.data, weight.data, None, stride, padding, dilation, groups)
+
+    def grad_fn(g):
+        return conv2d_grads(x.data, weight.data, g, geo, need_x=x.requires_grad, need_w=weight.requires_grad)
+
+    out = Variable.from_op(out_data, (x, weight), grad_fn)
+    return out if bias is None else out + as_variable(bias).reshape(1, -1, 1, 1)
+
+
+# --- activations ----------------------------------------------------------------------------------------------
 def relu(x):
-    """max(x, 0) element-wise. Rounds: one comparison and one multiplication by a bit."""
-    return x.relu() if isinstance(x, SharedTensor) else np.maximum(x, 0)
+    """max(x, 0). Shared: one comparison and one product with the resulting bits (the bits are kept for
+    the gradient, which costs one more product)."""
+    data = _data(x)
+    if arrays.is_shared(data):
+        if not _taped(x):
+            return data.relu()
+        positive = data > 0
+        out = data * positive
+    else:
+        positive = data > 0
+        out = np.maximum(data, 0)
+    if not _taped(x):
+        return out
+    return Variable.from_op(out, (x,), lambda g: (g * positive,))
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
-    """Window maxima of an NCHW (or CHW) tensor, as torch.nn.functional.max_pool2d (ceil_mode False).
+def sigmoid(x):
+    """1 / (1 + e^-x); shared: :func:`smpc.mpc.functions.sigmoid` (error 2.3e-5)."""
+    data = _data(x)
+    out = mpc_functions.sigmoid(data) if arrays.is_shared(data) else _exact_sigmoid(data)
+    if not _taped(x):
+        return out
+    return Variable.from_op(out, (x,), lambda g: (g * (out - out * out),))
 
-    ``stride`` defaults to ``kernel_size``; padded cells never win (a shared tensor pads with
-    -2^62 in the ring, below every encodable value, so inputs need |x| < 2^(62 - frac_bits)).
-    Windows are gathered with one precomputed index array and all reduce in one tree.
-    Rounds: ceil(log2(kh * kw)) * (C + M), as :func:`smpc.mpc.selection.max`.
+
+def _exact_sigmoid(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softmax(x, axis: int = -1):
+    """exp(x) / sum(exp(x)) along ``axis`` (not differentiated; the losses carry their own gradients)."""
+    data = _data(x)
+    if arrays.is_shared(data):
+        return mpc_functions.softmax(data, axis=axis)
+    shifted = data - data.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis: int = -1):
+    """x - log(sum(exp(x))) along ``axis`` (not differentiated)."""
+    data = _data(x)
+    if arrays.is_shared(data):
+        return mpc_functions.log_softmax(data, axis=axis)
+    shifted = data - data.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) while training.
+
+    The mask is public (it depends on ``rng`` only, never on the data): parties that train a shared
+    model together must pass generators seeded alike.
     """
-    batched, x = _as_nchw(x, "max_pool2d")
-    index, needs_pad = _window_index(x.shape, kernel_size, stride, padding, dilation)
-    n, c, h, w = x.shape
-    flat = x.reshape(n, c, h * w)
-    if needs_pad:
-        flat = _join([flat, _lowest_like(flat[:, :, :1])])
-    pooled = selection.max(flat[:, :, index], axis=-1)
-    return pooled if batched else pooled.reshape(pooled.shape[1:])
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p!r}")
+    if not training or p == 0:
+        return x
+    rng = np.random.default_rng() if rng is None else rng
+    mask = (rng.random(x.shape) >= p) / (1.0 - p)
+    return x * mask
+
+
+# --- pooling and reshaping -----------------------------------------------------------------------------------
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
+    """Window maxima of an NCHW (or CHW) tensor, as torch's max_pool2d (ceil_mode False)."""
+    if not _taped(x):
+        return pooling.max_pool2d(x, kernel_size, stride, padding, dilation)
+    _check_4d(x, "max_pool2d")
+    out = pooling.max_pool2d(x.data, kernel_size, stride, padding, dilation)
+    return Variable.from_op(out, (x,), lambda g: (pooling.max_pool2d_grad(
+        x.data, g, kernel_size, stride, padding, dilation),))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Window means of an NCHW (or CHW) tensor, padding counted as zeros (torch's default).
+    """Window means of an NCHW (or CHW) tensor, padding counted as zeros (torch's default)."""
+    if not _taped(x):
+        return pooling.avg_pool2d(x, kernel_size, stride, padding)
+    _check_4d(x, "avg_pool2d")
+    out = pooling.avg_pool2d(x.data, kernel_size, stride, padding)
+    shape = x.shape
+    return Variable.from_op(out, (x,), lambda g: (pooling.avg_pool2d_grad(g, shape, kernel_size, stride,
+                                                                          padding),))
 
-    Rounds: one truncation for a shared tensor (a local window sum, then a public division).
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average pooling to an (oh, ow) grid; the input size must be a multiple of it (1x1: global mean)."""
+    oh, ow = (output_size, output_size) if np.isscalar(output_size) else tuple(output_size)
+    _check_4d(x, "adaptive_avg_pool2d")
+    h, w = x.shape[2:]
+    if oh < 1 or ow < 1 or h % oh or w % ow:
+        raise ValueError(f"adaptive_avg_pool2d: output size {(oh, ow)} must divide the input size {(h, w)}")
+    if (oh, ow) == (1, 1):
+        if _taped(x):
+            return as_variable(x).mean(axis=(2, 3), keepdims=True)
+        return _data(x).sum(axis=(2, 3), keepdims=True) / (h * w) if arrays.is_shared(x) \
+            else x.mean(axis=(2, 3), keepdims=True)
+    return avg_pool2d(x, (h // oh, w // ow))
+
+
+def flatten(x, start: int = 1):
+    """Collapse the axes from ``start`` on (``start=1`` keeps the batch axis)."""
+    return x.reshape(*x.shape[:start], -1)
+
+
+def _check_4d(x, name: str) -> None:
+    if len(x.shape) != 4:
+        raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+
+
+# --- normalisation -----------------------------------------------------------------------------------------
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5):
+    """Batch normalisation over (N, H, W) per channel, as torch's batch_norm (running statistics updated
+    in place while training). Training needs plaintext values; a shared input is normalised with the
+    running statistics (a model shared for inference has them folded into its convolutions instead).
     """
-    batched, x = _as_nchw(x, "avg_pool2d")
-    index, needs_pad = _window_index(x.shape, kernel_size, stride, padding, 1)  # validates for both
-    if isinstance(x, SharedTensor):
-        pooled = x.avg_pool2d(kernel_size, stride, padding)
+    if len(x.shape) not in (2, 4):
+        raise ValueError(f"batch_norm: input must be 2-D (N, C) or 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    channels = x.shape[1]
+    if running_mean is not None and np.shape(running_mean) != (channels,):
+        raise ValueError(f"batch_norm: input has {channels} channels but the statistics have shape "
+                         f"{np.shape(running_mean)}")
+    view = (1, channels) + (1,) * (len(x.shape) - 2)
+    if not training:
+        scale = 1.0 / np.sqrt(np.asarray(_data(running_var), dtype=np.float64) + eps)
+        shift = -np.asarray(_data(running_mean), dtype=np.float64) * scale
+        out = x * scale.reshape(view) + shift.reshape(view)
+        if weight is not None:
+            out = out * weight.reshape(view) if isinstance(weight, Variable) else out * _data(weight).reshape(view)
+        return out if bias is None else out + bias.reshape(view)
+    if arrays.is_shared(_data(x)):
+        raise NotImplementedError("batch_norm: training statistics need plaintext inputs; put the model in "
+                                  "eval() mode (or share it for inference, which folds BatchNorm away)")
+    axes = (0,) + tuple(range(2, len(x.shape)))
+    data = _data(x)
+    mean = data.mean(axis=axes)
+    var = data.var(axis=axes)
+    count = data.size // channels
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+        running_var *= 1 - momentum
+        running_var += momentum * var * count / max(count - 1, 1)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    normalised = (data - mean.reshape(view)) * inv_std.reshape(view)
+
+    def grad_fn(g):
+        mean_g = g.mean(axis=axes, keepdims=True)
+        mean_gn = (g * normalised).mean(axis=axes, keepdims=True)
+        return ((g - mean_g - normalised * mean_gn) * inv_std.reshape(view),)
+
+    out = Variable.from_op(normalised.astype(data.dtype, copy=False), (as_variable(x),), grad_fn) \
+        if _taped(x) else normalised
+    if weight is not None:
+        out = out * weight.reshape(view)
+    return out if bias is None else out + bias.reshape(view)
+
+
+# --- losses ------------------------------------------------------------------------------------------------
+def mse_loss(prediction, target):
+    """mean((prediction - target)^2) over every element."""
+    _same_shape(prediction, target, "mse_loss")
+    difference = prediction - target
+    return (difference * difference).mean()
+
+
+def cross_entropy(logits, target):
+    """Mean over the batch of -log softmax(logits)[target] for (N, C) logits.
+
+    ``target`` is (N,) integer class labels or (N, C) class probabilities (one-hot or soft; may be
+    shared). The gradient (softmax - target) / N is exact in plaintext; on shared logits it uses the
+    softmax approximation (error 6.1e-5).
+    """
+    z = _data(logits)
+    if len(z.shape) != 2:
+        raise ValueError(f"cross_entropy: logits must be (N, C), got shape {tuple(z.shape)}")
+    probs = _target_probabilities(_data(target), z.shape)
+    n = z.shape[0]
+    value = -(log_softmax(z, axis=1) * probs).sum() / n
+    if not _taped(logits):
+        return value
+    p = softmax(z, axis=1)
+    return Variable.from_op(value, (logits,), lambda g: ((p - probs) * (g / n),))
+
+
+def binary_cross_entropy_with_logits(logits, target):
+    """Mean of softplus(z) - y z, the binary cross-entropy of sigmoid(z) against y in [0, 1].
+
+    The gradient is (sigmoid(z) - y) / count. On shared logits the value uses log(1 + e^z) and the
+    gradient the sigmoid approximation (error 2.3e-5).
+    """
+    _same_shape(logits, target, "binary_cross_entropy_with_logits")
+    z, y = _data(logits), _data(target)
+    count = int(np.prod(z.shape))
+    if arrays.is_shared(z):
+        softplus = mpc_functions.log(mpc_functions.exp(z) + 1.0)
     else:
-        n, c, h, w = x.shape
-        flat = x.reshape(n, c, h * w).astype(np.float64)
-        if needs_pad:
-            flat = np.concatenate([flat, np.zeros((n, c, 1))], axis=2)
-        pooled = flat[:, :, index].mean(axis=-1)
-    return pooled if batched else pooled.reshape(pooled.shape[1:])
+        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    value = (softplus - z * y).sum() / count
+    if not _taped(logits):
+        return value
+    s = sigmoid(z)
+    return Variable.from_op(value, (logits,), lambda g: ((s - y) * (g / count),))
 
 
-def _as_nchw(x, name: str):
-    """(whether x was batched, x as NCHW); numpy-like inputs become arrays."""
-    if not isinstance(x, SharedTensor):
-        x = np.asarray(x)
-    if x.ndim == 4:
-        return True, x
-    if x.ndim == 3:
-        return False, x.reshape(1, *x.shape)
-    raise ValueError(f"{name}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {tuple(x.shape)}")
+def _same_shape(a, b, name: str) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{name}: prediction shape {tuple(a.shape)} differs from target shape {tuple(b.shape)}")
 
 
-def _pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as (h, w)."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or any(isinstance(item, (bool, np.bool_)) for item in items):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    try:
-        return operator.index(items[0]), operator.index(items[1])
-    except TypeError:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
-
-
-def _window_index(shape, kernel_size, stride, padding, dilation) -> tuple[np.ndarray, bool]:
-    """Indices (Ho, Wo, kh*kw) of every window's cells in the flattened H*W plane, H*W for a padded cell.
-
-    Also whether any padded cell is used. Checks the arguments as torch does, and refuses
-    windows with no input cell (torch's -inf has no fixed-point value).
-    """
-    kh, kw = _pair(kernel_size, "kernel_size")
-    sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
-    ph, pw = _pair(padding, "padding")
-    dh, dw = _pair(dilation, "dilation")
-    if min(kh, kw) < 1 or min(sh, sw) < 1 or min(dh, dw) < 1:
-        raise ValueError(f"kernel_size, stride and dilation must be positive, got {(kh, kw)}, {(sh, sw)}, {(dh, dw)}")
-    if not (0 <= ph <= kh // 2 and 0 <= pw <= kw // 2):
-        raise ValueError(f"padding must be non-negative and at most half the kernel size {(kh, kw)}, got {(ph, pw)}")
-    _, _, h, w = shape
-    rows = _cells(h, kh, sh, ph, dh, "height")  # (Ho, kh)
-    cols = _cells(w, kw, sw, pw, dw, "width")  # (Wo, kw)
-    r, c = rows[:, None, :, None], cols[None, :, None, :]
-    inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-    if not inside.any(axis=(2, 3)).all():  # torch would give -inf there; a fixed-point value cannot
-        raise ValueError(f"a window lies wholly in the padding: input {h}x{w}, kernel {(kh, kw)}, "
-                         f"padding {(ph, pw)}, dilation {(dh, dw)}")
-    index = np.where(inside, r * w + c, h * w).reshape(len(rows), len(cols), kh * kw)
-    return index, not inside.all()
-
-
-def _cells(size: int, kernel: int, stride: int, pad: int, dilation: int, axis: str) -> np.ndarray:
-    """Input coordinates (outputs, kernel) of each window along one axis (negative or >= size: padding)."""
-    span = dilation * (kernel - 1) + 1
-    if size + 2 * pad < span:
-        raise ValueError(
-            f"kernel (extent {span} with dilation) is larger than the padded input ({size} + 2*{pad}) along {axis}"
-        )
-    outputs = (size + 2 * pad - span) // stride + 1
-    return np.arange(outputs)[:, None] * stride - pad + np.arange(kernel)[None, :] * dilation
-
-
-def _lowest_like(column):
-    """A constant column that loses every comparison: -2^62 in the ring, or the dtype's minimum for numpy."""
-    if not isinstance(column, SharedTensor):
-        kind = column.dtype.kind
-        lowest = -np.inf if kind == "f" else False if kind == "b" else np.iinfo(column.dtype).min
-        return np.full(column.shape, lowest, dtype=column.dtype)
-    # two public halves of -2^61 each: -2^62 itself is not an encodable public value
-    half = 2.0 ** (61 - column.party.frac_bits) if column.is_fixed_point else 2**61
-    return column * 0 - half - half
-
-
-def _join(parts):
-    """Concatenate along the last axis (shared or numpy)."""
-    if isinstance(parts[0], SharedTensor):
-        return concatenate(parts, axis=-1)
-    return np.concatenate(parts, axis=-1)
+def _target_probabilities(target, shape):
+    """(N, C) class probabilities from labels (N,) or probabilities (N, C)."""
+    n, classes = shape
+    if arrays.is_shared(target) or np.ndim(target) == 2:
+        if tuple(target.shape) != (n, classes):
+            raise ValueError(f"cross_entropy: target probabilities have shape {tuple(target.shape)}, "
+                             f"expected {(n, classes)}")
+        return target
+    labels = np.asarray(target)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy: target must be {n} integer labels or ({n}, {classes}) probabilities, "
+                         f"got {labels.dtype} array of shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"cross_entropy: labels must lie in 0..{classes - 1}")
+    return np.eye(classes)[labels]

@@ -1,0 +1,204 @@
+"""``Module``: parameters, buffers and sub-modules in a tree, with torch-compatible ``state_dict`` keys.
+
+Parameters are :class:`~smpc.nn.autograd.Variable` leaves (``requires_grad=True``); buffers (BatchNorm's
+running statistics) are plain arrays. In training mode a forward pass records a tape; in eval mode it
+computes directly on the values, so the same ``forward`` serves numpy inputs, shared inputs and training.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import OrderedDict
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from smpc.nn import arrays
+from smpc.nn.autograd import Variable
+
+
+class StateDictError(ValueError):
+    """A state dict that does not fit the model: the message lists every missing, extra and mis-shaped key."""
+
+
+class Module:
+    """Base class of layers and models: subclasses set attributes in ``__init__`` and define ``forward``."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # --- registration ------------------------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting "
+                                 f"attributes")
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        if isinstance(value, Variable):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str):
+        for table in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(table)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def register_parameter(self, name: str, value) -> None:
+        """Add a trainable parameter (None registers a missing optional one, like a bias=False slot)."""
+        if value is None:
+            object.__setattr__(self, name, None)
+            return
+        setattr(self, name, value if isinstance(value, Variable) else Variable(value, requires_grad=True))
+
+    def register_buffer(self, name: str, value) -> None:
+        """Add a non-trained array that belongs to the state (e.g. running statistics)."""
+        for table in (self._parameters, self._modules):
+            table.pop(name, None)
+        self.__dict__.pop(name, None)
+        self._buffers[name] = value
+
+    # --- traversal -----------------------------------------------------------------------------------
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Variable]]:
+        for path, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                yield (f"{path}.{name}" if path else name), param
+
+    def parameters(self) -> list[Variable]:
+        return [p for _, p in self.named_parameters()]
+
+    # --- modes ---------------------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode (batch statistics, dropout, a tape); returns self."""
+        for _, module in self.named_modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        """Inference mode (running statistics, no dropout, no tape); returns self."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    # --- calling ---------------------------------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def param(self, name: str, x):
+        """A parameter as the forward pass should use it: the Variable when recording (training mode or a
+        Variable input), else its bare value (None stays None)."""
+        p = getattr(self, name)
+        if p is None:
+            return None
+        return p if self.training or isinstance(x, Variable) else p.data
+
+    # --- state ------------------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, object]":
+        """Every parameter's and buffer's value by dotted name, in torch's order (a module's own entries,
+        then its children's)."""
+        state: OrderedDict[str, object] = OrderedDict()
+        for path, module in self.named_modules():
+            dot = f"{path}." if path else ""
+            for name, param in module._parameters.items():
+                state[dot + name] = param.data
+            for name, buf in module._buffers.items():
+                state[dot + name] = buf
+        return state
+
+    def load_state_dict(self, state: Mapping[str, object], strict: bool = True) -> None:
+        """Copy values from ``state`` (numpy arrays, e.g. exported from PyTorch) into this model.
+
+        Raises :class:`StateDictError` listing every missing, unexpected and mis-shaped key (with
+        ``strict=False`` missing and unexpected keys are allowed, mis-shaped ones never).
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict needs a mapping of names to arrays, got {type(state).__name__}")
+        mine = self.state_dict()
+        missing = [k for k in mine if k not in state]
+        unexpected = [k for k in state if k not in mine]
+        misshaped = [f"{k}: expected {np.shape(mine[k])}, got {np.shape(state[k])}" for k in mine
+                     if k in state and tuple(np.shape(state[k])) != tuple(np.shape(mine[k]))]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {', '.join(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        if misshaped:
+            problems.append(f"mis-shaped keys: {'; '.join(misshaped)}")
+        if problems:
+            raise StateDictError(f"state dict does not fit {type(self).__name__}: " + " | ".join(problems))
+        for path, module in self.named_modules():
+            dot = f"{path}." if path else ""
+            for name, param in module._parameters.items():
+                if dot + name in state:
+                    param.data = _as_value(state[dot + name], param.data)
+            for name, buf in list(module._buffers.items()):
+                if dot + name in state:
+                    module._buffers[name] = _as_value(state[dot + name], buf)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the plaintext state dict to an ``.npz`` file (no pickle)."""
+        state = self.state_dict()
+        if any(arrays.is_shared(v) for v in state.values()):
+            raise TypeError("save() writes plaintext models only; reveal a shared model's weights first")
+        with open(path, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in state.items()})
+
+    def load(self, path: str | os.PathLike, strict: bool = True) -> "Module":
+        """Read an ``.npz`` file written by :meth:`save` (or ``np.savez``) into this model; returns self."""
+        with np.load(path, allow_pickle=False) as data:
+            self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
+        return self
+
+    def share(self, party, src: int = 0) -> "Module":
+        """This architecture with party ``src``'s weights secret-shared (every party calls it; see
+        :func:`smpc.nn.private.share_model`). Eval mode folds BatchNorm for inference."""
+        from smpc.nn.private import share_model
+
+        return share_model(self, party, src)
+
+    def copy(self) -> "Module":
+        """A deep copy (parameters, buffers, modes)."""
+        return copy.deepcopy(self)
+
+    # --- printing -----------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+def _as_value(new, old):
+    """``new`` converted like the value it replaces (float arrays stay float64, integer buffers integer)."""
+    arr = np.asarray(new)
+    if isinstance(old, np.ndarray) and old.dtype.kind in "iu":
+        return arr.astype(old.dtype).reshape(old.shape)
+    return arr.astype(np.float64).reshape(np.shape(old))

@@ -1,0 +1,169 @@
+"""Private inference and private training: shared models against the plaintext forward pass and training."""
+
+import functools
+
+import numpy as np
+import pytest
+
+import smpc
+from smpc import nn
+from smpc.nn import Variable, models
+from tests import programs
+from tests.conftest import assert_close
+from tests.test_nn_modules import random_state
+
+SETTINGS = [("additive", 2), ("aby3", 3)]
+
+
+def _private_logits(model_state, make, x, protocol, parties):
+    """Party 0 owns the weights, party 1 the input; only party 1 learns the logits."""
+
+    def program(party):
+        model = make()  # every party builds the architecture; only party 0's weights count
+        if party.rank == 0:
+            model.load_state_dict(model_state)
+        shared_x = party.share(x if party.rank == 1 else None, src=1)
+        return model.eval().share(party, src=0)(shared_x).reveal(to=1)
+
+    return smpc.run(program, parties=parties, protocol=protocol, timeout=300)
+
+
+@pytest.mark.parametrize("protocol,parties", SETTINGS)
+def test_private_resnet18_inference_agrees_with_plaintext(protocol, parties):
+    def make():
+        return models.resnet18(num_classes=10)
+
+    state = random_state(make(), seed=11)
+    x = np.random.default_rng(12).standard_normal((2, 3, 32, 32))
+    expected = make()
+    expected.load_state_dict(state)
+    expected = expected.eval()(x)
+    results = _private_logits(state, make, x, protocol, parties)
+    assert results[0] is None and all(r is None for r in results[2:])  # the input owner alone learns them
+    assert_close(results[1], expected, 1e-2)
+    assert np.array_equal(results[1].argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.parametrize("protocol,parties", [("additive", 2), ("additive", 3), ("aby3", 3)])
+def test_private_cnn_inference_with_batch_norm_and_max_pooling(protocol, parties):
+    def make():
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(4, 4, 3, stride=2, groups=2, rng=2), nn.ReLU(), nn.Flatten(), nn.Dropout(0.3),
+                             nn.Linear(4, 3, rng=3))
+
+    state = random_state(make(), seed=13)
+    x = np.random.default_rng(14).standard_normal((3, 1, 8, 8))
+    reference = make()
+    reference.load_state_dict(state)
+    expected = reference.eval()(x)
+    got = _private_logits(state, make, x, protocol, parties)[1]
+    assert_close(got, expected, 1e-3)
+
+
+def test_private_inference_and_a_training_step_over_tcp():
+    rng = np.random.default_rng(15)
+    cnn = models.lenet(num_classes=3, input_size=8, rng=0)
+    mlp = models.mlp([5, 4, 3], rng=1)
+    x, features, labels = rng.standard_normal((2, 1, 8, 8)), rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
+    cnn_state, mlp_state = cnn.state_dict(), mlp.state_dict()
+    program = functools.partial(programs.private_nn_suite, cnn_state, x, mlp_state, features, labels)
+    results = smpc.run(program, parties=2, transport="tcp", timeout=120)
+    logits, trained = results[1]
+    assert_close(logits, cnn.eval()(x), 1e-3)
+    opt = nn.SGD(mlp.parameters(), lr=0.5, momentum=0.9)
+    nn.CrossEntropyLoss()(mlp(Variable(features)), labels).backward()
+    opt.step()
+    for key, value in mlp.state_dict().items():
+        assert_close(trained[key], value, 1e-3)
+
+
+def test_sharing_refuses_mismatched_architectures_and_training_batch_norm():
+    def program(party):
+        model = models.mlp([4, 3, 2] if party.rank == 0 else [4, 5, 2], rng=0)
+        return model.eval().share(party, src=0)
+
+    with pytest.raises(Exception, match="same model"):
+        smpc.run(program, parties=2)
+
+    def training_bn(party):
+        return nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)).train().share(party, src=0)
+
+    with pytest.raises(Exception, match="BatchNorm2d cannot train on shared values"):
+        smpc.run(training_bn, parties=2)
+
+
+# --- private training (SecureML-style: data owners secret-share their rows, the model trains on shares) ----------
+def _split(x, y, seed=0):
+    idx = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[idx], y[idx]
+    cut = int(0.8 * len(x))
+    mean, std = x[:cut].mean(axis=0), x[:cut].std(axis=0) + 1e-8
+    return (x[:cut] - mean) / std, y[:cut], (x[cut:] - mean) / std, y[cut:]
+
+
+def _train(model, x, targets, loss_fn, epochs, batch, lr):
+    opt = nn.SGD(model.parameters(), lr=lr, momentum=0.9)
+    for _ in range(epochs):
+        for i in range(0, x.shape[0], batch):
+            opt.zero_grad()
+            loss_fn(model(Variable(x[i:i + batch])), targets[i:i + batch]).backward()
+            opt.step()
+    return model
+
+
+def _private_training(make, x, targets, loss_fn, epochs, batch, lr, protocol, parties):
+    """Each party owns a contiguous block of training rows and shares it; party 0 shares the initial model."""
+    blocks = np.array_split(np.arange(x.shape[0]), parties)
+
+    def program(party):
+        xs = smpc.mpc.concatenate([party.share(x[b] if party.rank == r else None, src=r) for r, b in enumerate(blocks)])
+        ts = smpc.mpc.concatenate([party.share(targets[b] if party.rank == r else None, src=r)
+                                   for r, b in enumerate(blocks)])
+        shared = make().share(party, src=0)
+        _train(shared, xs, ts, loss_fn, epochs, batch, lr)
+        return {k: v.reveal() for k, v in shared.state_dict().items()}
+
+    trained = make()
+    trained.load_state_dict(smpc.run(program, parties=parties, protocol=protocol, timeout=600)[0])
+    return trained
+
+
+def test_private_logistic_regression_matches_plaintext_accuracy():
+    from sklearn.datasets import load_breast_cancer
+
+    x, y, x_test, y_test = _split(*load_breast_cancer(return_X_y=True))
+    targets = y.reshape(-1, 1).astype(float)
+
+    def make():
+        return models.logistic_regression(x.shape[1], rng=5)
+
+    settings = dict(loss_fn=nn.BCEWithLogitsLoss(), epochs=2, batch=32, lr=0.1)
+    plain = _train(make(), x, targets, **settings)
+    private = _private_training(make, x, targets, **settings, protocol="additive", parties=2)
+
+    def accuracy(model):
+        return ((model.eval()(x_test)[:, 0] > 0) == y_test).mean()
+
+    assert accuracy(plain) > 0.9
+    assert abs(accuracy(private) - accuracy(plain)) <= 0.01
+
+
+@pytest.mark.parametrize("protocol,parties", [("aby3", 3)])
+def test_private_mlp_training_matches_plaintext_accuracy(protocol, parties):
+    from sklearn.datasets import load_digits
+
+    x, y, x_test, y_test = _split(*load_digits(return_X_y=True))
+    targets = np.eye(10)[y]
+
+    def make():
+        return models.mlp([64, 32, 10], rng=6)
+
+    settings = dict(loss_fn=nn.CrossEntropyLoss(), epochs=2, batch=32, lr=0.1)
+    plain = _train(make(), x, targets, **settings)
+    private = _private_training(make, x, targets, **settings, protocol=protocol, parties=parties)
+
+    def accuracy(model):
+        return (model.eval()(x_test).argmax(axis=1) == y_test).mean()
+
+    assert accuracy(plain) > 0.9
+    assert abs(accuracy(private) - accuracy(plain)) <= 0.01
