@@ -12,14 +12,16 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import cases, nonlinear, paillier_rows
+from smpc_bench import cases, nn_rows, nonlinear, paillier_rows
 from smpc_bench.machine import machine_stamp
 from smpc_bench.progress import Progress
 
-SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4},
+SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
+                   "image": 32},
          "full": {"ring": 1000, "mpc": 1000, "elements": 1_000_000, "paillier": 2000, "triples": 1000,
-                  "triple_side": 16}}
+                  "triple_side": 16, "image": 224}}
 MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
+NN_SETUPS = [("additive", 2), ("aby3", 3)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +55,10 @@ def run_all(mode: str, repeat: int, progress: Progress) -> list[dict]:
     progress.step("Paillier")
     rows += paillier_rows.throughput_rows(sizes["paillier"], repeat)
     rows += paillier_rows.triple_rows(sizes["triples"], sizes["triple_side"], repeat)
+    progress.step("ResNet-18 inference")
+    rows += nn_rows.resnet_rows(sizes["image"], NN_SETUPS, repeat)
+    progress.step("private training")
+    rows += nn_rows.training_rows(NN_SETUPS, repeat)
     progress.step("done")
     return rows
 
@@ -114,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out)
     check_output_folder(folder)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
-    with Progress(total=4, enabled=enabled) as progress:
+    with Progress(total=6, enabled=enabled) as progress:
         rows = run_all(mode, args.repeat, progress)
     stamp = machine_stamp()
     lines = table(rows)

@@ -35,11 +35,33 @@ def test_figures_match_theory_and_bounds(quick_results):
     for row in document["rows"]:
         if row["group"] == "ring matmul" and "smpc.ring" in row["name"]:
             assert row["exact"] is True
-        if "offline_seconds" in row:
+        if "offline_seconds" in row and "dealer_bytes" in row:
             assert row["bytes_per_party"] == row["bytes_theory"]
             assert row["dealer_bytes"] == row["dealer_bytes_theory"]
             assert row["rounds"] == row["rounds_theory"]
             assert row["max_error"] <= row["error_bound"]
+
+
+def test_resnet_and_training_rows(quick_results):
+    document, markdown, _ = quick_results
+    groups = {}
+    for row in document["rows"]:
+        groups.setdefault(row["group"], []).append(row)
+    for group in ("ResNet-18 inference", "private training"):
+        rows = groups[group]
+        assert "plaintext" in rows[0]["name"] and rows[0]["ratio"] == 1.0
+        private = [row for row in rows if "party" in row["name"]]
+        assert [("2-party additive" in r["name"], "3-party aby3" in r["name"]) for r in private] == \
+            [(True, False), (False, True)]
+        for row in private:
+            assert row["bytes_per_party"] == row["bytes_theory"]  # the forward pass (or epoch) to the byte
+            if "additive" in row["name"]:
+                assert row["rounds"] == row["rounds_theory"]
+            else:  # aby3's comparison rounds are upper bounds
+                assert row["rounds"] <= row["rounds_theory"]
+            assert row["within_bound"] and row["max_error"] <= row["error_bound"]
+    assert "offline_seconds" in groups["ResNet-18 inference"][-1]
+    assert "ResNet-18, 1x3x32x32" in markdown
 
 
 def test_paillier_rows_compare_with_phe_and_the_trusted_dealer(quick_results):

@@ -212,7 +212,7 @@ def test_batch_norm_folding_keeps_the_function():
 def test_resnet18_forward_matches_pytorch_when_installed():
     """An extra check against PyTorch itself (the structural checks above do not need it)."""
     torch = pytest.importorskip("torch")
-    from tests.torch_models import torch_resnet18
+    from smpc_bench.torch_reference import torch_resnet18
 
     model = models.resnet18(num_classes=10, rng=0)
     state = random_state(model, seed=1)
@@ -223,3 +223,14 @@ def test_resnet18_forward_matches_pytorch_when_installed():
     with torch.no_grad():
         expected = reference.eval()(torch.tensor(x)).numpy()
     assert_close(model.eval()(x), expected, 1e-9)
+
+
+def test_fixed_point_range_check_names_the_layer():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(4, 2, rng=1)).eval()
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    ranges = nn.check_fixed_point_range(model, x)
+    assert set(ranges) == {"0", "1", "2"} and ranges["1"] <= ranges["0"]
+    model[2].weight.data = model[2].weight.data * 2.0**40
+    with pytest.raises(ValueError, match="layer '2' produces values up to"):
+        nn.check_fixed_point_range(model, x)
+    assert "forward" not in model[2].__dict__  # the recording wrappers are gone

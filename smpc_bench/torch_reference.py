@@ -1,6 +1,6 @@
-"""A PyTorch ResNet-18 with torchvision's module names, built from torch.nn (torchvision is not installable here).
+"""PyTorch's ResNet-18 with torchvision's module names, built from torch.nn (torchvision cannot be installed here).
 
-Imported only by tests that first check that torch is installed.
+A reference for the bench and the tests; imported only after checking that torch is installed.
 """
 
 import torch
