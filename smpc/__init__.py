@@ -5,7 +5,7 @@ Start with :func:`smpc.run`; the layers are ``smpc.ring`` (Z_2^64 arithmetic),
 """
 
 from smpc.api import launch, run
-from smpc.mpc.tensor import where
+from smpc.mpc.tensor import concatenate, stack, where
 from smpc.exceptions import (
     PartyFailedError,
     PeerError,
@@ -30,7 +30,9 @@ __all__ = [
     "SmpcError",
     "TlsConfig",
     "WireFormatError",
+    "concatenate",
     "launch",
     "run",
+    "stack",
     "where",
 ]

@@ -151,8 +151,8 @@ def _training_program(x, targets, batch: int, lr: float):
     def program(party):
         start = time.perf_counter()
         owners = [(r % party.world_size, rows) for r, rows in enumerate(halves)]
-        xs = smpc.mpc.concatenate([party.share(x[b] if party.rank == r else None, src=r) for r, b in owners])
-        ts = smpc.mpc.concatenate([party.share(targets[b] if party.rank == r else None, src=r) for r, b in owners])
+        xs = smpc.concatenate([party.share(x[b] if party.rank == r else None, src=r) for r, b in owners])
+        ts = smpc.concatenate([party.share(targets[b] if party.rank == r else None, src=r) for r, b in owners])
         shared = models.logistic_regression(x.shape[1], rng=7).share(party, src=0)
         party.reset_stats()
         _epoch(shared, xs, ts, batch, lr)

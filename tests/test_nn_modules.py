@@ -124,6 +124,8 @@ def test_train_eval_and_batch_norm_modes():
     assert isinstance(plain, np.ndarray)
     assert_close(plain, (x - bn.running_mean.reshape(1, 2, 1, 1)) / np.sqrt(bn.running_var.reshape(1, 2, 1, 1)
                                                                                + 1e-5), 1e-12)
+    bn.running_var = np.full(2, 4.0)  # assigning a buffer keeps it registered, as in torch
+    assert np.array_equal(bn.state_dict()["running_var"], np.full(2, 4.0))
     drop = nn.Dropout(0.5, rng=0)
     assert np.array_equal(drop.eval()(x), x)
     kept = drop.train()(np.ones((1000,)))

@@ -85,6 +85,13 @@ def test_sharing_refuses_mismatched_architectures_and_training_batch_norm():
     with pytest.raises(Exception, match="same model"):
         smpc.run(program, parties=2)
 
+    def mixed_modes(party):
+        model = models.mlp([4, 3, 2], rng=0)
+        return (model.eval() if party.rank == 0 else model.train()).share(party, src=0)
+
+    with pytest.raises(Exception, match=r"party 0's model is in eval\(\) mode but this party's is in train\(\)"):
+        smpc.run(mixed_modes, parties=2)
+
     def training_bn(party):
         return nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)).train().share(party, src=0)
 
@@ -116,8 +123,8 @@ def _private_training(make, x, targets, loss_fn, epochs, batch, lr, protocol, pa
     blocks = np.array_split(np.arange(x.shape[0]), parties)
 
     def program(party):
-        xs = smpc.mpc.concatenate([party.share(x[b] if party.rank == r else None, src=r) for r, b in enumerate(blocks)])
-        ts = smpc.mpc.concatenate([party.share(targets[b] if party.rank == r else None, src=r)
+        xs = smpc.concatenate([party.share(x[b] if party.rank == r else None, src=r) for r, b in enumerate(blocks)])
+        ts = smpc.concatenate([party.share(targets[b] if party.rank == r else None, src=r)
                                    for r, b in enumerate(blocks)])
         shared = make().share(party, src=0)
         _train(shared, xs, ts, loss_fn, epochs, batch, lr)
@@ -167,3 +174,24 @@ def test_private_mlp_training_matches_plaintext_accuracy(protocol, parties):
 
     assert accuracy(plain) > 0.9
     assert abs(accuracy(private) - accuracy(plain)) <= 0.01
+
+
+def test_shared_loss_values_are_computed_only_when_read():
+    rng = np.random.default_rng(16)
+    z, labels = rng.standard_normal((4, 3)), np.eye(3)[rng.integers(0, 3, 4)]
+
+    def program(party, read: bool):
+        logits = Variable(party.share(z if party.rank == 0 else None, src=0), requires_grad=True)
+        party.reset_stats()
+        loss = nn.CrossEntropyLoss()(logits, labels)
+        value = loss.data.reveal() if read else None
+        loss.backward()
+        return value, logits.grad.reveal(), party.stats["rounds"]
+
+    lazy = smpc.run(lambda party: program(party, False), parties=2)[0]
+    eager = smpc.run(lambda party: program(party, True), parties=2)[0]
+    assert eager[2] > lazy[2]  # the value's log-softmax costs rounds only when asked for
+    assert_close(lazy[1], eager[1], 2.0**-14)  # truncation rounds stochastically: a unit or two apart
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert_close(lazy[1], (p - labels) / 4, 1e-3)
+    assert abs(eager[0] - (-(np.log(p) * labels).sum() / 4)) < 1e-3

@@ -176,6 +176,41 @@ class Variable:
         return Variable.from_op(self.data[index], (self,), grad_fn)
 
 
+class LazyValue(Variable):
+    """A scalar result (a loss) whose value is computed only when ``data`` is read.
+
+    On shared tensors a loss's value (a log-softmax, a softplus) costs far more than its gradient,
+    and a training loop rarely opens it: the tape needs only the gradient rule.
+    """
+
+    __slots__ = ("_compute",)
+
+    def __init__(self, compute: Callable[[], object], parents: Iterable[Variable], grad_fn: GradFn):
+        Variable.data.__set__(self, None)
+        self._compute = compute
+        self.grad = None
+        parents = tuple(parents)
+        self.requires_grad = any(p.requires_grad for p in parents)
+        self._parents = parents if self.requires_grad else ()
+        self._grad_fn = grad_fn if self.requires_grad else None
+
+    @property
+    def data(self):
+        if self._compute is not None:
+            Variable.data.__set__(self, self._compute())
+            self._compute = None
+        return Variable.data.__get__(self, Variable)
+
+    @data.setter
+    def data(self, value) -> None:
+        self._compute = None
+        Variable.data.__set__(self, value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return ()
+
+
 def as_variable(value) -> Variable:
     """``value`` itself if it is a Variable, else a constant leaf holding it."""
     return value if isinstance(value, Variable) else Variable(value)

@@ -12,7 +12,7 @@ import numpy as np
 
 from smpc.mpc import functions as mpc_functions
 from smpc.nn import arrays, pooling
-from smpc.nn.autograd import Variable, as_variable
+from smpc.nn.autograd import LazyValue, Variable, as_variable
 from smpc.nn.conv import ConvGeometry, conv2d as _conv2d, conv2d_grads
 
 __all__ = [
@@ -239,38 +239,52 @@ def cross_entropy(logits, target):
 
     ``target`` is (N,) integer class labels or (N, C) class probabilities (one-hot or soft; may be
     shared). The gradient (softmax - target) / N is exact in plaintext; on shared logits it uses the
-    softmax approximation (error 6.1e-5).
+    softmax approximation (error 6.1e-5), and the value (a log-softmax) is computed only when read.
     """
     z = _data(logits)
     if len(z.shape) != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C), got shape {tuple(z.shape)}")
     probs = _target_probabilities(_data(target), z.shape)
     n = z.shape[0]
-    value = -(log_softmax(z, axis=1) * probs).sum() / n
+
+    def value():
+        return -(log_softmax(z, axis=1) * probs).sum() / n
+
     if not _taped(logits):
-        return value
+        return value()
     p = softmax(z, axis=1)
-    return Variable.from_op(value, (logits,), lambda g: ((p - probs) * (g / n),))
+    return _loss(value, logits, lambda g: ((p - probs) * (g / n),))
 
 
 def binary_cross_entropy_with_logits(logits, target):
     """Mean of softplus(z) - y z, the binary cross-entropy of sigmoid(z) against y in [0, 1].
 
     The gradient is (sigmoid(z) - y) / count. On shared logits the value uses log(1 + e^z) and the
-    gradient the sigmoid approximation (error 2.3e-5).
+    gradient the sigmoid approximation (error 2.3e-5); the value is computed only when read.
     """
     _same_shape(logits, target, "binary_cross_entropy_with_logits")
     z, y = _data(logits), _data(target)
     count = int(np.prod(z.shape))
-    if arrays.is_shared(z):
-        softplus = mpc_functions.log(mpc_functions.exp(z) + 1.0)
-    else:
-        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-    value = (softplus - z * y).sum() / count
+
+    def value():
+        if arrays.is_shared(z):
+            softplus = mpc_functions.log(mpc_functions.exp(z) + 1.0)
+        else:
+            softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        return (softplus - z * y).sum() / count
+
     if not _taped(logits):
-        return value
+        return value()
     s = sigmoid(z)
-    return Variable.from_op(value, (logits,), lambda g: ((s - y) * (g / count),))
+    return _loss(value, logits, lambda g: ((s - y) * (g / count),))
+
+
+def _loss(value, logits: Variable, grad_fn) -> Variable:
+    """A loss on the tape: its value at once in plaintext, on first read of ``.data`` for shared logits
+    (every party must then read it, since computing it communicates)."""
+    if arrays.is_shared(logits.data):
+        return LazyValue(value, (logits,), grad_fn)
+    return Variable.from_op(value(), (logits,), grad_fn)
 
 
 def _same_shape(a, b, name: str) -> None:

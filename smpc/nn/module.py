@@ -36,6 +36,9 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting "
                                  f"attributes")
+        if name in self._buffers and not isinstance(value, (Variable, Module)):
+            self._buffers[name] = value  # assigning a buffer keeps it in the state dict, as in torch
+            return
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Variable):

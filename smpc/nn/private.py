@@ -7,6 +7,8 @@ from pairwise PRG seeds, so no weight bytes cross the wire there), then are cut 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from smpc.nn.layers import BatchNorm2d, ChannelAffine, Conv2d, Identity, Sequential
@@ -71,13 +73,10 @@ def share_model(model: Module, party, src: int = 0) -> Module:
     params = list(plain.named_parameters())
     if any(type(p.data).__name__ != "ndarray" for _, p in params):
         raise TypeError("share(): the model is already shared")
+    _agree_on_architecture(party, src, training, params)
     flat = np.concatenate([np.asarray(p.data, dtype=np.float64).ravel() for _, p in params]) \
         if party.rank == src else None
     shared = party.share(flat, src=src)
-    total = sum(int(np.prod(p.shape)) for _, p in params)
-    if tuple(shared.shape) != (total,):
-        raise ValueError(f"share(): party {src} shared {shared.shape[0]} weights, this party's architecture has "
-                         f"{total}; every party must build the same model")
     offset = 0
     for _, p in params:
         size = int(np.prod(p.shape))
@@ -85,6 +84,28 @@ def share_model(model: Module, party, src: int = 0) -> Module:
         p.requires_grad = training
         offset += size
     return plain
+
+
+def _agree_on_architecture(party, src: int, training: bool, params) -> None:
+    """The source tells the others its mode and parameter shapes (one small message); a mismatch fails
+    clearly at every party instead of as a confusing wire error later."""
+    shapes = ";".join(f"{name}:{tuple(p.shape)}" for name, p in params)
+    digest = int.from_bytes(hashlib.sha256(shapes.encode()).digest()[:7], "big")
+    mine = np.array([int(training), len(params), digest], dtype=np.int64)
+    if party.rank == src:
+        for peer in party.others:
+            party.send(peer, mine)
+        return
+    theirs = party.recv(src)
+    if theirs.dtype != np.int64 or theirs.shape != (3,):
+        raise ValueError(f"share(): party {src} sent a malformed model description")
+    if theirs[0] != mine[0]:
+        modes = {1: "train()", 0: "eval()"}
+        raise ValueError(f"share(): party {src}'s model is in {modes[int(theirs[0])]} mode but this party's is in "
+                         f"{modes[int(mine[0])]} mode; every party must build the same model in the same mode")
+    if theirs[1] != mine[1] or theirs[2] != mine[2]:
+        raise ValueError(f"share(): party {src}'s parameter names or shapes differ from this party's; every party "
+                         "must build the same model")
 
 
 def check_fixed_point_range(model: Module, x: np.ndarray, frac_bits: int = 16) -> dict[str, float]:
