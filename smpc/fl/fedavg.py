@@ -1,0 +1,263 @@
+"""Federated averaging (McMahan et al., AISTATS 2017) with client sampling, server momentum, secure
+aggregation and differential privacy at aggregation (DP-FedAvg, McMahan et al., ICLR 2018).
+
+A round: sample clients (Poisson, rate ``sample_rate``); each sampled client copies the global model,
+trains it on its own rows for ``local_epochs`` and returns only the difference of weights; the server
+aggregates the differences (a plain sum, or :func:`smpc.fl.secure_aggregate` so that it sees the sum
+alone) and moves the global model by their average, optionally with server momentum (Hsu et al. 2019).
+
+With ``dp=DPConfig(...)`` every update is clipped to L2 norm C, Gaussian noise of standard deviation
+``noise_multiplier * C`` is added once to the sum (``mode="central"``: by the server, which is then
+trusted with the clipped updates unless secure aggregation hides them; ``mode="distributed"``: each
+client adds its share N(0, sigma^2 C^2 / t) before secure aggregation, so any t or more surviving
+clients give the sum at least the full noise and the server never sees a less noisy value), and the
+average uses the fixed denominator ``sample_rate * num_clients`` so that one client's influence stays
+bounded. An :class:`smpc.dp.RDPAccountant` composes one Poisson-subsampled Gaussian step per round
+(also for a round that secure aggregation had to abort for lack of survivors: conservative); the
+history reports the epsilon spent after every round.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from smpc import dp as dp_lib
+from smpc.fl.datasets import FederatedDataset
+from smpc.fl.secagg import run_secure_aggregation
+from smpc.fl.secagg_errors import TooFewSurvivorsError
+from smpc.nn import BCEWithLogitsLoss, CrossEntropyLoss, SGD, Variable
+from smpc.nn.module import Module
+
+MODES = ("central", "distributed")
+
+
+@dataclass(frozen=True)
+class DPConfig:
+    """Differential privacy at aggregation: per-client L2 clipping and Gaussian noise on the sum."""
+
+    clip_norm: float
+    noise_multiplier: float
+    delta: float = 1e-5
+    mode: str = "central"
+
+    def __post_init__(self):
+        if not (np.isfinite(self.clip_norm) and self.clip_norm > 0):
+            raise ValueError(f"clip_norm must be positive and finite, got {self.clip_norm!r}")
+        if not (np.isfinite(self.noise_multiplier) and self.noise_multiplier >= 0):
+            raise ValueError(f"noise_multiplier must be non-negative and finite, got {self.noise_multiplier!r}")
+        if not 0 < self.delta < 1:
+            raise ValueError(f"delta must be in (0, 1), got {self.delta!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown DP mode {self.mode!r}; choose one of {MODES}")
+
+
+@dataclass
+class History:
+    """Per-round records: accuracy on the test rows, epsilon spent so far, who took part, costs."""
+
+    rounds: list[dict] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> list[float]:
+        return [r["accuracy"] for r in self.rounds]
+
+    @property
+    def epsilon(self) -> list[float]:
+        return [r["epsilon"] for r in self.rounds]
+
+    def __len__(self) -> int:
+        return len(self.rounds)
+
+
+class FedAvg:
+    """Train ``model_fn()`` across the clients of ``data``; ``fit(rounds)`` returns a :class:`History`.
+
+    Clients train with SGD (``lr``, ``momentum``, ``batch_size``) for ``local_epochs``. Without DP the
+    average is weighted by the clients' row counts (the weights ride along in the aggregate, so they
+    renormalise over whoever survived). ``secure=True`` aggregates with secure aggregation
+    (``threshold``, ``neighbours``, ``transport`` as :func:`smpc.fl.secure_aggregate`); ``drop_before``
+    and ``drop_after`` are the probabilities that a sampled client drops before or after sending its
+    update (simulated dropouts). ``seed`` fixes sampling, shuffling and dropouts; DP noise always
+    comes from the CSPRNG.
+    """
+
+    def __init__(self, model_fn: Callable[[], Module], data: FederatedDataset, *, sample_rate: float = 1.0,
+                 local_epochs: int = 1, batch_size: int = 32, lr: float = 0.1, momentum: float = 0.0,
+                 server_lr: float = 1.0, server_momentum: float = 0.0, dp: DPConfig | None = None,
+                 secure: bool = False, threshold: int | None = None, neighbours: int | None = None,
+                 drop_before: float = 0.0, drop_after: float = 0.0, transport: str = "local", seed: int = 0):
+        if not callable(model_fn):
+            raise TypeError("model_fn must be a callable that builds the model")
+        if not isinstance(data, FederatedDataset):
+            raise TypeError(f"data must be a FederatedDataset, got {type(data).__name__}")
+        if not 0 < sample_rate <= 1:
+            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
+        for name, value in (("local_epochs", local_epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, value in (("lr", lr), ("server_lr", server_lr)):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        for name, value in (("momentum", momentum), ("server_momentum", server_momentum)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        for name, value in (("drop_before", drop_before), ("drop_after", drop_after)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
+        if dp is not None and dp.mode == "distributed" and not secure:
+            raise ValueError("distributed DP needs secure=True: each client's share of the noise alone does not "
+                             "protect its update from the server")
+        self.model_fn, self.data = model_fn, data
+        self.sample_rate, self.local_epochs, self.batch_size = float(sample_rate), int(local_epochs), int(batch_size)
+        self.lr, self.momentum = float(lr), float(momentum)
+        self.server_lr, self.server_momentum = float(server_lr), float(server_momentum)
+        self.dp, self.secure, self.threshold, self.neighbours = dp, bool(secure), threshold, neighbours
+        self.drop_before, self.drop_after, self.transport = float(drop_before), float(drop_after), transport
+        self.rng = np.random.default_rng(seed)
+        self.model = model_fn()
+        self.binary = _output_width(self.model, data) == 1
+        self.loss_fn = BCEWithLogitsLoss() if self.binary else CrossEntropyLoss()
+        self.accountant = dp_lib.RDPAccountant()
+        self.history = History()
+        self._velocity = None
+
+    # --- one round -----------------------------------------------------------------------------------------
+    def fit(self, rounds: int) -> History:
+        """Run ``rounds`` more rounds; returns the history of all rounds so far."""
+        if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1:
+            raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+        for _ in range(int(rounds)):
+            self.history.rounds.append(self._round(len(self.history) + 1))
+        return self.history
+
+    def _round(self, number: int) -> dict:
+        start = time.perf_counter()
+        n = self.data.num_clients
+        sampled = np.flatnonzero(self.rng.random(n) < self.sample_rate) if self.sample_rate < 1 else np.arange(n)
+        global_vector = parameters_vector(self.model)
+        updates, weights = [], []
+        for client in sampled:
+            update = self._local_update(int(client), global_vector)
+            weight = 1.0 if self.dp is not None else len(self.data.clients[client]) / np.mean(self.data.sizes)
+            updates.append(update)
+            weights.append(weight)
+        before = [i for i in range(len(sampled)) if self.rng.random() < self.drop_before]
+        after = [i for i in range(len(sampled)) if i not in before and self.rng.random() < self.drop_after]
+        record = {"round": number, "participants": len(sampled) - len(before), "dropped_before": len(before),
+                  "dropped_after": len(after), "bytes_per_client": 0.0, "aborted": None}
+        if len(sampled) - len(before) > 0:
+            try:
+                total, total_weight, record["bytes_per_client"] = self._aggregate(updates, weights, before, after)
+                self._apply(total, total_weight, global_vector)
+            except TooFewSurvivorsError as exc:  # the round is lost; the model stays as it was
+                record["aborted"] = str(exc)
+        if self.dp is not None:
+            self.accountant.step(noise_multiplier=self.dp.noise_multiplier, sample_rate=self.sample_rate, steps=1)
+        record["epsilon"] = self.epsilon()
+        record["accuracy"] = self.evaluate()
+        record["seconds"] = time.perf_counter() - start
+        return record
+
+    def _local_update(self, client: int, global_vector: np.ndarray) -> np.ndarray:
+        """The client's trained weights minus the global ones (clipped under DP)."""
+        data = self.data.clients[client]
+        model = self.model_fn()
+        assign_vector(model, global_vector)
+        model.train()
+        opt = SGD(model.parameters(), lr=self.lr, momentum=self.momentum)
+        for _ in range(self.local_epochs):
+            order = self.rng.permutation(len(data))
+            for i in range(0, len(data), self.batch_size):
+                rows = order[i:i + self.batch_size]
+                opt.zero_grad()
+                targets = data.y[rows].reshape(-1, 1).astype(float) if self.binary else data.y[rows]
+                self.loss_fn(model(Variable(data.x[rows])), targets).backward()
+                opt.step()
+        update = parameters_vector(model) - global_vector
+        if self.dp is not None:
+            update = dp_lib.clip_by_l2_norm(update, self.dp.clip_norm)
+        return update
+
+    def _aggregate(self, updates, weights, before, after) -> tuple[np.ndarray, float, float]:
+        """(sum of the surviving weighted updates with DP noise, their total weight, bytes per client)."""
+        config = self.dp
+        noise_std = 0.0 if config is None else config.noise_multiplier * config.clip_norm
+        if config is None:
+            vectors = [np.append(u * w, w) for u, w in zip(updates, weights)]  # the weight rides along
+        elif config.mode == "distributed":
+            t = self._threshold(len(updates))
+            vectors = [u + dp_lib.gaussian_noise(u.shape, noise_std / np.sqrt(t)) for u in updates]
+        else:
+            vectors = list(updates)
+        if self.secure:
+            if len(updates) < 2:
+                raise ValueError("secure aggregation needs at least 2 sampled clients in a round; raise sample_rate")
+            clip = float(np.max(np.abs(vectors))) * 1.01 + 1e-9 if config is None else \
+                config.clip_norm + 8 * noise_std / np.sqrt(self._threshold(len(updates)))
+            result = run_secure_aggregation(vectors, self.threshold, before, after, self.transport,
+                                            neighbours=self.neighbours, clip=clip)
+            total, bytes_per_client = result.total, result.bytes_per_client
+        else:
+            total = np.sum([v for i, v in enumerate(vectors) if i not in before], axis=0)
+            bytes_per_client = float(8 * vectors[0].size)
+        if config is None:
+            return total[:-1], float(total[-1]), bytes_per_client
+        if config.mode == "central":
+            total = total + dp_lib.gaussian_noise(total.shape, noise_std)
+        return total, self.sample_rate * self.data.num_clients, bytes_per_client
+
+    def _threshold(self, sampled: int) -> int:
+        return self.threshold if self.threshold is not None else sampled // 2 + 1
+
+    def _apply(self, total: np.ndarray, total_weight: float, global_vector: np.ndarray) -> None:
+        step = total / total_weight
+        if self.server_momentum:
+            self._velocity = step if self._velocity is None else self.server_momentum * self._velocity + step
+            step = self._velocity
+        assign_vector(self.model, global_vector + self.server_lr * step)
+
+    # --- reporting -----------------------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        """The (epsilon, delta) budget spent so far (0 without DP; inf with zero noise)."""
+        if self.dp is None:
+            return 0.0
+        if self.dp.noise_multiplier == 0:
+            return float("inf")
+        return float(self.accountant.get_epsilon(self.dp.delta))
+
+    def evaluate(self) -> float:
+        """Accuracy of the global model on the held-out rows."""
+        self.model.eval()
+        out = self.model(self.data.test.x)
+        self.model.train()
+        predicted = (out[:, 0] > 0).astype(int) if out.shape[1] == 1 else out.argmax(axis=1)
+        return float((predicted == self.data.test.y).mean())
+
+
+def parameters_vector(model: Module) -> np.ndarray:
+    """Every parameter of a plaintext model, flattened into one float64 vector (state-dict order)."""
+    return np.concatenate([np.asarray(p.data, dtype=np.float64).ravel() for p in model.parameters()])
+
+
+def assign_vector(model: Module, vector: np.ndarray) -> None:
+    """Write a vector from :func:`parameters_vector` back into the model's parameters."""
+    offset = 0
+    for p in model.parameters():
+        size = int(np.prod(p.shape))
+        p.data = np.array(vector[offset:offset + size]).reshape(p.shape)
+        offset += size
+    if offset != vector.size:
+        raise ValueError(f"vector has {vector.size} entries, the model {offset}")
+
+
+def _output_width(model: Module, data: FederatedDataset) -> int:
+    """The model's number of outputs, checked against the classes (1 output: binary logits)."""
+    outputs = int(np.shape(model.eval()(data.test.x[:1]))[-1])
+    model.train()
+    if not (outputs == data.num_classes or (outputs == 1 and data.num_classes == 2)):
+        raise ValueError(f"the model has {outputs} outputs but the data set has {data.num_classes} classes")
+    return outputs
