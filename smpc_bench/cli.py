@@ -12,14 +12,14 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import cases, nn_rows, nonlinear, paillier_rows
+from smpc_bench import cases, fl_rows, nn_rows, nonlinear, paillier_rows
 from smpc_bench.machine import machine_stamp
 from smpc_bench.progress import Progress
 
 SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
-                   "image": 32},
+                   "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3},
          "full": {"ring": 1000, "mpc": 1000, "elements": 1_000_000, "paillier": 2000, "triples": 1000,
-                  "triple_side": 16, "image": 224}}
+                  "triple_side": 16, "image": 224, "clients": 10, "parameters": 1_000_000, "fl_rounds": 10}}
 MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
 NN_SETUPS = [("additive", 2), ("aby3", 3)]
 
@@ -45,7 +45,7 @@ def check_output_folder(folder: Path) -> None:
         raise SystemExit(f"output folder {folder} is not writable")
 
 
-def run_all(mode: str, repeat: int, progress: Progress) -> list[dict]:
+def run_all(mode: str, repeat: int, progress: Progress, folder: Path) -> list[dict]:
     sizes = SIZES[mode]
     rows = cases.ring_matmul_rows(sizes["ring"], repeat)
     progress.step("fixed-point matmul")
@@ -59,6 +59,10 @@ def run_all(mode: str, repeat: int, progress: Progress) -> list[dict]:
     rows += nn_rows.resnet_rows(sizes["image"], NN_SETUPS, repeat)
     progress.step("private training")
     rows += nn_rows.training_rows(NN_SETUPS, repeat)
+    progress.step("gradient aggregation")
+    rows += fl_rows.aggregation_rows(sizes["clients"], sizes["parameters"], repeat)
+    progress.step("private FedAvg")
+    rows += fl_rows.fedavg_rows(sizes["fl_rounds"], folder)
     progress.step("done")
     return rows
 
@@ -91,6 +95,10 @@ def table(rows: list[dict]) -> list[list[str]]:
             error = f"{row['max_error']:.2e} (<= {row['error_bound']})"
             if row.get("within_bound") is False:
                 error += " EXCEEDED"
+        elif "bytes_per_client" in row:
+            bytes_cell = f"{_fmt_bytes(row['bytes_per_client'])} per client"
+            if "max_error" in row:
+                error = f"{row['max_error']:.2e} (<= {row['error_bound']:.2e})"
         elif row["group"] == "ring matmul":
             error = "exact" if row["exact"] else "inexact (float)"
         lines.append([row["name"], _fmt_seconds(row["seconds"]), ratio, split, bytes_cell, rounds, error])
@@ -120,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out)
     check_output_folder(folder)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
-    with Progress(total=6, enabled=enabled) as progress:
-        rows = run_all(mode, args.repeat, progress)
+    with Progress(total=8, enabled=enabled) as progress:
+        rows = run_all(mode, args.repeat, progress, folder)
     stamp = machine_stamp()
     lines = table(rows)
     print(render_text(lines))
     document = {"mode": mode, "repeat": args.repeat, "machine": stamp, "rows": rows}
     (folder / "bench.json").write_text(json.dumps(document, indent=2))
     (folder / "bench.md").write_text(render_markdown(lines, stamp, mode, args.repeat))
-    print(f"\nwrote {folder / 'bench.json'} and {folder / 'bench.md'}", file=sys.stderr)
+    print(f"\nwrote {folder / 'bench.json'}, {folder / 'bench.md'} and {folder / 'fedavg.png'}", file=sys.stderr)
     return 0

@@ -13,6 +13,7 @@ def quick_results(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "smpc_bench", "--quick", "--repeat", "1", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert (out / "fedavg.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text(), done.stdout
 
 
@@ -90,3 +91,17 @@ def test_repeat_must_be_positive():
     done = subprocess.run([sys.executable, "-m", "smpc_bench", "--repeat", "0"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode != 0 and "--repeat must be at least 1" in done.stderr
+
+
+def test_aggregation_and_fedavg_rows(quick_results):
+    document, _, _ = quick_results
+    rows = [row for row in document["rows"] if row["group"] == "gradient aggregation"]
+    assert [("plaintext" in r["name"], "DP" in r["name"], "secure" in r["name"]) for r in rows] == \
+        [(True, False, False), (False, True, False)] + [(False, False, True)] * 3
+    for row in rows[2:]:
+        assert row["within_bound"] and row["max_error"] <= row["error_bound"] and row["bytes_per_client"] > 0
+    runs = [row for row in document["rows"] if row["group"] == "private FedAvg"]
+    assert len(runs) == 2 and all(row["plot"] == "fedavg.png" for row in runs)
+    assert runs[0]["epsilon_per_round"] == [0.0] * len(runs[0]["accuracy_per_round"])
+    epsilons = runs[1]["epsilon_per_round"]
+    assert epsilons == sorted(epsilons) and epsilons[0] > 0
