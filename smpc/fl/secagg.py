@@ -39,6 +39,7 @@ from smpc.fl.secagg_quantize import DEFAULT_CLIP, error_bound
 from smpc.fl.secagg_server import SecAggServer, ServerOutcome
 from smpc.net.launch import TRANSPORTS, launch
 from smpc.net.party import Party, PartyOptions
+from smpc.net.tcp import TlsConfig
 
 SERVER = 0
 
@@ -105,6 +106,7 @@ def secure_aggregate(
     ring_bits: int = 32,
     frac_bits: int | None = None,
     timeout: float = 60.0,
+    tls: TlsConfig | None = None,
     return_stats: bool = False,
 ) -> np.ndarray | SecAggResult:
     """The float sum of ``updates`` over the clients not in ``drop_before``, by secure aggregation.
@@ -116,14 +118,15 @@ def secure_aggregate(
     and ShareKeys, then leave without sending their masked update. ``drop_after``:
     clients that leave right after sending it (they never answer the unmasking round).
     ``neighbours``: SecAgg+ degree k (default: complete graph). ``clip``, ``ring_bits``,
-    ``frac_bits``: quantisation (frac_bits default: the most that cannot overflow).
+    ``frac_bits``: quantisation (frac_bits default: the most that cannot overflow). ``tls``: mutual
+    TLS between the endpoints (``transport="tcp"`` only), as :func:`smpc.run`.
     Returns the sum (float64, shape of an update), or a :class:`SecAggResult` with
     ``return_stats=True``. Raises ``ValueError`` for bad arguments and
     :class:`TooFewSurvivorsError` naming the counts when fewer than t clients remain.
     """
     result = run_secure_aggregation(
         updates, threshold, drop_before, drop_after, transport, neighbours=neighbours, clip=clip,
-        ring_bits=ring_bits, frac_bits=frac_bits, timeout=timeout,
+        ring_bits=ring_bits, frac_bits=frac_bits, timeout=timeout, tls=tls,
     )
     return result if return_stats else result.total
 
@@ -140,6 +143,7 @@ def run_secure_aggregation(
     ring_bits: int = 32,
     frac_bits: int | None = None,
     timeout: float = 60.0,
+    tls: TlsConfig | None = None,
     record_view: bool = False,
 ) -> SecAggResult:
     """Like :func:`secure_aggregate` with ``return_stats=True``; ``record_view`` keeps the server's transcript."""
@@ -152,7 +156,8 @@ def run_secure_aggregation(
     config = make_config(len(arrays), arrays[0].shape, threshold, drop_before, drop_after, neighbours, clip,
                          ring_bits, frac_bits, record_view)
     program = functools.partial(_endpoint, config, arrays)
-    report = launch(program, config.n_clients + 1, SecAggProtocol(), transport, PartyOptions(timeout=float(timeout)))
+    report = launch(program, config.n_clients + 1, SecAggProtocol(), transport, PartyOptions(timeout=float(timeout)),
+                    tls)
     outcome: ServerOutcome = report.results[SERVER]
     _raise_failure(outcome)
     sent = [int(s["bytes_sent"]) for s in report.stats]
