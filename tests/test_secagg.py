@@ -472,3 +472,10 @@ def test_tcp_with_mutual_tls(tmp_path):
     assert np.allclose(result.total, np.full(3, 6.0), atol=result.error_bound)
     with pytest.raises(ValueError, match="tls applies to transport='tcp' only"):
         secure_aggregate(updates, tls=TlsConfig("a", "b", "c"))
+
+
+def test_too_few_survivors_names_the_missing_clients():
+    with pytest.raises(TooFewSurvivorsError, match=r"missing clients: \[1, 3, 4\]"):
+        secure_aggregate([np.ones(2)] * 5, threshold=3, drop_before=(1,), drop_after=(3, 4))
+    with pytest.raises(TooFewSurvivorsError, match=r"missing clients: \[0, 1, 2\]"):
+        secure_aggregate([np.ones(2)] * 5, threshold=3, drop_before=(0, 1, 2))

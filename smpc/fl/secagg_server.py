@@ -200,7 +200,8 @@ class SecAggServer:
                 "too_few", f"unmasking needs {cfg.threshold} shares of client {owner}'s {what}, but only "
                 f"{len(points)} of its neighbourhood answered: {len(self.outcome.answered)} of "
                 f"{len(self.outcome.included)} clients that sent updates answered the unmasking round "
-                f"({cfg.n_clients} clients, threshold {cfg.threshold})",
+                f"({cfg.n_clients} clients, threshold {cfg.threshold}); missing clients: "
+                f"{_missing(cfg.n_clients, self.outcome.answered)}",
                 "unmasking", len(points), cfg.threshold))
         return shamir.reconstruct(points, cfg.threshold)
 
@@ -237,7 +238,8 @@ class SecAggServer:
         t = self.config.threshold
         if available < t:
             message = (f"secure aggregation aborted after {stage}: only {available} {what}, fewer than the "
-                       f"threshold {t} ({self.config.n_clients} clients)")
+                       f"threshold {t} ({self.config.n_clients} clients); missing clients: "
+                       f"{_missing(self.config.n_clients, waiting)}")
             self._stop(party, waiting, round_no, ("too_few", message, stage, available, t))
 
     def _stop(self, party, waiting, round_no: int, failure: tuple) -> None:
@@ -250,3 +252,9 @@ def _seed_bytes(value: int, owner: int) -> bytes:
     if value >= 1 << (8 * KEY_BYTES):
         raise SecAggError(f"the shares of client {owner}'s self-mask seed are inconsistent")
     return value.to_bytes(KEY_BYTES, "big")
+
+
+def _missing(n_clients: int, present) -> list[int]:
+    """The clients (0-based) not in ``present``: who dropped, for error messages."""
+    here = set(present)
+    return [c for c in range(n_clients) if c not in here]
