@@ -146,3 +146,33 @@ def test_federated_accuracy_is_within_two_points_of_centralised_training():
     central_accuracy = (central.eval()(data.test.x).argmax(axis=1) == data.test.y).mean()
     assert central_accuracy > 0.9
     assert abs(federated.accuracy[-1] - central_accuracy) <= 0.02
+
+
+def test_dp_sgd_local_training_with_per_example_gradients():
+    """DP-SGD (per-example clipping, noise, Poisson batches) on one client's rows, with its epsilon."""
+    from smpc.nn import BCEWithLogitsLoss, Variable, per_example_gradients
+
+    data = fl.FederatedDataset.from_sklearn("breast_cancer", num_clients=1, seed=5)
+    x, y = data.clients[0].x, data.clients[0].y.reshape(-1, 1).astype(float)
+    model = models.logistic_regression(30, rng=1)
+    loss_fn = BCEWithLogitsLoss()
+    grads = per_example_gradients(model, loss_fn, x[:4], y[:4])
+    for i in range(4):  # each row is that example's own gradient
+        model.zero_grad()
+        loss_fn(model(Variable(x[i:i + 1])), y[i:i + 1]).backward()
+        assert np.allclose(grads[0][i], model[0].weight.grad) and np.allclose(grads[1][i], model[0].bias.grad)
+    opt = dp.DPSGD(noise_multiplier=1.0, max_grad_norm=1.0, batch_size=32, dataset_size=len(y), rng=7)
+    params, steps = model.parameters(), 0
+    for _ in range(60):
+        batch = opt.sample_batch()
+        if batch.size == 0:
+            continue
+        steps += 1
+        noisy = opt.privatize(per_example_gradients(model, loss_fn, x[batch], y[batch]))
+        for p, g in zip(params, noisy):
+            p.data = p.data - 0.5 * g
+    accuracy = ((model.eval()(data.test.x)[:, 0] > 0) == data.test.y).mean()
+    assert accuracy > 0.85
+    reference = dp.RDPAccountant()
+    reference.step(noise_multiplier=1.0, sample_rate=32 / len(y), steps=steps)
+    assert opt.epsilon(1e-5) == pytest.approx(reference.get_epsilon(1e-5), rel=1e-12)

@@ -12,11 +12,12 @@ from smpc.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, BasicBlock, BatchNorm2
 from smpc.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from smpc.nn.module import Module, StateDictError
 from smpc.nn.optim import SGD
+from smpc.nn.per_example import per_example_gradients
 from smpc.nn.private import check_fixed_point_range, fold_batchnorm
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BasicBlock", "BatchNorm2d", "ChannelAffine", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "Linear", "MSELoss", "MaxPool2d", "Module", "ReLU", "SGD",
     "Sequential", "Sigmoid", "StateDictError", "Variable", "check_fixed_point_range", "fold_batchnorm", "functional",
-    "models",
+    "models", "per_example_gradients",
 ]
