@@ -55,8 +55,8 @@ def aggregation_rows(clients: int, size: int, repeat: int) -> list[dict]:
         rows.append({
             "group": group, "name": f"{label}, secure aggregation (t={last.config.threshold}), {what}",
             "seconds": seconds, "ratio": seconds["median"] / plain["median"], "ratio_to": "plaintext",
-            "bytes_per_client": last.bytes_per_client, "max_error": error, "error_bound": last.error_bound,
-            "within_bound": error <= last.error_bound,
+            "bytes_per_client": float(np.mean(last.client_bytes_sent)),  # what a client sends
+            "max_error": error, "error_bound": last.error_bound, "within_bound": error <= last.error_bound,
         })
     return rows
 
@@ -75,7 +75,7 @@ def fedavg_rows(rounds: int, folder: Path) -> list[dict]:
 
     plain = fl.FedAvg(model, data, **settings).fit(rounds)
     config = fl.DPConfig(clip_norm=CLIP_NORM, noise_multiplier=NOISE_MULTIPLIER, delta=DELTA, mode="distributed")
-    private = fl.FedAvg(model, data, dp=config, secure=True, drop_after=0.1, server_momentum=0.5,
+    private = fl.FedAvg(model, data, dp=config, secure=True, drop_rate_after=0.1, server_momentum=0.5,
                         **settings).fit(rounds)
     png = folder / "fedavg.png"
     plot_fedavg(plain, private, png)

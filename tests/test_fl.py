@@ -72,7 +72,7 @@ def test_secure_aggregation_inside_fedavg_matches_the_plain_sum():
     assert secure.rounds[-1]["bytes_per_client"] > 0
     # a client that drops before sending is left out of the average; after sending it still counts
     dropped = fl.FedAvg(lambda: models.mlp([64, 10], rng=1), data, lr=0.1, seed=3, secure=True, threshold=3,
-                        drop_before=0.3, drop_after=0.3).fit(6)
+                        drop_rate_before=0.3, drop_rate_after=0.3).fit(6)
     assert all(r["participants"] + r["dropped_before"] == 4 for r in dropped.rounds)
     lost = [r for r in dropped.rounds if r["aborted"]]
     assert all("threshold 3" in r["aborted"] for r in lost)  # fewer than t answered: that round is lost

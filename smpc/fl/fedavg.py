@@ -79,9 +79,13 @@ class FedAvg:
     Clients train with SGD (``lr``, ``momentum``, ``batch_size``) for ``local_epochs``. Without DP the
     average is weighted by the clients' row counts (the weights ride along in the aggregate, so they
     renormalise over whoever survived). ``secure=True`` aggregates with secure aggregation
-    (``threshold``, ``neighbours``, ``transport`` as :func:`smpc.fl.secure_aggregate`); ``drop_before``
-    and ``drop_after`` are the probabilities that a sampled client drops before or after sending its
-    update (simulated dropouts). ``seed`` fixes sampling, shuffling and dropouts; DP noise always
+    (``threshold``, ``neighbours``, ``transport`` as :func:`smpc.fl.secure_aggregate`), with the public
+    element-wise quantisation bound ``secure_clip`` for updates without DP (entries beyond it are
+    clipped and counted in the round's ``clipped_elements``; under DP the bound follows from the
+    clipping norm and the noise); ``drop_rate_before`` and ``drop_rate_after`` are the probabilities
+    that a sampled client drops before or after sending its update (simulated dropouts). A round that
+    loses too many clients (or samples fewer than 2 for secure aggregation) is recorded as aborted and
+    leaves the model unchanged. ``seed`` fixes sampling, shuffling and dropouts; DP noise always
     comes from the CSPRNG.
     """
 
@@ -89,7 +93,8 @@ class FedAvg:
                  local_epochs: int = 1, batch_size: int = 32, lr: float = 0.1, momentum: float = 0.0,
                  server_lr: float = 1.0, server_momentum: float = 0.0, dp: DPConfig | None = None,
                  secure: bool = False, threshold: int | None = None, neighbours: int | None = None,
-                 drop_before: float = 0.0, drop_after: float = 0.0, transport: str = "local", seed: int = 0):
+                 secure_clip: float = 16.0, drop_rate_before: float = 0.0, drop_rate_after: float = 0.0,
+                 transport: str = "local", seed: int = 0):
         if not callable(model_fn):
             raise TypeError("model_fn must be a callable that builds the model")
         if not isinstance(data, FederatedDataset):
@@ -105,7 +110,9 @@ class FedAvg:
         for name, value in (("momentum", momentum), ("server_momentum", server_momentum)):
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-        for name, value in (("drop_before", drop_before), ("drop_after", drop_after)):
+        if not (np.isfinite(secure_clip) and secure_clip > 0):
+            raise ValueError(f"secure_clip must be positive and finite, got {secure_clip!r}")
+        for name, value in (("drop_rate_before", drop_rate_before), ("drop_rate_after", drop_rate_after)):
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
         if dp is not None and dp.mode == "distributed" and not secure:
@@ -116,7 +123,8 @@ class FedAvg:
         self.lr, self.momentum = float(lr), float(momentum)
         self.server_lr, self.server_momentum = float(server_lr), float(server_momentum)
         self.dp, self.secure, self.threshold, self.neighbours = dp, bool(secure), threshold, neighbours
-        self.drop_before, self.drop_after, self.transport = float(drop_before), float(drop_after), transport
+        self.secure_clip, self.transport = float(secure_clip), transport
+        self.drop_rate_before, self.drop_rate_after = float(drop_rate_before), float(drop_rate_after)
         self.rng = np.random.default_rng(seed)
         self.model = model_fn()
         self.binary = _output_width(self.model, data) == 1
@@ -145,13 +153,13 @@ class FedAvg:
             weight = 1.0 if self.dp is not None else len(self.data.clients[client]) / np.mean(self.data.sizes)
             updates.append(update)
             weights.append(weight)
-        before = [i for i in range(len(sampled)) if self.rng.random() < self.drop_before]
-        after = [i for i in range(len(sampled)) if i not in before and self.rng.random() < self.drop_after]
+        before = [i for i in range(len(sampled)) if self.rng.random() < self.drop_rate_before]
+        after = [i for i in range(len(sampled)) if i not in before and self.rng.random() < self.drop_rate_after]
         record = {"round": number, "participants": len(sampled) - len(before), "dropped_before": len(before),
-                  "dropped_after": len(after), "bytes_per_client": 0.0, "aborted": None}
+                  "dropped_after": len(after), "bytes_per_client": 0.0, "clipped_elements": 0, "aborted": None}
         if len(sampled) - len(before) > 0:
             try:
-                total, total_weight, record["bytes_per_client"] = self._aggregate(updates, weights, before, after)
+                total, total_weight = self._aggregate(updates, weights, before, after, record)
                 self._apply(total, total_weight, global_vector)
             except TooFewSurvivorsError as exc:  # the round is lost; the model stays as it was
                 record["aborted"] = str(exc)
@@ -182,8 +190,9 @@ class FedAvg:
             update = dp_lib.clip_by_l2_norm(update, self.dp.clip_norm)
         return update
 
-    def _aggregate(self, updates, weights, before, after) -> tuple[np.ndarray, float, float]:
-        """(sum of the surviving weighted updates with DP noise, their total weight, bytes per client)."""
+    def _aggregate(self, updates, weights, before, after, record: dict) -> tuple[np.ndarray, float]:
+        """(sum of the surviving weighted updates with DP noise, their total weight); ``record`` gets the
+        bytes a client sent for aggregation and how many entries quantisation clipped."""
         config = self.dp
         noise_std = 0.0 if config is None else config.noise_multiplier * config.clip_norm
         if config is None:
@@ -195,20 +204,23 @@ class FedAvg:
             vectors = list(updates)
         if self.secure:
             if len(updates) < 2:
-                raise ValueError("secure aggregation needs at least 2 sampled clients in a round; raise sample_rate")
-            clip = float(np.max(np.abs(vectors))) * 1.01 + 1e-9 if config is None else \
-                config.clip_norm + 8 * noise_std / np.sqrt(self._threshold(len(updates)))
+                raise TooFewSurvivorsError(f"secure aggregation needs at least 2 sampled clients, this round "
+                                           f"sampled {len(updates)}", "sampling", len(updates), 2)
+            clip = self.secure_clip if config is None else \
+                config.clip_norm + 8 * noise_std / np.sqrt(self._threshold(len(updates)))  # public bounds
             result = run_secure_aggregation(vectors, self.threshold, before, after, self.transport,
                                             neighbours=self.neighbours, clip=clip)
-            total, bytes_per_client = result.total, result.bytes_per_client
+            total = result.total
+            record["bytes_per_client"] = float(np.mean(result.client_bytes_sent))
+            record["clipped_elements"] = result.clipped_elements
         else:
             total = np.sum([v for i, v in enumerate(vectors) if i not in before], axis=0)
-            bytes_per_client = float(8 * vectors[0].size)
+            record["bytes_per_client"] = float(8 * vectors[0].size)
         if config is None:
-            return total[:-1], float(total[-1]), bytes_per_client
+            return total[:-1], float(total[-1])
         if config.mode == "central":
             total = total + dp_lib.gaussian_noise(total.shape, noise_std)
-        return total, self.sample_rate * self.data.num_clients, bytes_per_client
+        return total, self.sample_rate * self.data.num_clients
 
     def _threshold(self, sampled: int) -> int:
         return self.threshold if self.threshold is not None else sampled // 2 + 1
