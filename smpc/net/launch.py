@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from smpc.exceptions import PartyFailedError, PeerError
+from smpc.exceptions import PartyFailedError, PeerError, PeerTimeoutError
 from smpc.net.party import Party, PartyOptions
 from smpc.net.tcp import TlsConfig, TcpTransport, listen_socket
 from smpc.net.transport import LocalHub, LocalTransport, public_rank
@@ -101,6 +101,12 @@ def _raise_failures(failures: list[_Failure]) -> None:
     raise error from origin.exception
 
 
+def _reacts_to_peer(exc: BaseException) -> bool:
+    """Whether a failure only echoes a peer's (its abort or disconnection); a timeout is an origin:
+    the party that waited in vain names the silent peer itself."""
+    return isinstance(exc, PeerError) and not isinstance(exc, PeerTimeoutError)
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -116,7 +122,7 @@ def _launch_local(fn, parties, endpoints, protocol, options, tls) -> list:
             outcomes[endpoint] = run_endpoint(party, fn, protocol)
         except BaseException as exc:  # reported to the caller by launch()
             outcomes[endpoint] = _Failure(
-                public_rank(endpoint, parties), _describe(exc), isinstance(exc, PeerError),
+                public_rank(endpoint, parties), _describe(exc), _reacts_to_peer(exc),
                 time.monotonic(), exc, traceback.format_exc(),
             )
 
@@ -245,6 +251,6 @@ def _tcp_child(endpoint, parties, fn, protocol, options, tls, session, pipe) -> 
             pipe.send(("error", f"result of fn cannot be sent back to the launcher: {_describe(exc)}",
                        False, traceback.format_exc()))
     except BaseException as exc:
-        pipe.send(("error", _describe(exc), isinstance(exc, PeerError), traceback.format_exc()))
+        pipe.send(("error", _describe(exc), _reacts_to_peer(exc), traceback.format_exc()))
     finally:
         pipe.close()
