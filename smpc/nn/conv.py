@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc.nn import arrays
+from smpc.ring.conv import check_hyper, conv2d_output_shape
 
 
 @dataclass(frozen=True)
@@ -35,26 +36,12 @@ class ConvGeometry:
 
     @classmethod
     def of(cls, x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1) -> "ConvGeometry":
-        """Validate a convolution of an (N, C, H, W) input with an (O, C/groups, kh, kw) weight."""
-        if len(x_shape) != 4:
-            raise ValueError(f"conv2d: input must be 4-D (N, C, H, W), got shape {tuple(x_shape)}")
-        if len(w_shape) != 4:
-            raise ValueError(f"conv2d: weight must be 4-D (O, C/groups, kh, kw), got shape {tuple(w_shape)}")
-        n, c, h, w = x_shape
-        o, cg, kh, kw = w_shape
-        if not isinstance(groups, (int, np.integer)) or groups < 1 or c % groups or o % groups:
-            raise ValueError(f"conv2d: groups={groups!r} must be a positive divisor of the input channels {c} "
-                             f"and of the output channels {o}")
-        if cg * groups != c:
-            raise ValueError(f"conv2d: input has {c} channels but the weight {tuple(w_shape)} expects "
-                             f"{cg * groups} (= {cg} per group x {groups} groups)")
-        stride, padding, dilation = (_pair(v, name) for v, name in
-                                     ((stride, "stride"), (padding, "padding"), (dilation, "dilation")))
-        if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-            raise ValueError(f"conv2d: stride and dilation must be positive and padding non-negative, got "
-                             f"{stride}, {dilation}, {padding}")
-        ho = _out_size(h, padding[0], kh, stride[0], dilation[0], "height")
-        wo = _out_size(w, padding[1], kw, stride[1], dilation[1], "width")
+        """Validate a convolution of an (N, C, H, W) input with an (O, C/groups, kh, kw) weight (the ring
+        kernel's checks, so plaintext and shared convolutions refuse the same arguments alike)."""
+        n, o, ho, wo = conv2d_output_shape(x_shape, w_shape, stride, padding, dilation, groups)
+        stride, padding, dilation = check_hyper(stride, padding, dilation)
+        _, c, h, w = (int(v) for v in x_shape)
+        _, _, kh, kw = (int(v) for v in w_shape)
         return cls(n, c, h, w, o, kh, kw, stride, padding, dilation, int(groups), ho, wo)
 
     @property
@@ -121,18 +108,3 @@ def _same_float(x: np.ndarray, w: np.ndarray):
     """Both operands in the input's float type (float32 stays float32, anything else float64)."""
     dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
     return x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-        raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
-    return int(items[0]), int(items[1])
-
-
-def _out_size(size: int, pad: int, kernel: int, stride: int, dilation: int, axis: str) -> int:
-    span = dilation * (kernel - 1) + 1
-    if size + 2 * pad < span:
-        raise ValueError(f"conv2d: kernel (extent {span}) is larger than the padded input ({size} + 2*{pad}) "
-                         f"along the {axis}")
-    return (size + 2 * pad - span) // stride + 1

@@ -33,7 +33,8 @@ def _pair(value, name: str) -> tuple[int, int]:
     return out[0], out[1]
 
 
-def _check_hyper(stride, padding, dilation):
+def check_hyper(stride, padding, dilation):
+    """stride, padding and dilation as (h, w) pairs, after checking their types and signs."""
     sh, sw = _pair(stride, "stride")
     ph, pw = _pair(padding, "padding")
     dh, dw = _pair(dilation, "dilation")
@@ -74,7 +75,7 @@ def conv2d_output_shape(
         raise TypeError(f"groups must be an int, got {groups!r}") from None
     if groups < 1:
         raise ValueError(f"groups must be positive, got {groups}")
-    (sh, sw), (ph, pw), (dh, dw) = _check_hyper(stride, padding, dilation)
+    (sh, sw), (ph, pw), (dh, dw) = check_hyper(stride, padding, dilation)
     n, c, h, w = x_shape
     o, cg, kh, kw = w_shape
     if c % groups:
@@ -169,7 +170,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     x = as_ring_operand(x, "conv2d input")
     w = as_ring_operand(w, "conv2d weight")
     n, o, ho, wo = conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups)
-    (sh, sw), (ph, pw), (dh, dw) = _check_hyper(stride, padding, dilation)
+    (sh, sw), (ph, pw), (dh, dw) = check_hyper(stride, padding, dilation)
     c, kh, kw = x.shape[1], w.shape[2], w.shape[3]
     cg, og = c // groups, o // groups
     kdim, npix = cg * kh * kw, ho * wo
@@ -209,7 +210,7 @@ def sum_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     kh, kw = _pair(kernel_size, "kernel_size")
     if kh < 1 or kw < 1:
         raise ValueError(f"kernel_size must be positive, got {(kh, kw)}")
-    stride, padding, _ = _check_hyper(kernel_size if stride is None else stride, padding, 1)
+    stride, padding, _ = check_hyper(kernel_size if stride is None else stride, padding, 1)
     ho = _out_size(x.shape[2], padding[0], kh, stride[0], 1, "H")
     wo = _out_size(x.shape[3], padding[1], kw, stride[1], 1, "W")
     if x.size == 0:
