@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from smpc.exceptions import SmpcError
-from smpc.he import djn, paillier
+from smpc.he import djn, montgomery, paillier
 from smpc.he.multiexp import multiexp
 
 FLOAT_ERROR = 2.0**-16  # two operands rounded at 16 fraction bits
@@ -566,6 +566,103 @@ def test_parallel_path_matches_serial(keys, parallel_keys):
     assert ppk.raw_dot(column[0] * 6, [[3]] * 6) == pk.raw_dot(column[0] * 6, [[3]] * 6)
     packed = ppk.encrypt_packed(x)
     assert np.allclose(psk.decrypt(packed), x, atol=1e-4)
+
+
+# ---- SIMD Montgomery exponentiation (decryption's kernel) ----
+
+def _kernel_bases(modulus, count, seed):
+    """Edge values (0, 1, around N and 2N, all-ones limbs, R - 1) then random ones up to 4x N's bits."""
+    limbs = -(-(modulus.bit_length() + 2) // montgomery.LIMB_BITS)
+    edges = [0, 1, 2, modulus - 1, modulus, modulus + 1, 2 * modulus - 1, 2 * modulus,
+             (gmpy2.mpz(1) << (montgomery.LIMB_BITS * limbs)) - 1, (gmpy2.mpz(1) << (4 * modulus.bit_length())) - 1]
+    rng = np.random.default_rng(seed)
+    randoms = [gmpy2.mpz(int.from_bytes(rng.bytes(modulus.bit_length() // 2 + 1), "little")) for _ in range(count)]
+    return (edges + randoms)[:count]
+
+
+@pytest.mark.parametrize("modulus, long_exponent", [
+    (gmpy2.mpz(3), 2),
+    (gmpy2.mpz(2**61 - 1) ** 2, 2**61 - 2),  # decryption's p^2 and p - 1
+    ((gmpy2.mpz(1) << 278) - 1, (gmpy2.mpz(1) << 277) - 3),  # 278 bits: 4 N just below R
+    (gmpy2.next_prime(gmpy2.mpz(1) << 511) ** 2, gmpy2.next_prime(gmpy2.mpz(1) << 511) - 1),
+    ((gmpy2.mpz(1) << 3358) - 1, (gmpy2.mpz(1) << 300) - 1),  # 120 limbs, the most the kernel takes
+])
+def test_fixed_power_matches_gmpy2(modulus, long_exponent):
+    for exponent in (1, 2, 3, 31, 32, 33, 2**70 - 1, 2**70, long_exponent):
+        power = montgomery.FixedPower(exponent, modulus, simd=True)
+        assert power.simd
+        lanes, fill = montgomery.LANES, montgomery.MIN_FILL
+        for count in (0, 1, fill - 1, fill, lanes, lanes + 6, 2 * lanes + 2):
+            bases = _kernel_bases(modulus, count, seed=count)
+            assert power(bases) == [gmpy2.powmod(b, exponent, modulus) for b in bases], (exponent, count)
+    assert montgomery.FixedPower(long_exponent, modulus, simd=False)(bases) == power(bases)
+
+
+def test_fixed_power_limits_and_chunks():
+    assert not montgomery.FixedPower(3, (gmpy2.mpz(1) << 3359) - 1, simd=True).simd  # 121 limbs: gmpy2
+    for bad_modulus in (1, 2, 10**6):
+        with pytest.raises(ValueError, match="odd"):
+            montgomery.FixedPower(3, bad_modulus)
+    with pytest.raises(ValueError, match="positive"):
+        montgomery.FixedPower(0, 7)
+    lanes, fill = montgomery.LANES, montgomery.MIN_FILL
+    power = montgomery.FixedPower(5, 101, simd=True)
+    counts = (0, fill - 1, fill, lanes, lanes + fill - 1, lanes + fill)
+    assert [power.kernel_count(k) for k in counts] == [0, 0, fill, lanes, lanes, lanes + fill]
+    assert montgomery.FixedPower(5, 101, simd=False).kernel_count(1000) == 0
+    items = list(range(10 * lanes + 5))
+    for parts in (1, 3, 16, 100):
+        chunks = power.chunks(items, parts)
+        assert sum(chunks, []) == items and len(chunks) <= max(parts, 1) + 1
+        assert all(len(chunk) % lanes == 0 for chunk in chunks[:-1])
+    size = -(-len(items) // 4)
+    expected = [items[i:i + size] for i in range(0, len(items), size)]
+    assert montgomery.FixedPower(5, 101, simd=False).chunks(items, 4) == expected
+    assert power.chunks([], 4) == [[]]
+
+
+@pytest.mark.parametrize("exponent", [1, 2, 6, 0b1011000001, 2**64 - 1, 2**200 + 2**100 + 1])
+def test_window_schedule_rebuilds_the_exponent(exponent):
+    first, steps = montgomery.window_schedule(exponent, montgomery.WINDOW)
+    value = 2 * first + 1
+    for squarings, index in steps.tolist():
+        value = (value << squarings) + (2 * index + 1 if index >= 0 else 0)
+        assert index < 1 << (montgomery.WINDOW - 1)
+    assert value == exponent
+
+
+@pytest.mark.parametrize("simd", [True, False])
+def test_batch_decryption_matches_per_value(keys, monkeypatch, simd):
+    monkeypatch.setattr(montgomery, "simd_supported", lambda: simd)
+    pk, base_sk = keys
+    parallelism = paillier.Parallelism(workers=2, threshold=2)
+    try:
+        serial_sk = paillier.PrivateKey(base_sk.public_key, base_sk._p, base_sk._q)
+        threaded_sk = base_sk.with_parallelism(parallelism)
+        assert serial_sk._powers[0].simd == simd == threaded_sk._powers[1].simd
+        n, lanes, fill = int(pk.n), montgomery.LANES, montgomery.MIN_FILL
+        values = [0, 1, n - 1, n // 2, 2**64] + [int(v) for v in np.random.default_rng(9).integers(0, 2**62, 2 * lanes)]
+        cts = pk.raw_encrypt_ints(values) + pk.raw_encrypt_ints(values[:3], full=True)
+        expected = values + values[:3]
+        for count in (1, 3, fill - 1, fill, lanes, lanes + 1, 2 * lanes + 5, len(cts)):
+            assert serial_sk.raw_decrypt_ints(cts[:count]) == expected[:count]
+            assert threaded_sk.raw_decrypt_ints(cts[:count]) == expected[:count]
+        phe_sk = serial_sk.to_phe()
+        assert [phe_sk.raw_decrypt(int(c)) for c in cts[:40]] == expected[:40]
+        for index in (lanes // 2, lanes + 7):  # in a kernel group, in the tail
+            bad = list(cts[: lanes + 20])
+            bad[index] = serial_sk._p * 5
+            for sk in (serial_sk, threaded_sk):
+                with pytest.raises(paillier.DecryptionError, match=f"index {index} is not coprime"):
+                    sk.raw_decrypt_ints(bad)
+            bad[index] = pk.nsquare
+            for sk in (serial_sk, threaded_sk):
+                with pytest.raises(paillier.DecryptionError, match=f"index {index} is not in \\[1, n\\^2\\)"):
+                    sk.raw_decrypt_ints(bad)
+        x = np.random.default_rng(10).normal(0, 1e3, (9, 11))
+        assert np.allclose(threaded_sk.decrypt(pk.encrypt(x)), x, atol=2.0**-16)
+    finally:
+        parallelism.close()
 
 
 def _encrypt_in_daemon(queue):

@@ -58,8 +58,3 @@ def powmod_chunk(bases: list, exponents: list, modulus) -> list[mpz]:
 def multiexp_chunk(tasks: list, modulus) -> list[list[mpz]]:
     """:func:`multiexp` on each ``(bases, exponents)`` task."""
     return [multiexp(bases, exponents, modulus) for bases, exponents in tasks]
-
-
-def crt_half(ciphertexts: list, prime, square) -> list[mpz]:
-    """``c^(prime-1) mod prime^2`` for each ciphertext (releases the GIL)."""
-    return gmpy2.powmod_base_list(ciphertexts, mpz(prime) - 1, mpz(square))

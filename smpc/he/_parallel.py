@@ -1,9 +1,10 @@
 """Spreading large batches of Paillier work over the machine's cores: threads or worker processes.
 
-gmpy2's list functions (``powmod_base_list``, used by decryption and full re-randomization) release
-the GIL, so they run on threads. Fixed-base encryption and multi-exponentiation are Python loops of
-gmpy2 products, which hold the GIL; they run in worker processes started with ``spawn`` (safe in a
-process that already runs threads). Only our own integers and bytes cross to the workers.
+gmpy2's list functions (``powmod_base_list``, used by full re-randomization) and the numba kernel of
+decryption (:mod:`smpc.he.montgomery`) release the GIL, so they run on threads. Fixed-base encryption
+and multi-exponentiation are Python loops of gmpy2 products, which hold the GIL; they run in worker
+processes started with ``spawn`` (safe in a process that already runs threads). Only our own
+integers and bytes cross to the workers.
 
 A batch below ``threshold`` items stays in the calling thread, so small operations pay nothing. The
 pools start on first use and live as long as their :class:`Parallelism`; :data:`DEFAULT` serves every

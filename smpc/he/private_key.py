@@ -5,9 +5,10 @@ from __future__ import annotations
 import gmpy2
 from gmpy2 import mpz
 
-from smpc.he import _kernels, raw, serialization
+from smpc.he import raw, serialization
 from smpc.he._parallel import Parallelism
 from smpc.he.errors import DecryptionError
+from smpc.he.montgomery import FixedPower
 from smpc.he.paillier_keys import MAX_BITS, PublicKey, checked_key
 
 
@@ -17,8 +18,13 @@ class PrivateKey:
     Decryption computes ``m_p = L_p(c^(p-1) mod p^2) h_p mod p`` and ``m_q`` likewise, with
     ``h_p = L_p(g^(p-1) mod p^2)^-1 mod p`` precomputed, then recombines ``m`` by CRT (Paillier 1999,
     section 7): two exponentiations with half-size exponents and moduli instead of one full one.
-    Like phe's, the exponentiation is not constant-time in the secret exponent.
+    A batch raises all its ciphertexts to one exponent modulo one modulus per half, which
+    :class:`~smpc.he.montgomery.FixedPower` does 128 at a time in SIMD lanes; large batches spread both
+    halves over the threads. Like phe's, the exponentiation is not constant-time in the secret exponent.
     """
+
+    #: chunks per half and per worker: small enough to even out cores that run at different speeds
+    CHUNKS_PER_WORKER = 8
 
     def __init__(self, public_key: PublicKey, p, q):
         if not isinstance(public_key, PublicKey):
@@ -37,6 +43,7 @@ class PrivateKey:
         self._hp = self._h(p, self._psquare)
         self._hq = self._h(q, self._qsquare)
         self._p_inverse = gmpy2.invert(p, q)
+        self._powers = (FixedPower(p - 1, self._psquare), FixedPower(q - 1, self._qsquare))
 
     def _h(self, prime, square):
         x = gmpy2.powmod(self.public_key.g, prime - 1, square)
@@ -74,22 +81,29 @@ class PrivateKey:
         return decrypt_with(self)
 
     def raw_decrypt_ints(self, ciphertexts) -> list[int]:
-        """Plaintexts in [0, n) of a list of ciphertexts (CRT; threads for large batches)."""
-        cts = [mpz(c) for c in raw.to_int_list(ciphertexts, "ciphertexts")]
-        for index, c in enumerate(cts):
-            if not 0 < c < self.public_key.nsquare:
-                raise DecryptionError(f"ciphertext at index {index} is not in [1, n^2)")
-        par = self.public_key.parallelism
-        halves = ((self._p, self._psquare), (self._q, self._qsquare))
-        if par.use_for(len(cts)):
-            chunks = par.split(cts)
-            calls = [(chunk, prime, square) for prime, square in halves for chunk in chunks]
-            results = par.thread_map(_kernels.crt_half, calls)
-            xp = [x for r in results[: len(chunks)] for x in r]
-            xq = [x for r in results[len(chunks) :] for x in r]
-        else:
-            xp, xq = (_kernels.crt_half(cts, prime, square) if cts else [] for prime, square in halves)
+        """Plaintexts in [0, n) of a list of ciphertexts (CRT; SIMD lanes and threads for large batches)."""
+        cts = self._checked_ciphertexts(ciphertexts)
+        xp, xq = self._crt_powers(cts)
         return [self._combine(a, b, index) for index, (a, b) in enumerate(zip(xp, xq))]
+
+    def _checked_ciphertexts(self, ciphertexts) -> list[mpz]:
+        cts = [mpz(c) for c in raw.to_int_list(ciphertexts, "ciphertexts")]
+        nsquare = self.public_key.nsquare
+        for index, c in enumerate(cts):
+            if not 0 < c < nsquare:
+                raise DecryptionError(f"ciphertext at index {index} is not in [1, n^2)")
+        return cts
+
+    def _crt_powers(self, cts: list[mpz]) -> tuple[list[mpz], list[mpz]]:
+        """``c^(p-1) mod p^2`` and ``c^(q-1) mod q^2`` for every ciphertext: both halves, chunked, on the threads."""
+        par = self.public_key.parallelism
+        if not par.use_for(len(cts)):
+            return self._powers[0](cts), self._powers[1](cts)
+        parts = self.CHUNKS_PER_WORKER * par.workers
+        calls = [(power, chunk) for power in self._powers for chunk in power.chunks(cts, parts)]
+        results = par.thread_map(FixedPower.__call__, calls)
+        split = sum(1 for power, _ in calls if power is self._powers[0])
+        return [x for r in results[:split] for x in r], [x for r in results[split:] for x in r]
 
     def _combine(self, xp: mpz, xq: mpz, index: int) -> int:
         p, q = self._p, self._q
