@@ -176,3 +176,15 @@ def test_dp_sgd_local_training_with_per_example_gradients():
     reference = dp.RDPAccountant()
     reference.step(noise_multiplier=1.0, sample_rate=32 / len(y), steps=steps)
     assert opt.epsilon(1e-5) == pytest.approx(reference.get_epsilon(1e-5), rel=1e-12)
+
+
+def test_distributed_noise_uses_secure_aggregations_own_threshold():
+    """Each client's noise share is sigma^2 C^2 / t for the t secure aggregation will enforce, sparse graph too."""
+    from smpc.fl.secagg_config import make_config
+
+    data = _digits(10)
+    for neighbours in (None, 4):
+        algo = fl.FedAvg(lambda: models.mlp([64, 10]), data, secure=True, neighbours=neighbours,
+                         dp=fl.DPConfig(1.0, 1.0, mode="distributed"))
+        config = make_config(10, (3,), None, (), (), neighbours, 16.0, 32, None)
+        assert algo._threshold(10) == config.threshold

@@ -28,7 +28,9 @@ import numpy as np
 from smpc import dp as dp_lib
 from smpc.fl.datasets import FederatedDataset
 from smpc.fl.secagg import run_secure_aggregation
+from smpc.fl.secagg_config import threshold_range
 from smpc.fl.secagg_errors import TooFewSurvivorsError
+from smpc.fl.secagg_graph import graph_degree
 from smpc.nn import BCEWithLogitsLoss, CrossEntropyLoss, SGD, Variable
 from smpc.nn.module import Module
 
@@ -223,7 +225,11 @@ class FedAvg:
         return total, self.sample_rate * self.data.num_clients
 
     def _threshold(self, sampled: int) -> int:
-        return self.threshold if self.threshold is not None else sampled // 2 + 1
+        """The Shamir threshold secure aggregation will use for ``sampled`` clients (its own default rule,
+        which depends on the neighbour graph): the fewest updates any successful sum contains."""
+        if self.threshold is not None:
+            return self.threshold
+        return threshold_range(graph_degree(sampled, self.neighbours) + 1)[0]
 
     def _apply(self, total: np.ndarray, total_weight: float, global_vector: np.ndarray) -> None:
         step = total / total_weight

@@ -11,6 +11,7 @@ import operator
 import numpy as np
 
 from smpc.mpc import selection
+from smpc.nn import arrays
 from smpc.mpc.tensor import SharedTensor, concatenate
 
 
@@ -165,10 +166,7 @@ def _scatter_windows(pieces, index: np.ndarray, x_shape) -> object:
     n, c, h, w = x_shape
     first = pieces[0] if isinstance(pieces, list) else pieces
     like = first if isinstance(first, SharedTensor) else np.asarray(first, dtype=np.float64)
-    if isinstance(like, SharedTensor):
-        out = like.reshape(-1)[:1] * np.zeros((n, c, h * w + 1), dtype=np.int64)
-    else:
-        out = np.zeros((n, c, h * w + 1))
+    out = arrays.zeros(like, (n, c, h * w + 1))
     for k in range(index.shape[-1]):
         cells = index[:, :, k]
         part = pieces[k] if isinstance(pieces, list) else pieces[..., k]
