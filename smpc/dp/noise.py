@@ -17,13 +17,12 @@ from numbers import Integral
 
 import numpy as np
 
-from smpc.dp import _validate
+from smpc.dp import _kernels, _validate
 from smpc.ring.prg import PRG, derive_key
 
 Rng = PRG | int | bytes | np.random.Generator | None
 
 _SEED_LABEL = "smpc.dp.noise"
-_MANTISSA_BITS = 53
 
 
 def as_rng(rng: Rng) -> PRG | np.random.Generator:
@@ -48,21 +47,27 @@ def uniform(shape: int | tuple[int, ...], rng: Rng = None) -> np.ndarray:
     shape = _shape(shape)
     if isinstance(source, np.random.Generator):
         return source.random(shape)
-    words = source.random_ring(shape) >> np.uint64(64 - _MANTISSA_BITS)
-    return words.astype(np.float64) * 2.0**-_MANTISSA_BITS
+    return _kernels.uniform_from_words(source.random_ring(shape))  # (word >> 11) * 2^-53, in one pass
 
 
 def gaussian_noise(shape: int | tuple[int, ...], std: float, rng: Rng = None) -> np.ndarray:
     """N(0, std^2) samples of ``shape`` by the Box-Muller transform of CSPRNG uniforms (Box & Muller 1958).
 
-    With 53-bit uniforms the radius never exceeds sqrt(2 * 53 * ln 2) ~ 8.57, so draws beyond
-    8.57 std (probability ~1e-17) do not occur.
+    With u the ``2 * pairs`` uniforms (pairs = ceil(count / 2)), radius = sqrt(-2 log1p(-u[:pairs])) and
+    angle = 2 pi u[pairs:], the samples are std * radius * cos(angle), then std * radius * sin(angle),
+    cut to ``count``. From a CSPRNG a numba kernel computes this in one pass over the words (log, sin
+    and cos are its own, within ~1 ulp of libm's: see smpc.dp._kernels); a numpy Generator goes
+    through numpy. With 53-bit uniforms the radius never exceeds sqrt(2 * 53 * ln 2) ~ 8.57, so draws
+    beyond 8.57 std (probability ~1e-17) do not occur.
     """
     std = _validate.non_negative("std", std)
     shape = _shape(shape)
     count = math.prod(shape)
     pairs = (count + 1) // 2
-    u = uniform(2 * pairs, rng)
+    source = as_rng(rng)
+    if isinstance(source, PRG):
+        return _kernels.gaussian_from_words(source.random_ring(2 * pairs), count, std).reshape(shape)
+    u = uniform(2 * pairs, source)
     radius = np.sqrt(-2.0 * np.log1p(-u[:pairs]))  # 1 - u lies in (0, 1], so the log is finite
     angle = 2.0 * math.pi * u[pairs:]
     normal = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:count]
@@ -70,11 +75,18 @@ def gaussian_noise(shape: int | tuple[int, ...], std: float, rng: Rng = None) ->
 
 
 def laplace_noise(shape: int | tuple[int, ...], scale: float, rng: Rng = None) -> np.ndarray:
-    """Laplace(0, scale) samples of ``shape``: scale times the difference of two Exp(1) draws."""
+    """Laplace(0, scale) samples of ``shape``: scale times the difference of two Exp(1) draws.
+
+    With u the ``2 * count`` uniforms and E = -log1p(-u), sample i is scale * (E[i] - E[count + i]);
+    from a CSPRNG a numba kernel computes it in one pass (its log within ~1 ulp of libm's).
+    """
     scale = _validate.positive("scale", scale)
     shape = _shape(shape)
     count = math.prod(shape)
-    exponential = -np.log1p(-uniform(2 * count, rng))
+    source = as_rng(rng)
+    if isinstance(source, PRG):
+        return _kernels.laplace_from_words(source.random_ring(2 * count), count, scale).reshape(shape)
+    exponential = -np.log1p(-uniform(2 * count, source))
     return (scale * (exponential[:count] - exponential[count:])).reshape(shape)
 
 
