@@ -8,9 +8,7 @@ their theoretical values, and the maximum error against plaintext numpy.
 
 from __future__ import annotations
 
-import statistics
 import time
-from typing import Callable
 
 import numpy as np
 
@@ -18,20 +16,10 @@ import smpc
 from smpc.net.wire import FIXED_HEADER_BYTES
 from smpc.ring import matmul as ring_matmul
 from smpc.ring.matmul import warmup
+from smpc_bench import dp_rows
+from smpc_bench.timing import spread, timed
 
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[dict, object]:
-    """Run ``fn`` ``repeat`` times; return ``{median, min, max}`` seconds and the last result."""
-    seconds, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - start)
-    return spread(seconds), result
-
-
-def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+OVERHEAD_SETUPS = (("additive", 2), ("aby3", 3))  # the overhead table's MPC columns
 
 
 def frame_bytes(shape: tuple[int, ...]) -> int:
@@ -92,7 +80,8 @@ def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[
     x, y = rng.standard_normal((n, n)), rng.standard_normal((n, n))
     plain, reference = timed(lambda: x @ y, repeat)
     rows = [{"group": "fixed-point matmul", "name": f"plaintext numpy float64 {n}x{n}", "seconds": plain,
-             "ratio": 1.0, "ratio_to": "plaintext"}]
+             "ratio": 1.0, "ratio_to": "plaintext", "cell": ["matmul", "plaintext"]}]
+    rows.append(dp_rows.matmul_row(x, y, plain, repeat))
     program = _mpc_matmul_program(x, y)
     smpc.run(_mpc_matmul_program(x[:8, :8], y[:8, :8]), parties=2)  # compile kernels first
     ring = rng.integers(0, 2**64, size=(n, n), dtype=np.uint64)
@@ -128,5 +117,7 @@ def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[
             "rounds_theory": theory["rounds"],
             "max_error": float(np.max(np.abs(z - reference))),
             "error_bound": 0.01,
+            "within_bound": bool(np.max(np.abs(z - reference)) <= 0.01),
+            "cell": ["matmul", protocol] if (protocol, parties) in OVERHEAD_SETUPS else None,
         })
     return rows

@@ -1,7 +1,9 @@
-"""``python -m smpc_bench [--quick | --full] [--repeat N] [--out DIR]``: measure, print, save.
+"""``python -m smpc_bench [--quick | --full] [--repeat N] [--out DIR] [size overrides]``: measure, print, save.
 
-Prints a table (with a progress bar while it runs) and writes ``bench.json`` (with the
-machine stamp) and ``bench.md`` into ``--out`` (default ``results/``).
+Prints every case's row and then the overhead table (plaintext vs DP vs MPC, next to PySyft's quoted
+figures), with a progress bar while it runs, and writes ``bench.json``, ``bench.md``,
+``overhead.json``, ``overhead.md``, ``overhead.png`` and ``fedavg.png`` into ``--out`` (default
+``results/``). Every JSON carries the machine stamp.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import cases, fl_rows, nn_rows, nonlinear, paillier_rows
+from smpc_bench import cases, fl_rows, nn_rows, nonlinear, overhead, paillier_rows
 from smpc_bench.machine import machine_stamp
+from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
 
 SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
@@ -22,6 +25,13 @@ SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, 
                   "triple_side": 16, "image": 224, "clients": 10, "parameters": 1_000_000, "fl_rounds": 10}}
 MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
 NN_SETUPS = [("additive", 2), ("aby3", 3)]
+# size flags: (flag, the SIZES keys it sets, smallest allowed, what it is)
+SIZE_FLAGS = [("--matmul", ("ring", "mpc"), 1, "matrix side of the matmul rows"),
+              ("--image", ("image",), 32, "ResNet-18 input side (pixels)"),
+              ("--clients", ("clients",), 8, "clients in the aggregation rows (3 of them drop out in two rows)"),
+              ("--parameters", ("parameters",), 1, "parameters per client update"),
+              ("--elements", ("elements",), 1, "elements of the comparison and non-linear rows")]
+STEPS = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--out", default="results", help="folder for bench.json and bench.md")
     parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+    for flag, _, smallest, what in SIZE_FLAGS:
+        parser.add_argument(flag, type=int, metavar="N", help=f"{what} (at least {smallest}; default: the mode's)")
     return parser
+
+
+def chosen_sizes(args: argparse.Namespace, mode: str) -> dict:
+    """The mode's sizes with the size flags applied; a flag below its minimum is refused."""
+    sizes = dict(SIZES[mode])
+    for flag, keys, smallest, _ in SIZE_FLAGS:
+        value = getattr(args, flag[2:])
+        if value is None:
+            continue
+        if value < smallest:
+            raise SystemExit(f"{flag} must be at least {smallest}, got {value}")
+        sizes.update(dict.fromkeys(keys, value))
+    return sizes
 
 
 def check_output_folder(folder: Path) -> None:
@@ -45,8 +70,8 @@ def check_output_folder(folder: Path) -> None:
         raise SystemExit(f"output folder {folder} is not writable")
 
 
-def run_all(mode: str, repeat: int, progress: Progress, folder: Path) -> list[dict]:
-    sizes = SIZES[mode]
+def run_all(sizes: dict, repeat: int, progress: Progress, folder: Path) -> list[dict]:
+    """Every case's rows, in table order."""
     rows = cases.ring_matmul_rows(sizes["ring"], repeat)
     progress.step("fixed-point matmul")
     rows += cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat)
@@ -75,6 +100,10 @@ def _fmt_bytes(count: float) -> str:
     return f"{count / 2**20:.2f} MiB"
 
 
+def _fmt_bound(bound) -> str:
+    return f"{bound:.3g}" if isinstance(bound, float) else str(bound)
+
+
 def table(rows: list[dict]) -> list[list[str]]:
     """Rows of text cells, the header first."""
     header = ["case", "time (median [min, max])", "ratio", "offline (dealer) / online", "bytes, busiest party (theory)",
@@ -92,15 +121,18 @@ def table(rows: list[dict]) -> list[list[str]]:
         if "bytes_per_party" in row:
             bytes_cell = f"{_fmt_bytes(row['bytes_per_party'])} ({_fmt_bytes(row['bytes_theory'])})"
             rounds = f"{row['rounds']} ({row['rounds_theory']})"
-            error = f"{row['max_error']:.2e} (<= {row['error_bound']})"
+            error = f"{row['max_error']:.2e} (<= {_fmt_bound(row['error_bound'])})"
             if row.get("within_bound") is False:
                 error += " EXCEEDED"
-        elif "bytes_per_client" in row:
-            bytes_cell = f"{_fmt_bytes(row['bytes_per_client'])} per client"
+        else:
+            if "bytes_per_client" in row:
+                bytes_cell = f"{_fmt_bytes(row['bytes_per_client'])} per client"
+            if "rounds" in row:
+                rounds = f"{row['rounds']} ({row['rounds_theory']})"
             if "max_error" in row:
-                error = f"{row['max_error']:.2e} (<= {row['error_bound']:.2e})"
-        elif row["group"] == "ring matmul":
-            error = "exact" if row["exact"] else "inexact (float)"
+                error = f"{row['max_error']:.2e} (<= {_fmt_bound(row['error_bound'])})"
+            elif row["group"] == "ring matmul":
+                error = "exact" if row["exact"] else "inexact (float)"
         lines.append([row["name"], _fmt_seconds(row["seconds"]), ratio, split, bytes_cell, rounds, error])
     return lines
 
@@ -125,16 +157,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         raise SystemExit("--repeat must be at least 1")
     mode = "quick" if args.quick else "full"
+    sizes = chosen_sizes(args, mode)
+    try:
+        check_fits(sizes)
+    except MemoryError as exc:
+        raise SystemExit(f"sizes too large: {exc}") from None
     folder = Path(args.out)
     check_output_folder(folder)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
-    with Progress(total=8, enabled=enabled) as progress:
-        rows = run_all(mode, args.repeat, progress, folder)
+    with Progress(total=STEPS, enabled=enabled) as progress:
+        rows = run_all(sizes, args.repeat, progress, folder)
     stamp = machine_stamp()
     lines = table(rows)
     print(render_text(lines))
-    document = {"mode": mode, "repeat": args.repeat, "machine": stamp, "rows": rows}
+    document = {"mode": mode, "repeat": args.repeat, "sizes": sizes, "machine": stamp, "rows": rows}
     (folder / "bench.json").write_text(json.dumps(document, indent=2))
     (folder / "bench.md").write_text(render_markdown(lines, stamp, mode, args.repeat))
-    print(f"\nwrote {folder / 'bench.json'}, {folder / 'bench.md'} and {folder / 'fedavg.png'}", file=sys.stderr)
+    summary = overhead.collect(rows, sizes, mode, args.repeat, stamp)
+    written = overhead.write(summary, folder)
+    print("\nThe overhead table: median time (ratio to plaintext); PySyft's figures are quoted, not measured")
+    print(overhead.render_text(overhead.headline(summary)))
+    print(f"machine: {overhead.machine_line(stamp)}")
+    names = ", ".join(str(p) for p in [folder / "bench.json", folder / "bench.md", *written, folder / "fedavg.png"])
+    print(f"\nwrote {names}", file=sys.stderr)
     return 0

@@ -12,13 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from smpc import dp, fl
+from smpc import fl
 from smpc.nn import models
-from smpc_bench.cases import spread, timed
+from smpc_bench import dp_rows, server_aggregation
+from smpc_bench.cases import frame_bytes
+from smpc_bench.timing import spread, timed
 
 CLIP_NORM = 1.0
 NOISE_MULTIPLIER = 1.0
 DELTA = 1e-5
+SECAGG_ROUNDS = 4  # advertise keys, share keys, masked input, unmasking (Bonawitz et al. 2017, Sec. 4)
 
 
 def _updates(clients: int, size: int) -> list[np.ndarray]:
@@ -33,17 +36,9 @@ def aggregation_rows(clients: int, size: int, repeat: int) -> list[dict]:
     label = f"{clients} clients x {size:.0e} parameters"
     plain, expected = timed(lambda: np.sum(updates, axis=0), repeat)
     rows = [{"group": group, "name": f"{label}, plaintext sum", "seconds": plain, "ratio": 1.0,
-             "ratio_to": "plaintext", "bytes_per_client": 8 * size}]
-
-    def with_dp():
-        clipped = [dp.clip_by_l2_norm(u, CLIP_NORM) for u in updates]
-        return np.sum(clipped, axis=0) + dp.gaussian_noise(size, NOISE_MULTIPLIER * CLIP_NORM)
-
-    noisy, _ = timed(with_dp, repeat)
-    dp_name = f"{label}, DP: clip to L2 {CLIP_NORM}, Gaussian noise sigma={NOISE_MULTIPLIER}"
-    rows.append({"group": group, "name": dp_name,
-                 "seconds": noisy, "ratio": noisy["median"] / plain["median"], "ratio_to": "plaintext",
-                 "bytes_per_client": 8 * size})
+             "ratio_to": "plaintext", "bytes_per_client": 8 * size, "cell": ["aggregation", "plaintext"]}]
+    rows.append(dp_rows.aggregation_row(updates, CLIP_NORM, plain, label, repeat))
+    rows += [_server_row(updates, protocol, plain, expected, label, repeat) for protocol in ("additive", "aby3")]
     drops = {"no dropout": ((), ()), "3 drop after sending": ((), (0, 1, 2)),
              "3 drop before sending": ((0, 1, 2), ())}
     for what, (before, after) in drops.items():
@@ -57,8 +52,33 @@ def aggregation_rows(clients: int, size: int, repeat: int) -> list[dict]:
             "seconds": seconds, "ratio": seconds["median"] / plain["median"], "ratio_to": "plaintext",
             "bytes_per_client": float(np.mean(last.client_bytes_sent)),  # what a client sends
             "max_error": error, "error_bound": last.error_bound, "within_bound": error <= last.error_bound,
+            "rounds": SECAGG_ROUNDS, "rounds_theory": SECAGG_ROUNDS,
+            "cell": ["aggregation", "secagg"] if not before and not after else None,
         })
     return rows
+
+
+def _server_row(updates, protocol: str, plain: dict, expected: np.ndarray, label: str, repeat: int) -> dict:
+    """Clients share their updates to 2 (additive) or 3 (aby3) servers, which open only the sum."""
+    runs = [server_aggregation.aggregate(updates, protocol) for _ in range(repeat)]
+    totals = [r["client_seconds"] + r["server_seconds"] for r in runs]
+    last = runs[-1]
+    error = float(np.max(np.abs(last["total"] - expected)))
+    bound = server_aggregation.error_bound(len(updates))
+    servers = server_aggregation.SERVERS[protocol]
+    kind = "additive shares" if protocol == "additive" else "aby3 replicated shares"
+    seconds = spread(totals)
+    return {
+        "group": "gradient aggregation", "name": f"{label}, {servers} servers, {kind} (clients' sharing + servers)",
+        "seconds": seconds, "ratio": seconds["median"] / plain["median"], "ratio_to": "plaintext",
+        "offline_seconds": spread([0.0] * len(runs)), "online_seconds": seconds,
+        "client_seconds": spread([r["client_seconds"] for r in runs]),
+        "server_seconds": spread([r["server_seconds"] for r in runs]),
+        "bytes_per_client": last["bytes_per_client"], "bytes_per_party": last["bytes_per_party"],
+        "bytes_theory": frame_bytes(updates[0].shape), "rounds": last["rounds"], "rounds_theory": 1,
+        "max_error": error, "error_bound": bound, "within_bound": error <= bound,
+        "cell": ["aggregation", protocol],
+    }
 
 
 def fedavg_rows(rounds: int, folder: Path) -> list[dict]:

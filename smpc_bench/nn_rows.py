@@ -15,8 +15,8 @@ import numpy as np
 import smpc
 from smpc import nn
 from smpc.nn import Variable, models
-from smpc_bench import cost_model
-from smpc_bench.cases import spread, timed
+from smpc_bench import cost_model, dp_rows
+from smpc_bench.timing import spread, timed
 
 LOGIT_ERROR_BOUND = 1e-2  # the agreement the private inference promises (issue: logits to 1e-2)
 WEIGHT_ERROR_BOUND = 1e-2
@@ -36,7 +36,7 @@ def realistic_resnet18(num_classes: int = 1000, seed: int = 0) -> models.ResNet:
     return model.eval()
 
 
-def _inference_program(model: nn.Module, x: np.ndarray):
+def inference_program(model: nn.Module, x: np.ndarray):
     def program(party):
         start = time.perf_counter()
         net = model if party.rank == 0 else models.resnet18(num_classes=model.fc.out_features, rng=1).eval()
@@ -70,14 +70,16 @@ def resnet_rows(size: int, setups: list[tuple[str, int]], repeat: int) -> list[d
     group, label = "ResNet-18 inference", f"ResNet-18, 1x3x{size}x{size}"
     plain, reference = timed(lambda: model(x), repeat)
     rows = [{"group": group, "name": f"{label}, plaintext numpy float64", "seconds": plain, "ratio": 1.0,
-             "ratio_to": "plaintext"}]
+             "ratio_to": "plaintext", "cell": ["resnet18", "plaintext"]}]
+    rows.append(dp_rows.logits_row(group, label, lambda: model(x), plain, repeat))
     torch_row = _torch_row(model, x.astype(np.float32), repeat)
     if torch_row is not None:
         torch_row.update(group=group, name=f"{label}, PyTorch float32 (reference)",
-                         ratio=torch_row["seconds"]["median"] / plain["median"], ratio_to="plaintext")
+                         ratio=torch_row["seconds"]["median"] / plain["median"], ratio_to="plaintext",
+                         cell=["resnet18", "pytorch"])
         rows.append(torch_row)
     for protocol, parties in setups:
-        program = _inference_program(model, x)
+        program = inference_program(model, x)
         totals, offline, online, last = [], [], [], None
         for _ in range(repeat):
             report = smpc.launch(program, parties=parties, protocol=protocol, timeout=600)
@@ -101,6 +103,7 @@ def resnet_rows(size: int, setups: list[tuple[str, int]], repeat: int) -> list[d
             "max_error": float(np.max(np.abs(logits - reference))), "error_bound": LOGIT_ERROR_BOUND,
             "within_bound": bool(np.max(np.abs(logits - reference)) <= LOGIT_ERROR_BOUND
                                  and logits.argmax() == reference.argmax()),
+            "cell": ["resnet18", protocol],
         })
     return rows
 

@@ -18,7 +18,7 @@ import numpy as np
 import smpc
 from smpc.mpc import functions
 from smpc_bench import cost_model
-from smpc_bench.cases import spread
+from smpc_bench.timing import spread
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import functools
 import smpc
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc_bench import paillier_bench
-from smpc_bench.cases import spread
+from smpc_bench.timing import spread
 
 GROUP = "Paillier (2048-bit keys)"
 

@@ -13,12 +13,14 @@ def quick_results(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "smpc_bench", "--quick", "--repeat", "1", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (out / "fedavg.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text(), done.stdout
+    for png in ("fedavg.png", "overhead.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    overhead = json.loads((out / "overhead.json").read_text()), (out / "overhead.md").read_text()
+    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text(), done.stdout, overhead
 
 
 def test_json_has_machine_stamp_and_rows(quick_results):
-    document, markdown, stdout = quick_results
+    document, markdown, stdout, _ = quick_results
     assert document["mode"] == "quick"
     for key in ("cpu", "cores", "numpy", "numba", "blas"):
         assert key in document["machine"]
@@ -32,7 +34,7 @@ def test_json_has_machine_stamp_and_rows(quick_results):
 
 
 def test_figures_match_theory_and_bounds(quick_results):
-    document, _, _ = quick_results
+    document, _, _, _ = quick_results
     for row in document["rows"]:
         if row["group"] == "ring matmul" and "smpc.ring" in row["name"]:
             assert row["exact"] is True
@@ -44,7 +46,7 @@ def test_figures_match_theory_and_bounds(quick_results):
 
 
 def test_resnet_and_training_rows(quick_results):
-    document, markdown, _ = quick_results
+    document, markdown, _, _ = quick_results
     groups = {}
     for row in document["rows"]:
         groups.setdefault(row["group"], []).append(row)
@@ -66,7 +68,7 @@ def test_resnet_and_training_rows(quick_results):
 
 
 def test_paillier_rows_compare_with_phe_and_the_trusted_dealer(quick_results):
-    document, _, _ = quick_results
+    document, _, _, _ = quick_results
     rows = [row for row in document["rows"] if row["group"].startswith("Paillier")]
     assert [row["ratio_to"] for row in rows] == ["phe per value"] * 3 + ["trusted dealer"] * 2
     for row in rows:
@@ -94,14 +96,76 @@ def test_repeat_must_be_positive():
 
 
 def test_aggregation_and_fedavg_rows(quick_results):
-    document, _, _ = quick_results
+    document, _, _, _ = quick_results
     rows = [row for row in document["rows"] if row["group"] == "gradient aggregation"]
-    assert [("plaintext" in r["name"], "DP" in r["name"], "secure" in r["name"]) for r in rows] == \
-        [(True, False, False), (False, True, False)] + [(False, False, True)] * 3
-    for row in rows[2:]:
+    assert [("plaintext" in r["name"], "DP" in r["name"], "servers" in r["name"], "secure" in r["name"])
+            for r in rows] == [(True, False, False, False), (False, True, False, False)] + \
+        [(False, False, True, False)] * 2 + [(False, False, False, True)] * 3
+    for row in rows[2:4]:  # two and three servers: one opening round, one ring vector on the wire
+        assert row["rounds"] == row["rounds_theory"] == 1 and row["bytes_per_party"] == row["bytes_theory"]
+    for row in rows[1:]:
         assert row["within_bound"] and row["max_error"] <= row["error_bound"] and row["bytes_per_client"] > 0
     runs = [row for row in document["rows"] if row["group"] == "private FedAvg"]
     assert len(runs) == 2 and all(row["plot"] == "fedavg.png" for row in runs)
     assert runs[0]["epsilon_per_round"] == [0.0] * len(runs[0]["accuracy_per_round"])
     epsilons = runs[1]["epsilon_per_round"]
     assert epsilons == sorted(epsilons) and epsilons[0] > 0
+
+
+COLUMNS = {"matmul": ["plaintext", "dp", "additive", "aby3"], "resnet18": ["plaintext", "dp", "additive", "aby3"],
+           "aggregation": ["plaintext", "dp", "additive", "aby3", "secagg"]}
+
+
+def test_overhead_table_schema_and_error_bounds(quick_results):
+    _, _, stdout, (document, markdown) = quick_results
+    assert document["schema"] == "smpc.overhead/1" and document["mode"] == "quick"
+    for key in ("cpu", "cores", "numpy", "numba", "blas"):
+        assert document["machine"][key]
+    assert set(document["columns"]) == {"plaintext", "dp", "additive", "aby3", "secagg"}
+    assert [entry["operation"] for entry in document["rows"]] == list(COLUMNS)
+    for entry in document["rows"]:
+        cells = entry["cells"]
+        assert sorted(cells) == sorted(COLUMNS[entry["operation"]]), entry["operation"]
+        assert set(entry["quoted_pysyft"]) == {"plaintext", "dp", "mpc"}
+        assert cells["plaintext"]["ratio"] == 1.0
+        for column, cell in cells.items():
+            spread = cell["seconds"]
+            assert 0 < spread["min"] <= spread["median"] <= spread["max"]
+            assert cell["ratio"] == spread["median"] / cells["plaintext"]["seconds"]["median"]
+            assert cell["within_bound"] is True and 0 <= cell["max_error"] <= cell["error_bound"], (entry, column)
+            if column in ("additive", "aby3", "secagg"):
+                assert cell["error_bound"] > 0
+                if column == "aby3":  # aby3's comparison rounds (ReLU, max-pooling) are upper bounds
+                    assert cell["rounds"] <= cell["rounds_theory"]
+                else:
+                    assert cell["rounds"] == cell["rounds_theory"]
+                assert {"median", "min", "max"} == set(cell["offline_seconds"]) == set(cell["online_seconds"])
+                assert cell.get("bytes_per_party", cell.get("bytes_per_client", 0)) > 0
+            if column == "dp":
+                assert cell["epsilon"] == 1.0 and cell["delta"] == 1e-5 and cell["sigma"] > 0 and cell["protects"]
+    assert "PySyft" in markdown and "| operation |" in markdown and document["machine"]["cpu"] in markdown
+    assert "The overhead table" in stdout
+
+
+def test_sizes_that_do_not_fit_are_refused_before_allocating():
+    done = subprocess.run([sys.executable, "-m", "smpc_bench", "--quick", "--matmul", "3000000"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "matmul at these sizes needs about" in done.stderr and "GiB available" in done.stderr
+
+
+def test_size_flags_below_their_minimum_are_refused():
+    done = subprocess.run([sys.executable, "-m", "smpc_bench", "--quick", "--image", "8"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0 and "--image must be at least 32, got 8" in done.stderr
+
+
+def test_memory_estimates_grow_with_the_sizes():
+    from smpc_bench.cli import SIZES
+    from smpc_bench.memory import check_fits, estimate_bytes
+
+    quick, full = estimate_bytes(SIZES["quick"]), estimate_bytes(SIZES["full"])
+    assert all(0 < quick[case] <= full[case] for case in quick)
+    check_fits(SIZES["full"], available=24 * 2**30)  # the development machine runs --full
+    with pytest.raises(MemoryError, match="ResNet-18 inference at these sizes needs about"):
+        check_fits(dict(SIZES["full"], image=4096), available=24 * 2**30)

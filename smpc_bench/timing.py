@@ -1,0 +1,21 @@
+"""Timing helpers of the bench: run a callable several times, report the median and the spread."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[dict, object]:
+    """Run ``fn`` ``repeat`` times; return ``{median, min, max}`` seconds and the last result."""
+    seconds, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return spread(seconds), result
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
