@@ -18,6 +18,7 @@ from smpc_bench import cases, fl_rows, nn_rows, nonlinear, overhead, paillier_ro
 from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
+from smpc_bench.text_table import render_markdown_table, render_text
 
 SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
                    "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3},
@@ -137,19 +138,11 @@ def table(rows: list[dict]) -> list[list[str]]:
     return lines
 
 
-def render_text(lines: list[list[str]]) -> str:
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
-
-
 def render_markdown(lines: list[list[str]], stamp: dict, mode: str, repeat: int) -> str:
-    body = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
-    body += ["| " + " | ".join(cell or " " for cell in line) + " |" for line in lines[1:]]
     machine = (f"{stamp['cpu']}, {stamp['cores']} cores, numpy {stamp['numpy']}, "
                f"numba {stamp['numba']}, BLAS {stamp['blas']}")
-    return f"Measured by `python -m smpc_bench --{mode} --repeat {repeat}` on: {machine}.\n\n" + "\n".join(body) + "\n"
+    intro = f"Measured by `python -m smpc_bench --{mode} --repeat {repeat}` on: {machine}.\n\n"
+    return intro + render_markdown_table(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = overhead.collect(rows, sizes, mode, args.repeat, stamp)
     written = overhead.write(summary, folder)
     print("\nThe overhead table: median time (ratio to plaintext); PySyft's figures are quoted, not measured")
-    print(overhead.render_text(overhead.headline(summary)))
+    print(render_text(overhead.headline(summary)))
     print(f"machine: {overhead.machine_line(stamp)}")
     names = ", ".join(str(p) for p in [folder / "bench.json", folder / "bench.md", *written, folder / "fedavg.png"])
     print(f"\nwrote {names}", file=sys.stderr)

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from smpc_bench.dp_rows import DELTA, EPSILON
+from smpc_bench.text_table import render_markdown_table
 
 SCHEMA = "smpc.overhead/1"
 OPERATIONS = {
@@ -130,20 +131,6 @@ def details(document: dict) -> list[list[str]]:
     return lines
 
 
-def render_text(lines: list[list[str]]) -> str:
-    """Columns padded to their widest cell, a rule under the header."""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    out = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines]
-    out.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(out)
-
-
-def _markdown_table(lines: list[list[str]]) -> str:
-    body = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
-    body += ["| " + " | ".join(cell or " " for cell in line) + " |" for line in lines[1:]]
-    return "\n".join(body)
-
-
 def machine_line(stamp: dict) -> str:
     return (f"{stamp['cpu']}, {stamp['cores']} cores, {stamp.get('memory_gib')} GiB, numpy {stamp['numpy']}, "
             f"numba {stamp['numba']}, BLAS {stamp['blas']}")
@@ -154,7 +141,7 @@ def render_markdown(document: dict) -> str:
     return (f"Measured by `python -m smpc_bench --{document['mode']} --repeat {document['repeat']}` on: "
             f"{machine_line(document['machine'])}. Each cell: median time (ratio to the plaintext cell). "
             "PySyft's figures are quoted, not measured here.\n\n"
-            + _markdown_table(headline(document)) + "\n\n" + _markdown_table(details(document)) + "\n")
+            + render_markdown_table(headline(document)) + "\n\n" + render_markdown_table(details(document)) + "\n")
 
 
 def plot(document: dict, path: Path) -> None:
