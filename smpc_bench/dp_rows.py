@@ -40,7 +40,8 @@ def _row(group: str, name: str, seconds: dict, plain: dict, sigma: float, error:
 def clip_rows(x: np.ndarray, max_norm: float) -> np.ndarray:
     """``x`` with each row scaled by min(1, max_norm / ||row||_2) (a copy)."""
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    scale = np.minimum(1.0, max_norm / np.maximum(norms, np.finfo(float).tiny))
+    with np.errstate(divide="ignore", over="ignore"):  # a zero row: max_norm / 0 = inf, scale 1
+        scale = np.minimum(1.0, max_norm / norms)
     return x * scale[:, None]
 
 

@@ -3,7 +3,7 @@ which add the shares they hold and open only the sum.
 
 This is the two-server model of Prio (Corrigan-Gibbs & Boneh, NSDI 2017, Sec. 3) with additive shares, and its
 three-server form with ABY3's replicated shares (Mohassel & Rindal, CCS 2018, Sec. 2.1): server i holds
-(x_i, x_{i+1}). Shares are seed-compressed: every share but one is the AES-CTR stream of a fresh 32-byte key that
+(x_i, x_{i+1}). Shares are seed-compressed: every share but one is the AES-CTR stream of a fresh 16-byte key that
 the client sends in its place, so a client uploads one ring vector in all.
 
 The clients run in this process one after another (as secure aggregation's clients share this machine's cores);
