@@ -399,6 +399,23 @@ def test_client_and_server_reject_malformed_round_messages():
         msg.recv_share_rows(ScriptedParty(too_big), 0, 1)
 
 
+def test_replayed_messages_are_rejected():
+    """Keys are fresh per run and every share blob names its pair, so a blob replayed from an earlier run, relayed
+    to another client or reflected to its sender fails; a round header replayed in a later round is refused."""
+    a, b, c = ClientKeys.generate(), ClientKeys.generate(), ClientKeys.generate()
+    key_ab = share_key(a.encryption, b.public_bytes()[:32], 0, 1)
+    blob = encrypt_shares(key_ab, 0, 1, 7, 8)
+    a_again, b_again = ClientKeys.generate(), ClientKeys.generate()  # the same two clients in the next run
+    with pytest.raises(ShareDecryptionError, match="authentication"):
+        decrypt_shares(share_key(b_again.encryption, a_again.public_bytes()[:32], 1, 0), 0, 1, blob)
+    with pytest.raises(ShareDecryptionError, match="authentication"):
+        decrypt_shares(share_key(c.encryption, a.public_bytes()[:32], 2, 0), 0, 2, blob)
+    with pytest.raises(ShareDecryptionError, match="another pair"):
+        decrypt_shares(key_ab, 1, 0, blob)
+    with pytest.raises(MalformedMessageError, match="round 1 with status 1, expected round 2"):
+        msg.recv_go(ScriptedParty(np.array([1, 1], np.int64)), 2)
+
+
 def test_a_wrongly_shaped_masked_update_stops_the_run_naming_the_client():
     n, shape = 4, (6,)
     config = make_config(n, shape, 3, (), (), None, 16.0, 32, None)
