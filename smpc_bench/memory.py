@@ -12,7 +12,7 @@ import os
 GIB = 2**30
 MIB = 2**20
 # measured peaks above the imported baseline (AMD EPYC, 2 cores): ring matmul 82 / 131 MiB at n = 500 / 1000;
-# fixed-point matmul (three setups) 231 / 562 MiB; non-linear rows 2.3 / 13.4 GiB at 10^5 / 10^6 elements;
+# fixed-point matmul (three setups) 231 / 562 MiB; non-linear rows 1.7 / 11.0 GiB at 10^5 / 10^6 elements;
 # ResNet-18 (plaintext, DP, additive, aby3) 1.85 / 1.87 GiB at 64 / 224 pixels; aggregation of 10 clients
 # 145 / 348 MiB at 3 10^5 / 10^6 parameters
 _RESNET_FIXED = 2 * GIB  # weights, their shares and folded copies in every party, at any image size
@@ -24,7 +24,7 @@ def estimate_bytes(sizes: dict) -> dict[str, int]:
     return {
         "ring matmul": 96 * sizes["ring"] ** 2 + 64 * MIB,
         "fixed-point matmul": 512 * sizes["mpc"] ** 2 + 128 * MIB,
-        "non-linear functions": 14_000 * sizes["elements"] + GIB,
+        "non-linear functions": 12_000 * sizes["elements"] + GIB,
         "ResNet-18 inference": _RESNET_FIXED + _RESNET_PER_PIXEL * sizes["image"] ** 2,
         "gradient aggregation": 48 * sizes["clients"] * sizes["parameters"] + 64 * MIB,
     }

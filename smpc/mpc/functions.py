@@ -362,7 +362,7 @@ def _at_least(x: Tensor, thresholds: np.ndarray) -> Tensor:
     """Bits [x >= t] for every public threshold t (increasing), stacked on a new first axis: one comparison."""
     column = np.asarray(thresholds, dtype=np.float64).reshape((-1,) + (1,) * x.ndim)
     if _is_shared(x):
-        return stack([x] * len(thresholds)) - column >= 0
+        return x >= column  # broadcasts to (thresholds, *shape) in the subtraction: no stacked copies of x
     return (x >= column).astype(np.float64)
 
 
