@@ -32,7 +32,6 @@ SIZE_FLAGS = [("--matmul", ("ring", "mpc"), 1, "matrix side of the matmul rows")
               ("--clients", ("clients",), 8, "clients in the aggregation rows (3 of them drop out in two rows)"),
               ("--parameters", ("parameters",), 1, "parameters per client update"),
               ("--elements", ("elements",), 1, "elements of the comparison and non-linear rows")]
-STEPS = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--out", default="results", help="folder for bench.json and bench.md")
     parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+    parser.add_argument("--only-overhead", action="store_true",
+                        help="measure only the cases the overhead table needs (matmul, ResNet-18, aggregation)")
     for flag, _, smallest, what in SIZE_FLAGS:
         parser.add_argument(flag, type=int, metavar="N", help=f"{what} (at least {smallest}; default: the mode's)")
     return parser
@@ -71,25 +72,36 @@ def check_output_folder(folder: Path) -> None:
         raise SystemExit(f"output folder {folder} is not writable")
 
 
-def run_all(sizes: dict, repeat: int, progress: Progress, folder: Path) -> list[dict]:
-    """Every case's rows, in table order."""
-    rows = cases.ring_matmul_rows(sizes["ring"], repeat)
-    progress.step("fixed-point matmul")
-    rows += cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat)
-    progress.step("comparisons and non-linear functions")
-    rows += nonlinear.nonlinear_rows(sizes["elements"], MPC_SETUPS, repeat)
-    progress.step("Paillier")
-    rows += paillier_rows.throughput_rows(sizes["paillier"], repeat)
-    rows += paillier_rows.triple_rows(sizes["triples"], sizes["triple_side"], repeat)
-    progress.step("ResNet-18 inference")
-    rows += nn_rows.resnet_rows(sizes["image"], NN_SETUPS, repeat)
-    progress.step("private training")
-    rows += nn_rows.training_rows(NN_SETUPS, repeat)
-    progress.step("gradient aggregation")
-    rows += fl_rows.aggregation_rows(sizes["clients"], sizes["parameters"], repeat)
-    progress.step("private FedAvg")
-    rows += fl_rows.fedavg_rows(sizes["fl_rounds"], folder)
-    progress.step("done")
+# (progress label, the rows, whether the overhead table needs them), in table order
+CASES = [
+    ("exact ring matmul", lambda sizes, repeat, folder: cases.ring_matmul_rows(sizes["ring"], repeat), False),
+    ("fixed-point matmul", lambda sizes, repeat, folder: cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat),
+     True),
+    ("comparisons and non-linear functions",
+     lambda sizes, repeat, folder: nonlinear.nonlinear_rows(sizes["elements"], MPC_SETUPS, repeat), False),
+    ("Paillier", lambda sizes, repeat, folder: paillier_rows.throughput_rows(sizes["paillier"], repeat)
+     + paillier_rows.triple_rows(sizes["triples"], sizes["triple_side"], repeat), False),
+    ("ResNet-18 inference", lambda sizes, repeat, folder: nn_rows.resnet_rows(sizes["image"], NN_SETUPS, repeat),
+     True),
+    ("private training", lambda sizes, repeat, folder: nn_rows.training_rows(NN_SETUPS, repeat), False),
+    ("gradient aggregation",
+     lambda sizes, repeat, folder: fl_rows.aggregation_rows(sizes["clients"], sizes["parameters"], repeat), True),
+    ("private FedAvg", lambda sizes, repeat, folder: fl_rows.fedavg_rows(sizes["fl_rounds"], folder), False),
+]
+
+
+def selected_cases(only_overhead: bool) -> list[tuple]:
+    """Every case, or only those the overhead table is assembled from."""
+    return [case for case in CASES if case[2] or not only_overhead]
+
+
+def run_all(sizes: dict, repeat: int, progress: Progress, folder: Path, only_overhead: bool = False) -> list[dict]:
+    """The selected cases' rows, in table order."""
+    rows = []
+    for label, measure, _ in selected_cases(only_overhead):
+        progress.show(label)
+        rows += measure(sizes, repeat, folder)
+        progress.step(label)
     return rows
 
 
@@ -158,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out)
     check_output_folder(folder)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
-    with Progress(total=STEPS, enabled=enabled) as progress:
-        rows = run_all(sizes, args.repeat, progress, folder)
+    with Progress(total=len(selected_cases(args.only_overhead)), enabled=enabled) as progress:
+        rows = run_all(sizes, args.repeat, progress, folder, args.only_overhead)
     stamp = machine_stamp()
     lines = table(rows)
     print(render_text(lines))
@@ -171,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nThe overhead table: median time (ratio to plaintext); PySyft's figures are quoted, not measured")
     print(render_text(overhead.headline(summary)))
     print(f"machine: {overhead.machine_line(stamp)}")
-    names = ", ".join(str(p) for p in [folder / "bench.json", folder / "bench.md", *written, folder / "fedavg.png"])
+    plots = [] if args.only_overhead else [folder / "fedavg.png"]
+    names = ", ".join(str(p) for p in [folder / "bench.json", folder / "bench.md", *written, *plots])
     print(f"\nwrote {names}", file=sys.stderr)
     return 0

@@ -37,21 +37,27 @@ def _row(group: str, name: str, seconds: dict, plain: dict, sigma: float, error:
             "protects": protects, "cell": cell, **extra}
 
 
-def clip_rows(x: np.ndarray, max_norm: float) -> np.ndarray:
-    """``x`` with each row scaled by min(1, max_norm / ||row||_2) (a copy)."""
+def row_clip_scales(x: np.ndarray, max_norm: float) -> np.ndarray:
+    """min(1, max_norm / ||row||_2) for each row of ``x`` (1 for a zero row)."""
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     with np.errstate(divide="ignore", over="ignore"):  # a zero row: max_norm / 0 = inf, scale 1
-        scale = np.minimum(1.0, max_norm / norms)
-    return x * scale[:, None]
+        return np.minimum(1.0, max_norm / norms)
+
+
+def clip_rows(x: np.ndarray, max_norm: float) -> np.ndarray:
+    """``x`` with each row scaled by min(1, max_norm / ||row||_2) (a copy)."""
+    return x * row_clip_scales(x, max_norm)[:, None]
 
 
 def dp_matmul(x: np.ndarray, y: np.ndarray, row_norm: float) -> tuple[np.ndarray, float]:
     """(clip_rows(x) @ y + noise, sigma): each row of ``x`` is one record, ``y`` is public.
 
-    Replacing one record x_i by x_i' moves only output row i, by at most ||x_i - x_i'|| ||y||_2
-    <= 2 row_norm ||y||_F (the Frobenius norm bounds the spectral norm and costs one pass).
+    Clipping row i of x scales row i of the product, so the product is computed once and its rows scaled
+    in place (no clipped copy of x). Replacing one record x_i by x_i' moves only output row i, by at most
+    ||x_i - x_i'|| ||y||_2 <= 2 row_norm ||y||_F (the Frobenius norm bounds the spectral norm, in one pass).
     """
-    product = clip_rows(x, row_norm) @ y
+    product = x @ y
+    product *= row_clip_scales(x, row_norm)[:, None]
     flat = y.reshape(-1)
     sigma = dp.gaussian_sigma(2 * row_norm * float(np.sqrt(np.dot(flat, flat))), EPSILON, DELTA)
     product += dp.gaussian_noise(product.shape, sigma)

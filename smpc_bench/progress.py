@@ -7,7 +7,7 @@ import time
 
 
 class Progress:
-    """``with Progress(total) as bar: bar.step("label")``; draws only on a terminal unless forced."""
+    """``with Progress(total) as bar: bar.show("task"); ...; bar.step("task")``; drawn on a terminal unless forced."""
 
     def __init__(self, total: int, stream=None, enabled: bool | None = None):
         self.total = max(1, total)
@@ -20,8 +20,12 @@ class Progress:
         self._draw("starting")
         return self
 
+    def show(self, label: str) -> None:
+        """Show what runs now (nothing is marked done)."""
+        self._draw(label)
+
     def step(self, label: str) -> None:
-        """Mark one task done and show the next label."""
+        """Mark one task done and show ``label``."""
         self.done = min(self.total, self.done + 1)
         self._draw(label)
 

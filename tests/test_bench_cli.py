@@ -169,3 +169,17 @@ def test_memory_estimates_grow_with_the_sizes():
     check_fits(SIZES["full"], available=24 * 2**30)  # the development machine runs --full
     with pytest.raises(MemoryError, match="ResNet-18 inference at these sizes needs about"):
         check_fits(dict(SIZES["full"], image=4096), available=24 * 2**30)
+
+
+def test_only_overhead_measures_the_table_and_draws_progress(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "smpc_bench", "--quick", "--only-overhead", "--repeat", "1",
+                           "--out", str(tmp_path), "--progress", "always", "--parameters", "2000", "--clients", "8"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "3/3" in done.stderr and "gradient aggregation" in done.stderr  # the progress bar
+    document = json.loads((tmp_path / "overhead.json").read_text())
+    assert document["sizes"]["parameters"] == 2000 and document["sizes"]["clients"] == 8
+    assert [len(entry["cells"]) for entry in document["rows"]] == [4, 4, 5]
+    groups = {row["group"] for row in json.loads((tmp_path / "bench.json").read_text())["rows"]}
+    assert groups == {"fixed-point matmul", "ResNet-18 inference", "gradient aggregation"}
+    assert not (tmp_path / "fedavg.png").exists() and (tmp_path / "overhead.png").exists()
