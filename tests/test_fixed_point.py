@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -49,3 +49,27 @@ def test_scalar_bad_value():
 def test_bad_frac_bits(frac_bits):
     with pytest.raises(ValueError, match="frac_bits"):
         encode([1.0], frac_bits)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), frac_bits=st.sampled_from([0, 8, 16, 24]))
+def test_large_arrays_encode_exactly_as_small_ones(data, frac_bits):
+    """Arrays from 2^14 elements take the compiled pass: same values (ties to even), same errors."""
+    from smpc.ring import fixed_point
+
+    size = data.draw(st.integers(fixed_point._KERNEL_MIN_SIZE, fixed_point._KERNEL_MIN_SIZE + 300))
+    limit = fixed_point.max_magnitude(frac_bits)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(-limit, limit, size) * rng.choice([1.0, 1e-6, 1e-12], size)
+    values[:4] = np.array([0.5, 1.5, -2.5, -0.5]) / 2.0**frac_bits  # exact ties
+    big = encode(values.reshape(-1, 2) if size % 2 == 0 else values, frac_bits)
+    small = np.concatenate([encode(chunk, frac_bits) for chunk in np.array_split(values, 8)])
+    np.testing.assert_array_equal(big.reshape(-1), small)
+    assert list(big.reshape(-1)[:4].view(np.int64)) == [0, 2, -2, 0]
+    position = data.draw(st.integers(0, size - 1))
+    for bad in (np.nan, np.inf, -limit):
+        broken = values.copy()
+        broken[position] = bad
+        with pytest.raises(ValueError, match=rf"at index \({position},\)"):
+            encode(broken, frac_bits)

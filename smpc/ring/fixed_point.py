@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 DEFAULT_FRAC_BITS = 16
 RING_BITS = 64
@@ -16,6 +17,22 @@ def max_magnitude(frac_bits: int = DEFAULT_FRAC_BITS) -> float:
     return float(2 ** (MAGNITUDE_BITS - frac_bits))
 
 
+# Arrays this large are encoded by one compiled pass (check, scale, round, convert) instead of numpy's
+# five temporaries; below it numpy's per-call overhead is smaller than the kernel's.
+_KERNEL_MIN_SIZE = 1 << 14
+
+
+@njit(cache=True, nogil=True)
+def _encode_pass(values, scale, limit, out):  # pragma: no cover (compiled)
+    """out[i] = rint(values[i] * scale) while |values[i]| < limit; the index of the first other value, else -1."""
+    for i in range(values.size):
+        v = values[i]
+        if not abs(v) < limit:  # NaN and infinities fail this comparison too
+            return i
+        out[i] = np.int64(np.rint(v * scale))
+    return -1
+
+
 def encode(x, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
     """Encode reals as ``round(x * 2^frac_bits)`` in Z_2^64 (uint64, round half to even).
 
@@ -24,16 +41,28 @@ def encode(x, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
     """
     _check_frac_bits(frac_bits)
     values = np.asarray(x, dtype=np.float64)
-    bad = ~np.isfinite(values) | (np.abs(values) >= max_magnitude(frac_bits))
+    limit = max_magnitude(frac_bits)
+    if values.size >= _KERNEL_MIN_SIZE:
+        flat = np.ascontiguousarray(values).reshape(-1)
+        out = np.empty(flat.size, dtype=np.int64)
+        first_bad = _encode_pass(flat, float(2**frac_bits), limit, out)
+        if first_bad < 0:
+            return out.view(np.uint64).reshape(values.shape)
+        _refuse(values, np.unravel_index(first_bad, values.shape), frac_bits)
+    bad = ~np.isfinite(values) | (np.abs(values) >= limit)
     if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        value = values[index] if values.ndim else values.item()
-        raise ValueError(
-            f"cannot fixed-point encode {value!r} at index {index}: values must be finite "
-            f"with |x| < 2^{MAGNITUDE_BITS - frac_bits} for frac_bits={frac_bits}"
-        )
+        _refuse(values, np.argwhere(bad)[0], frac_bits)
     scaled = np.rint(values * float(2**frac_bits))
     return scaled.astype(np.int64).view(np.uint64)
+
+
+def _refuse(values: np.ndarray, index, frac_bits: int) -> None:
+    index = tuple(int(i) for i in index)
+    value = values[index] if values.ndim else values.item()
+    raise ValueError(
+        f"cannot fixed-point encode {value!r} at index {index}: values must be finite "
+        f"with |x| < 2^{MAGNITUDE_BITS - frac_bits} for frac_bits={frac_bits}"
+    )
 
 
 def decode(u, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:

@@ -386,7 +386,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def warmup() -> None:
-    """Compile (or load from numba's cache) every ring kernel, conv2d's too, on tiny inputs."""
+    """Compile (or load from numba's cache) every ring kernel (conv2d's and encode's too) on tiny inputs."""
     a = np.arange(1, 7, dtype=np.uint64).reshape(1, 2, 3)
     b = np.arange(1, 7, dtype=np.uint64).reshape(1, 3, 2)
     idx = np.zeros(1, np.int64)
@@ -404,3 +404,6 @@ def warmup() -> None:
     conv._im2col_serial(xp, cols, 3, 3, 1, 1, 1, 1, 1)
     with PARALLEL_LOCK:
         conv._im2col_parallel(xp, cols, 3, 3, 1, 1, 1, 1, 1, 1)
+    from smpc.ring import fixed_point
+
+    fixed_point._encode_pass(np.zeros(2), 1.0, 2.0, np.empty(2, np.int64))
