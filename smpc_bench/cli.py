@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     sizes = chosen_sizes(args, mode)
     try:
-        check_fits(sizes)
+        check_fits(sizes, cases=[label for label, _, _ in selected_cases(args.only_overhead)])
     except MemoryError as exc:
         raise SystemExit(f"sizes too large: {exc}") from None
     folder = Path(args.out)

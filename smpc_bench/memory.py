@@ -22,9 +22,9 @@ _RESNET_PER_PIXEL = 4096  # activations, im2col buffers and Beaver masks per inp
 def estimate_bytes(sizes: dict) -> dict[str, int]:
     """Estimated peak bytes of each bench case for the given sizes."""
     return {
-        "ring matmul": 96 * sizes["ring"] ** 2 + 64 * MIB,
+        "exact ring matmul": 96 * sizes["ring"] ** 2 + 64 * MIB,
         "fixed-point matmul": 512 * sizes["mpc"] ** 2 + 128 * MIB,
-        "non-linear functions": 12_000 * sizes["elements"] + GIB,
+        "comparisons and non-linear functions": 12_000 * sizes["elements"] + GIB,
         "ResNet-18 inference": _RESNET_FIXED + _RESNET_PER_PIXEL * sizes["image"] ** 2,
         "gradient aggregation": 48 * sizes["clients"] * sizes["parameters"] + 64 * MIB,
     }
@@ -45,12 +45,13 @@ def available_bytes() -> int | None:
         return None
 
 
-def check_fits(sizes: dict, available: int | None = None) -> None:
-    """Raise ``MemoryError`` naming the case, its estimate and the memory available if a case would not fit."""
+def check_fits(sizes: dict, available: int | None = None, cases: list[str] | None = None) -> None:
+    """Raise ``MemoryError`` naming the case, its estimate and the memory available if one of ``cases`` (default:
+    every case with an estimate) would not fit."""
     available = available_bytes() if available is None else available
     if available is None:
         return
     for case, need in estimate_bytes(sizes).items():
-        if need > available:
+        if (cases is None or case in cases) and need > available:
             raise MemoryError(f"{case} at these sizes needs about {need / GIB:.1f} GiB (estimated before "
                               f"allocating anything); this machine has {available / GIB:.1f} GiB available")

@@ -161,12 +161,17 @@ def test_size_flags_below_their_minimum_are_refused():
 
 
 def test_memory_estimates_grow_with_the_sizes():
-    from smpc_bench.cli import SIZES
+    from smpc_bench.cli import CASES, SIZES
     from smpc_bench.memory import check_fits, estimate_bytes
 
     quick, full = estimate_bytes(SIZES["quick"]), estimate_bytes(SIZES["full"])
     assert all(0 < quick[case] <= full[case] for case in quick)
     check_fits(SIZES["full"], available=24 * 2**30)  # the development machine runs --full
+    overhead_cases = [label for label, _, in_table in CASES if in_table]
+    with pytest.raises(MemoryError, match="comparisons and non-linear functions"):
+        check_fits(SIZES["full"], available=8 * 2**30)
+    check_fits(SIZES["full"], available=8 * 2**30, cases=overhead_cases)  # --only-overhead fits in 8 GiB
+    assert set(estimate_bytes(SIZES["full"])) <= {label for label, _, _ in CASES}
     with pytest.raises(MemoryError, match="ResNet-18 inference at these sizes needs about"):
         check_fits(dict(SIZES["full"], image=4096), available=24 * 2**30)
 
