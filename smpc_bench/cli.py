@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     written = overhead.write(summary, folder)
     print("\nThe overhead table: median time (ratio to plaintext); PySyft's figures are quoted, not measured")
     print(render_text(overhead.headline(summary)))
+    print(overhead.reference_line(summary))
     print(f"machine: {overhead.machine_line(stamp)}")
     plots = [] if args.only_overhead else [folder / "fedavg.png"]
     names = ", ".join(str(p) for p in [folder / "bench.json", folder / "bench.md", *written, *plots])

@@ -53,6 +53,7 @@ def aggregation_rows(clients: int, size: int, repeat: int) -> list[dict]:
             "bytes_per_client": float(np.mean(last.client_bytes_sent)),  # what a client sends
             "max_error": error, "error_bound": last.error_bound, "within_bound": error <= last.error_bound,
             "rounds": SECAGG_ROUNDS, "rounds_theory": SECAGG_ROUNDS,
+            "phases": "no offline phase: every round needs this round's fresh keys or the inputs",
             "cell": ["aggregation", "secagg"] if not before and not after else None,
         })
     return rows
@@ -72,6 +73,8 @@ def _server_row(updates, protocol: str, plain: dict, expected: np.ndarray, label
         "group": "gradient aggregation", "name": f"{label}, {servers} servers, {kind} (clients' sharing + servers)",
         "seconds": seconds, "ratio": seconds["median"] / plain["median"], "ratio_to": "plaintext",
         "offline_seconds": spread([0.0] * len(runs)), "online_seconds": seconds,
+        "phases": "no offline phase: sums need no correlated randomness; the time is the clients' sharing plus the "
+                  "servers' adding and opening",
         "client_seconds": spread([r["client_seconds"] for r in runs]),
         "server_seconds": spread([r["server_seconds"] for r in runs]),
         "bytes_per_client": last["bytes_per_client"], "bytes_per_party": last["bytes_per_party"],

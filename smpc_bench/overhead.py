@@ -37,7 +37,7 @@ QUOTED_PYSYFT = {
 }
 _CELL_KEYS = ("name", "seconds", "offline_seconds", "online_seconds", "bytes_per_party", "bytes_theory",
               "bytes_per_client", "rounds", "rounds_theory", "max_error", "error_bound", "within_bound",
-              "error_against", "sigma", "epsilon", "delta", "protects", "argmax_kept")
+              "error_against", "sigma", "epsilon", "delta", "protects", "argmax_kept", "phases")
 
 
 def collect(rows: list[dict], sizes: dict, mode: str, repeat: int, stamp: dict) -> dict:
@@ -66,6 +66,9 @@ def collect(rows: list[dict], sizes: dict, mode: str, repeat: int, stamp: dict) 
             if column == "secagg":  # every round of Bonawitz et al. needs this round's fresh keys or inputs
                 cell.setdefault("offline_seconds", {"median": 0.0, "min": 0.0, "max": 0.0})
                 cell.setdefault("online_seconds", cell["seconds"])
+            elif column in ("additive", "aby3") and operation != "aggregation":
+                cell.setdefault("phases", "offline: the dealer's triples and truncation pairs (aby3: none); online: "
+                                          "the parties' time outside waiting for or expanding them")
         entry = {"operation": operation, "label": template.format(matmul=sizes["mpc"], **sizes), "cells": row_cells,
                  "quoted_pysyft": QUOTED_PYSYFT[operation]}
         if operation == "resnet18" and "pytorch" in references:
@@ -136,12 +139,23 @@ def machine_line(stamp: dict) -> str:
             f"numba {stamp['numba']}, BLAS {stamp['blas']}")
 
 
+def reference_line(document: dict) -> str:
+    """PyTorch's forward pass of the same ResNet-18, when it was measured (a reference, not a column)."""
+    for entry in document["rows"]:
+        reference = entry.get("reference_pytorch")
+        if reference:
+            return (f"Reference: PyTorch's CPU forward pass of the same ResNet-18 took "
+                    f"{_seconds(reference['seconds']['median'])} ({_ratio(reference['ratio'])} the plaintext cell).")
+    return "Reference: PyTorch is not installed, so its ResNet-18 forward pass was not measured."
+
+
 def render_markdown(document: dict) -> str:
-    """``overhead.md``: the headline table, the cell details and the machine stamp."""
+    """``overhead.md``: the headline table, the PyTorch reference, the cell details and the machine stamp."""
     return (f"Measured by `python -m smpc_bench --{document['mode']} --repeat {document['repeat']}` on: "
             f"{machine_line(document['machine'])}. Each cell: median time (ratio to the plaintext cell). "
             "PySyft's figures are quoted, not measured here.\n\n"
-            + render_markdown_table(headline(document)) + "\n\n" + render_markdown_table(details(document)) + "\n")
+            + render_markdown_table(headline(document)) + "\n\n" + reference_line(document) + "\n\n"
+            + render_markdown_table(details(document)) + "\n")
 
 
 def plot(document: dict, path: Path) -> None:

@@ -144,7 +144,10 @@ def test_overhead_table_schema_and_error_bounds(quick_results):
             if column == "dp":
                 assert cell["epsilon"] == 1.0 and cell["delta"] == 1e-5 and cell["sigma"] > 0 and cell["protects"]
     assert "PySyft" in markdown and "| operation |" in markdown and document["machine"]["cpu"] in markdown
-    assert "The overhead table" in stdout
+    assert "The overhead table" in stdout and "Reference: PyTorch" in stdout and "Reference: PyTorch" in markdown
+    for entry in document["rows"]:
+        for column in ("additive", "aby3", "secagg"):
+            assert column not in entry["cells"] or entry["cells"][column]["phases"]
 
 
 def test_sizes_that_do_not_fit_are_refused_before_allocating():
