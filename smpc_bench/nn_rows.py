@@ -39,7 +39,7 @@ def realistic_resnet18(num_classes: int = 1000, seed: int = 0) -> models.ResNet:
 def inference_program(model: nn.Module, x: np.ndarray):
     def program(party):
         start = time.perf_counter()
-        net = model if party.rank == 0 else models.resnet18(num_classes=model.fc.out_features, rng=1).eval()
+        net = model if party.rank == 0 else nn.skip_init(models.resnet18, num_classes=model.fc.out_features).eval()
         shared_model = net.share(party, src=0)
         shared_x = party.share(x if party.rank == 1 else None, src=1)
         party.reset_stats()

@@ -236,3 +236,18 @@ def test_fixed_point_range_check_names_the_layer():
     with pytest.raises(ValueError, match="layer '2' produces values up to"):
         nn.check_fixed_point_range(model, x)
     assert "forward" not in model[2].__dict__  # the recording wrappers are gone
+
+
+def test_skip_init_builds_the_same_architecture_with_zero_weights():
+    built = models.resnet18(num_classes=7, rng=0)
+    skipped = nn.skip_init(models.resnet18, num_classes=7)
+    reference, zeros = built.state_dict(), skipped.state_dict()
+    assert list(zeros) == list(reference) and all(zeros[k].shape == reference[k].shape for k in reference)
+    assert not np.any(zeros["conv1.weight"]) and not np.any(zeros["fc.weight"]) and not np.any(zeros["fc.bias"])
+    np.testing.assert_array_equal(zeros["bn1.weight"], 1.0)  # BatchNorm's defaults are not random: kept
+    skipped.load_state_dict(reference)
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32))
+    np.testing.assert_array_equal(skipped.eval()(x), built.eval()(x))
+    assert not np.any(nn.skip_init(nn.Linear, 3, 2).weight.data)
+    with pytest.raises(TypeError, match="do not pass rng"):
+        nn.skip_init(models.mlp, [3, 2], rng=0)
