@@ -7,6 +7,7 @@ Start with :func:`smpc.run`; the layers are ``smpc.ring`` (Z_2^64 arithmetic),
 from smpc.api import launch, run
 from smpc.mpc.tensor import concatenate, stack, where
 from smpc.exceptions import (
+    FixedPointPrecisionWarning,
     PartyFailedError,
     PeerError,
     PeerTimeoutError,
@@ -21,6 +22,7 @@ from smpc.net.tcp import TlsConfig
 __version__ = "0.1.0"
 
 __all__ = [
+    "FixedPointPrecisionWarning",
     "Party",
     "PartyFailedError",
     "PeerError",

@@ -32,6 +32,10 @@ class PeerTimeoutError(PeerError, TimeoutError):
     """A peer did not send an expected message within the configured timeout."""
 
 
+class FixedPointPrecisionWarning(RuntimeWarning):
+    """A public scalar is nonzero but below the fixed-point resolution 2^-frac_bits, so it encodes to 0."""
+
+
 class PartyFailedError(SmpcError):
     """Raised by :func:`smpc.run` when one or more parties raised.
 

@@ -1,5 +1,7 @@
 """Both protocols (additive with 2, 3, 5 parties; aby3) against plaintext numpy, on hypothesis-drawn data."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -35,6 +37,7 @@ def two_shared(fn, x, y, parties, **kw):
 small_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=5)
 
 
+@pytest.mark.filterwarnings("ignore::smpc.FixedPointPrecisionWarning")  # arbitrary floats: tiny ones are drawn
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
 def test_add_sub_neg_with_broadcasting(protocol, parties, data):
@@ -64,6 +67,7 @@ def test_add_sub_neg_with_broadcasting(protocol, parties, data):
         assert_close(got[5], x - 3, ENC)
 
 
+@pytest.mark.filterwarnings("ignore::smpc.FixedPointPrecisionWarning")  # arbitrary floats: tiny ones are drawn
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
 def test_elementwise_product_shared_and_public(protocol, parties, data):
@@ -390,4 +394,29 @@ def test_pseudo_random_zero_sharing_needs_no_messages(protocol, parties):
 
 @pytest.mark.parametrize("target", [5, -1])
 def test_reveal_to_a_rank_that_does_not_exist(target):
-    _fails(lambda p: p.share(only(np.ones(2), p, 0), src=0).reveal(to=target), match="not a party rank")
+    _fails(lambda p: p.share(only(np.ones(2), p, 0), src=0).reveal(to=target),
+           match="ValueError: reveal target .* is not a party rank")  # the same type as aby3's
+
+
+def _precision_warnings(program, protocol, parties):
+    """Run ``program``; its results and the FixedPointPrecisionWarnings its parties' threads raised."""
+    with warnings.catch_warnings(record=True) as caught:  # filters are process-wide: set here, not in a thread
+        warnings.simplefilter("always")
+        results = smpc.run(program, parties=parties, protocol=protocol)
+    return results, [w for w in caught if issubclass(w.category, smpc.FixedPointPrecisionWarning)]
+
+
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+def test_a_public_scalar_below_the_resolution_warns_instead_of_silently_zeroing(protocol, parties):
+    def tiny(party):
+        return (party.share(only(np.ones(3), party, 0), src=0) * 1e-6).reveal()
+
+    def representable(party):
+        x = party.share(only(np.ones(3), party, 0), src=0)
+        return (x * 2.0**-16 + x * 0.0 + x * 3).reveal()  # exact, an intended zero, an integer: no warning
+
+    results, caught = _precision_warnings(tiny, protocol, parties)
+    assert not results[0].any() and caught
+    assert "public value 1e-06 is below the fixed-point resolution 2^-16" in str(caught[0].message)
+    results, caught = _precision_warnings(representable, protocol, parties)
+    assert np.allclose(results[0], 3 + 2.0**-16) and not caught

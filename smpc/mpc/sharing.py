@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.exceptions import PeerError, ProtocolError
+from smpc.exceptions import PeerError
 from smpc.ring.arith import wrapping
 
 MAX_SHARED_ELEMENTS = 1 << 31
@@ -82,7 +82,7 @@ def open_shares(party, shares: list[np.ndarray], combine=np.add) -> list[np.ndar
 def open_to(party, share: np.ndarray, dst: int) -> np.ndarray | None:
     """Reconstruct a shared value at party ``dst`` only (one round); others get None."""
     if not 0 <= dst < party.world_size:
-        raise ProtocolError(f"reveal target {dst} is not a party rank (0..{party.world_size - 1})")
+        raise ValueError(f"reveal target {dst} is not a party rank (0..{party.world_size - 1})")
     if party.rank != dst:
         party.send(dst, share)
         return None

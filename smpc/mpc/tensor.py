@@ -11,11 +11,12 @@ a protocol subclass supplies what needs its own structure or communication:
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 
-from smpc.exceptions import ProtocolError
+from smpc.exceptions import FixedPointPrecisionWarning, ProtocolError
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
@@ -127,7 +128,7 @@ class SharedTensor:
             if other.party is not self.party:
                 raise ProtocolError("operands belong to different parties or runs")
             return other
-        return public_to_ring(other, self.party.frac_bits)
+        return public_to_ring(other, self.party.frac_bits, operand=True)
 
     @staticmethod
     @wrapping
@@ -388,8 +389,12 @@ class SharedTensor:
         return self.sum_pool2d(kernel_size, stride, padding) / (kh * kw)
 
 
-def public_to_ring(value, frac_bits: int) -> tuple[np.ndarray, int]:
-    """A public operand as ring elements: integers exactly (scale 0), floats in fixed point."""
+def public_to_ring(value, frac_bits: int, operand: bool = False) -> tuple[np.ndarray, int]:
+    """A public value as ring elements: integers exactly (scale 0), floats in fixed point.
+
+    An ``operand`` (of ``+ - * @`` or a comparison) that is a nonzero float scalar (0-d) below the resolution
+    2^-frac_bits raises :class:`~smpc.exceptions.FixedPointPrecisionWarning`: ``x * 1e-6`` would be ``x * 0``.
+    """
     if hasattr(value, "reveal") or hasattr(value, "components"):
         raise TypeError(f"cannot combine a shared tensor with {type(value).__name__}")
     arr = np.asarray(value)
@@ -398,7 +403,11 @@ def public_to_ring(value, frac_bits: int) -> tuple[np.ndarray, int]:
     if arr.dtype.kind in "iu":
         return to_ring(arr), 0
     if arr.dtype.kind == "f":
-        return encode(arr, frac_bits), frac_bits
+        ring = encode(arr, frac_bits)
+        if operand and arr.ndim == 0 and arr.item() != 0 and not ring.any():
+            warnings.warn(f"public value {arr.item()!r} is below the fixed-point resolution 2^-{frac_bits} and "
+                          "encodes to 0; rescale it or raise frac_bits", FixedPointPrecisionWarning, stacklevel=4)
+        return ring, frac_bits
     raise TypeError(f"cannot use a public operand of dtype {arr.dtype}")
 
 
