@@ -1,6 +1,8 @@
 """The overhead table's own cells: DP releases (clipping, sensitivity, noise bound), client-to-servers
 aggregation, and assembling the table from tagged rows."""
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -104,3 +106,33 @@ def test_overhead_needs_every_plaintext_cell():
     rows = [_row("matmul", "plaintext", 0.5), _row("resnet18", "plaintext", 0.5)]
     with pytest.raises(ValueError, match="no plaintext cell for aggregation"):
         overhead.collect(rows, {"mpc": 1, "image": 32, "clients": 8, "parameters": 1}, "quick", 1, {})
+
+
+def _document(cpu, seconds, label="matrix multiplication 10x10"):
+    cells = {"plaintext": {"seconds": {"median": 1.0}, "ratio": 1.0},
+             "aby3": {"seconds": {"median": seconds}, "ratio": seconds}}
+    return {"schema": overhead.SCHEMA, "machine": {"cpu": cpu, "cores": 2, "numpy": "2", "numba": "0", "blas": "x"},
+            "rows": [{"operation": "matmul", "label": label, "cells": cells}]}
+
+
+def test_compare_refuses_tables_from_different_machines(tmp_path, capsys):
+    from smpc_bench import compare
+
+    paths = []
+    for name, document in (("old", _document("AMD", 8.0)), ("new", _document("AMD", 4.0)),
+                           ("other", _document("Intel", 2.0)), ("bigger", _document("AMD", 4.0, "other size"))):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(document))
+    old, new, other, bigger = paths
+    assert compare.main([str(old), str(new)]) == 0
+    assert "2.00x faster" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"different machines \(cpu: AMD -> Intel\)"):
+        compare.main([str(old), str(other)])
+    assert compare.main([str(old), str(other), "--any-machine"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio to plaintext" in out and "4.00x faster" in out
+    compare.main([str(old), str(bigger)])
+    assert "sizes differ" in capsys.readouterr().out
+    (tmp_path / "bench.json").write_text("{}")
+    with pytest.raises(SystemExit, match="is not an overhead table"):
+        compare.main([str(old), str(tmp_path / "bench.json")])
