@@ -78,7 +78,7 @@ def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[
     """Fixed-point n x n matmul: plaintext float64, then MPC for each (protocol, parties)."""
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((n, n)), rng.standard_normal((n, n))
-    plain, reference = timed(lambda: x @ y, repeat)
+    plain, reference = timed(lambda: x @ y, repeat, warmup=True)
     rows = [{"group": "fixed-point matmul", "name": f"plaintext numpy float64 {n}x{n}", "seconds": plain,
              "ratio": 1.0, "ratio_to": "plaintext", "cell": ["matmul", "plaintext"]}]
     rows.append(dp_rows.matmul_row(x, y, plain, repeat))

@@ -25,7 +25,7 @@ NOISE_TAIL = 8.58  # > 8.572, the largest |N(0, 1)| Box-Muller on 53-bit uniform
 
 def _timed_release(release: Callable[[], tuple], repeat: int) -> tuple[dict, tuple]:
     _kernels.warmup()  # load the noise and clipping kernels before the clock starts
-    return timed(release, repeat)
+    return timed(release, repeat, warmup=True)
 
 
 def _row(group: str, name: str, seconds: dict, plain: dict, sigma: float, error: float, protects: str,

@@ -34,7 +34,7 @@ def aggregation_rows(clients: int, size: int, repeat: int) -> list[dict]:
     updates = _updates(clients, size)
     group = "gradient aggregation"
     label = f"{clients} clients x {size:.0e} parameters"
-    plain, expected = timed(lambda: np.sum(updates, axis=0), repeat)
+    plain, expected = timed(lambda: np.sum(updates, axis=0), repeat, warmup=True)
     rows = [{"group": group, "name": f"{label}, plaintext sum", "seconds": plain, "ratio": 1.0,
              "ratio_to": "plaintext", "bytes_per_client": 8 * size, "cell": ["aggregation", "plaintext"]}]
     rows.append(dp_rows.aggregation_row(updates, CLIP_NORM, plain, label, repeat))

@@ -68,7 +68,7 @@ def resnet_rows(size: int, setups: list[tuple[str, int]], repeat: int) -> list[d
     model = realistic_resnet18()
     x = np.random.default_rng(2).standard_normal((1, 3, size, size))
     group, label = "ResNet-18 inference", f"ResNet-18, 1x3x{size}x{size}"
-    plain, reference = timed(lambda: model(x), repeat)
+    plain, reference = timed(lambda: model(x), repeat, warmup=True)
     rows = [{"group": group, "name": f"{label}, plaintext numpy float64", "seconds": plain, "ratio": 1.0,
              "ratio_to": "plaintext", "cell": ["resnet18", "plaintext"]}]
     rows.append(dp_rows.logits_row(group, label, lambda: model(x), plain, repeat))

@@ -7,8 +7,14 @@ import time
 from typing import Callable
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[dict, object]:
-    """Run ``fn`` ``repeat`` times; return ``{median, min, max}`` seconds and the last result."""
+def timed(fn: Callable[[], object], repeat: int, warmup: bool = False) -> tuple[dict, object]:
+    """Run ``fn`` ``repeat`` times; return ``{median, min, max}`` seconds and the last result.
+
+    ``warmup``: one untimed run first, so first-touch page faults and lazy initialisation do not land in a
+    timed run of a cell that takes milliseconds.
+    """
+    if warmup:
+        fn()
     seconds, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()
