@@ -251,3 +251,8 @@ def test_skip_init_builds_the_same_architecture_with_zero_weights():
     assert not np.any(nn.skip_init(nn.Linear, 3, 2).weight.data)
     with pytest.raises(TypeError, match="do not pass rng"):
         nn.skip_init(models.mlp, [3, 2], rng=0)
+    dropout = nn.skip_init(nn.Dropout, 0.5).train()
+    with pytest.raises(RuntimeError, match="built by skip_init .* set its .rng"):
+        dropout(np.ones(4))
+    dropout.rng = np.random.default_rng(0)
+    assert dropout(np.ones(4)).shape == (4,)

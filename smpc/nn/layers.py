@@ -22,6 +22,10 @@ class _ZeroDraws:
     def normal(self, loc=0.0, scale=1.0, size=None) -> np.ndarray:
         return np.zeros(size)
 
+    def random(self, size=None) -> np.ndarray:
+        raise RuntimeError("this layer was built by skip_init and has no random generator for its dropout masks; "
+                           "set its .rng to a numpy Generator seeded alike at every party")
+
 
 def skip_init(factory, *args, **kwargs):
     """``factory(*args, **kwargs)`` with every weight zero instead of randomly initialised.

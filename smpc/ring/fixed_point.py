@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import numpy as np
 from numba import njit
 
@@ -56,7 +58,7 @@ def encode(x, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
     return scaled.astype(np.int64).view(np.uint64)
 
 
-def _refuse(values: np.ndarray, index, frac_bits: int) -> None:
+def _refuse(values: np.ndarray, index, frac_bits: int) -> NoReturn:
     index = tuple(int(i) for i in index)
     value = values[index] if values.ndim else values.item()
     raise ValueError(
