@@ -27,6 +27,7 @@ from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 from smpc.ring.prg import fresh_key
 
 SERVERS = {"additive": 2, "aby3": 3}
+TENSORS = {"additive": AdditiveTensor, "aby3": ReplicatedTensor}  # what the servers' summed components form
 Message = bytes | np.ndarray  # a PRG key standing for a share, or the share itself
 
 
@@ -52,7 +53,7 @@ def _component(message: Message, shape: tuple[int, ...]) -> np.ndarray:
     return PRG(message).random_ring(shape) if isinstance(message, bytes) else message
 
 
-def _server_program(inbox: list[list[list[Message]]], shape: tuple[int, ...], frac_bits: int):
+def _server_program(inbox: list[list[list[Message]]], shape: tuple[int, ...], frac_bits: int, protocol: str):
     def program(party):
         start = time.perf_counter()
         totals = None
@@ -60,8 +61,7 @@ def _server_program(inbox: list[list[list[Message]]], shape: tuple[int, ...], fr
             parts = [_component(m, shape) for m in messages]
             totals = parts if totals is None else [t + p for t, p in zip(totals, parts)]
         party.reset_stats()
-        tensor_type = ReplicatedTensor if len(totals) == 2 else AdditiveTensor
-        shared = tensor_type(party, tuple(totals), frac_bits)
+        shared = TENSORS[protocol](party, tuple(totals), frac_bits)
         total = shared.reveal()
         stats = party.stats
         stats["wall"] = time.perf_counter() - start
@@ -77,7 +77,7 @@ def aggregate(updates: Sequence[np.ndarray], protocol: str) -> dict:
     client_seconds = time.perf_counter() - start
     servers = SERVERS[protocol]
     inbox = [[upload[s] for upload in uploads] for s in range(servers)]
-    report = smpc.launch(_server_program(inbox, updates[0].shape, DEFAULT_FRAC_BITS), parties=servers,
+    report = smpc.launch(_server_program(inbox, updates[0].shape, DEFAULT_FRAC_BITS, protocol), parties=servers,
                          protocol=protocol)
     results = report.results
     return {"total": results[0][0], "client_seconds": client_seconds,
