@@ -11,25 +11,40 @@ The dealer is a command of its own (it may run on any host, beside a party or no
 must be a machine the parties trust with their correlated randomness). Two additive
 parties can do without it: ``--correlated paillier`` on both commands (and no
 ``--dealer``) makes their triples with Paillier. Each party
-prints what ``fn(party)`` returns. Add ``--tls-cert/--tls-key/--tls-ca`` on every
-command for mutual TLS; without TLS, traffic (including set-up) is unencrypted.
+prints what ``fn(party)`` returns.
+
+Every command needs a way to authenticate its peers: ``--tls-cert/--tls-key/--tls-ca`` (mutual
+TLS; the certificate must name the endpoint, ``party<i>`` or ``dealer``), or ``--secret-file``
+(a pre-shared session secret, HMAC-authenticated HELLOs, unencrypted traffic), or both.
+``python -m smpc certs`` writes all of these files. ``--insecure-no-tls`` runs without either.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import runpy
 import sys
+import warnings
 from typing import Callable
 
 import numpy as np
 
-from smpc.api import make_protocol, seed_bytes
-from smpc.net.launch import run_endpoint
+from smpc.api import PROTOCOLS, make_protocol, seed_bytes
+from smpc.net import certs
+from smpc.net.handshake import Credentials
+from smpc.net.launch import describe_run, run_endpoint
 from smpc.net.party import Party, PartyOptions
-from smpc.net.tcp import TcpTransport, TlsConfig, listen_socket, parse_address
+from smpc.net.tcp import TcpTransport, listen_socket, parse_address
+from smpc.net.tls import TlsConfig, check_own_certificate
+from smpc.net.wire import DEFAULT_MAX_PAYLOAD
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
+
+INSECURE_WARNING = (
+    "WARNING: running without TLS or a session secret (--insecure-no-tls): anyone who can reach this "
+    "endpoint's port can take a peer's rank and read what is sent to it. Use only on a network you trust."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (party, dealer):
         command.add_argument("--peers", required=True, help="host:port of every party, comma-separated, in rank order")
         command.add_argument("--dealer", help="host:port of the dealer (protocols with a dealer)")
-        command.add_argument("--protocol", default="additive")
+        command.add_argument("--protocol", default="additive", choices=sorted(PROTOCOLS))
         command.add_argument("--correlated", choices=["trusted", "paillier"], default="trusted",
                              help="where triples come from: the trusted dealer, or Paillier between 2 parties")
         command.add_argument("--frac-bits", type=int, default=DEFAULT_FRAC_BITS)
@@ -50,51 +65,97 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--session", default="smpc", help="name shared by all commands of one run")
         command.add_argument("--bind", help="address to listen on (default: this endpoint's host)")
         command.add_argument("--seed", help="INSECURE reproducible keys, for debugging only")
-        command.add_argument("--tls-cert")
-        command.add_argument("--tls-key")
-        command.add_argument("--tls-ca")
+        command.add_argument("--tls-cert", help="this endpoint's certificate (naming party<rank> or dealer)")
+        command.add_argument("--tls-key", help="this endpoint's private key")
+        command.add_argument("--tls-ca", help="the CA certificate every endpoint's certificate is signed by")
+        command.add_argument("--secret-file", help="pre-shared session secret (hex), as written by `smpc certs`")
+        command.add_argument("--insecure-no-tls", action="store_true",
+                             help="run without TLS and without a secret (anyone reaching a port can take a rank)")
+        command.add_argument("--max-message-mib", type=float, default=DEFAULT_MAX_PAYLOAD / 2**20,
+                             help="largest message accepted from an authenticated peer, in MiB (default 4096)")
+    certs.add_parser(sub)
     return parser
 
 
 def load_function(spec: str) -> Callable:
     """``script.py[:name]`` to the function it names (default ``main``)."""
     path, _, name = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
-    namespace = runpy.run_path(path, run_name="__smpc_party__")
+    try:
+        namespace = runpy.run_path(path, run_name="__smpc_party__")
+    except OSError as exc:
+        raise SystemExit(f"cannot read the party program {path!r}: {exc.strerror or exc}") from None
     fn = namespace.get(name or "main")
     if not callable(fn):
         raise SystemExit(f"{path} defines no function {name or 'main'!r}")
     return fn
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _credentials(args, endpoint: int, parties: int, description: str) -> Credentials:
+    """TLS files and/or the session secret from the flags; refuses to run unauthenticated unless told to."""
+    tls_paths = (args.tls_cert, args.tls_key, args.tls_ca)
+    if any(tls_paths) and not all(tls_paths):
+        raise ValueError("TLS needs all of --tls-cert, --tls-key and --tls-ca")
+    tls = TlsConfig(*tls_paths) if all(tls_paths) else None
+    if tls is not None:
+        check_own_certificate(tls, endpoint, parties)
+        tls.server_context()  # load the files now: a bad key or CA fails here, not at the first peer
+    secret = certs.load_secret(args.secret_file) if args.secret_file else None
+    if tls is None and secret is None:
+        if not args.insecure_no_tls:
+            raise ValueError("no way to authenticate peers: give --tls-cert/--tls-key/--tls-ca or --secret-file "
+                             "(python -m smpc certs writes both), or --insecure-no-tls on a network you trust")
+        print(INSECURE_WARNING, file=sys.stderr)
+    session = hashlib.sha256(args.session.encode()).digest()[:16]
+    return Credentials(session, description, secret, tls)
+
+
+def _setup(args):
+    """Everything the flags decide, checked: (endpoint, fn, protocol, addresses, transport options)."""
     addresses = [parse_address(a) for a in args.peers.split(",")]
     parties = len(addresses)
     protocol = make_protocol(args.protocol, parties, args.correlated)
     if protocol.has_dealer:
         if not args.dealer:
-            raise SystemExit(f"protocol {args.protocol!r} needs --dealer host:port")
+            raise ValueError(f"protocol {args.protocol!r} needs --dealer host:port")
         addresses.append(parse_address(args.dealer))
+    elif args.dealer:
+        raise ValueError(f"protocol {args.protocol!r} with --correlated {args.correlated} has no dealer; drop --dealer")
     if args.role == "party":
         if not 0 <= args.rank < parties:
-            raise SystemExit(f"--rank must be in 0..{parties - 1}")
-        endpoint, fn = args.rank, load_function(args.script)
+            raise ValueError(f"--rank must be in 0..{parties - 1}")
+        endpoint = args.rank
     else:
         if not protocol.has_dealer:
-            raise SystemExit(f"protocol {args.protocol!r} has no dealer")
-        endpoint, fn = parties, None
-    tls_paths = (args.tls_cert, args.tls_key, args.tls_ca)
-    if any(tls_paths) and not all(tls_paths):
-        raise SystemExit("TLS needs all of --tls-cert, --tls-key and --tls-ca")
-    tls = TlsConfig(*tls_paths) if all(tls_paths) else None
-    host, port = addresses[endpoint]
-    listener = listen_socket(args.bind or host, port)
-    options = PartyOptions(frac_bits=args.frac_bits, timeout=args.timeout, seed=seed_bytes(args.seed))
-    session = hashlib.sha256(args.session.encode()).digest()[:16]
-    name = "dealer" if fn is None else f"party {endpoint}"
+            raise ValueError(f"protocol {args.protocol!r} with --correlated {args.correlated} has no dealer")
+        endpoint = parties
+    if not args.max_message_mib > 0:
+        raise ValueError(f"--max-message-mib must be positive, got {args.max_message_mib:g}")
+    if not args.timeout > 0:
+        raise ValueError(f"--timeout must be positive, got {args.timeout:g}")
+    options = PartyOptions(frac_bits=args.frac_bits, timeout=args.timeout, seed=seed_bytes(args.seed),
+                           max_payload=int(args.max_message_mib * 2**20))
+    credentials = _credentials(args, endpoint, parties, describe_run(protocol, options))
+    return endpoint, parties, protocol, addresses, options, credentials
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.role == "certs":
+        return certs.run(args)
+    name = "dealer" if args.role == "dealer" else f"party {args.rank}"
+    logging.basicConfig(format=f"smpc {name}: %(message)s", stream=sys.stderr, level=logging.WARNING)
+    warnings.simplefilter("default")
     try:
-        transport = TcpTransport(endpoint, parties, addresses, session=session, listener=listener, tls=tls,
-                                 connect_timeout=args.timeout)
+        endpoint, parties, protocol, addresses, options, credentials = _setup(args)
+        host, port = addresses[endpoint]
+        listener = listen_socket(args.bind or host, port)
+    except (ValueError, OSError) as exc:
+        print(f"smpc {name}: error: {exc}", file=sys.stderr)
+        return 2
+    fn = load_function(args.script) if args.role == "party" else None
+    try:
+        transport = TcpTransport(endpoint, parties, addresses, credentials=credentials, listener=listener,
+                                 connect_timeout=args.timeout, max_payload=options.max_payload)
         result, _ = run_endpoint(Party(endpoint, parties, transport, options), fn, protocol)
     except Exception as exc:
         print(f"smpc {name}: {type(exc).__name__}: {exc}", file=sys.stderr)

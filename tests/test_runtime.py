@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import net_helpers
 import programs
 import smpc
 from conftest import TCP_PHASES, assert_close
 from smpc.exceptions import PeerError
 from smpc.net import wire
 from smpc.net.party import Party, PartyOptions
-from smpc.net.tcp import SESSION_BYTES, TcpTransport, listen_socket
 
 TRANSPORTS = ["local", "tcp"]
 F_ENC = 2.0**-17
@@ -118,34 +118,33 @@ def test_seed_makes_runs_reproducible_and_default_runs_differ():
 
 # --- invalid frames from a peer --------------------------------------------------------------
 def _fake_peer_sends(garbage: bytes):
-    """Party 0 (real) waits for party 1 (a raw socket that says HELLO, then ``garbage``)."""
-    session = bytes(SESSION_BYTES)
-    listener = listen_socket("127.0.0.1", 0)
-    addresses = [("127.0.0.1", listener.getsockname()[1]), ("127.0.0.1", 1)]
+    """Party 0 (real) waits for party 1, an authenticated endpoint that then writes ``garbage`` raw."""
+    socks, addresses = net_helpers.listeners(2)
+    party0 = net_helpers.Outcome()
     outcome = {}
 
     def real_party():
+        thread, _ = net_helpers.start(0, 2, addresses, socks[0], net_helpers.creds(), outcome=party0)
+        thread.join()
+        if party0.error is not None:
+            outcome["setup"] = party0.error
+            return
+        party = Party(0, 2, party0.transport, PartyOptions(timeout=10))
+        start = time.monotonic()
         try:
-            transport = TcpTransport(0, 2, addresses, session=session, listener=listener, connect_timeout=10)
-            party = Party(0, 2, transport, PartyOptions(timeout=10))
-            start = time.monotonic()
-            try:
-                party.recv(1)
-            except PeerError as exc:
-                outcome["error"], outcome["seconds"] = exc, time.monotonic() - start
-            transport.abort("test over")
-        except Exception as exc:  # surfaced by the assertion below
-            outcome["setup"] = exc
+            party.recv(1)
+        except PeerError as exc:
+            outcome["error"], outcome["seconds"] = exc, time.monotonic() - start
 
     thread = threading.Thread(target=real_party)
     thread.start()
-    with socket.create_connection(addresses[0]) as sock:
-        hello = np.frombuffer(session + (1).to_bytes(4, "big"), dtype=np.uint8)
-        header, payload = wire.encode_frame(wire.Kind.HELLO, hello)
-        sock.sendall(header + bytes(payload))
-        time.sleep(0.2)
-        sock.sendall(garbage)
-        thread.join(20)
+    fake, party1 = net_helpers.start(1, 2, addresses, socks[1], net_helpers.creds())
+    fake.join(20)
+    assert party1.error is None, party1.error
+    transport = party1.transport
+    transport._loop.call_soon_threadsafe(transport._writers[0].write, garbage)
+    thread.join(20)
+    net_helpers.finish(party0, party1)
     assert "setup" not in outcome, outcome.get("setup")
     return outcome
 
@@ -154,7 +153,8 @@ def _fake_peer_sends(garbage: bytes):
     "garbage, message",
     [(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(20), "bad magic"),
      (b"SMPC\x01\x01\x2a\x01" + bytes(20), "allow-list"),
-     (b"SMPC\x01\x01\x01\x01" + bytes(4) + (1 << 60).to_bytes(8, "big") + bytes(8), "exceeds the limit")],
+     (b"SMPC\x01\x01\x01\x01" + bytes(4) + (1 << 60).to_bytes(8, "big") + bytes(8), "exceeds the limit"),
+     (b"SMPC\x01\x01\x01\x02" + bytes(4) + bytes(8) + bytes(8) + (1 << 63).to_bytes(8, "big"), "dimension")],
 )
 def test_invalid_frame_stops_the_receiver_naming_the_peer(garbage, message):
     outcome = _fake_peer_sends(garbage)
@@ -163,44 +163,18 @@ def test_invalid_frame_stops_the_receiver_naming_the_peer(garbage, message):
     assert outcome["seconds"] < 5
 
 
+def test_an_abort_reason_is_shown_escaped():
+    reason = b"\x1b[32mfinished\x1b[0m\nsmpc party 0: all good\r"
+    header, payload = wire.encode_frame(wire.Kind.ABORT, np.frombuffer(reason, np.uint8))
+    outcome = _fake_peer_sends(header + bytes(payload))
+    text = str(outcome["error"])
+    assert "\x1b" not in text and "\n" not in text and "\r" not in text
+    assert "\\x1b[32mfinished" in text and "\\x0asmpc party 0" in text
+
+
 # --- TLS ------------------------------------------------------------------------------------
-def _make_certificates(folder):
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def certificate(subject, key, issuer, issuer_key, is_ca):
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True))
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    def write(path, data):
-        path.write_bytes(data)
-        return str(path)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smpc test CA")])
-    ca = certificate(ca_name, ca_key, ca_name, ca_key, True)
-    ca_path = write(folder / "ca.pem", ca.public_bytes(serialization.Encoding.PEM))
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smpc party")])
-    cert = certificate(name, key, ca_name, ca_key, False)
-    cert_path = write(folder / "party.pem", cert.public_bytes(serialization.Encoding.PEM))
-    key_path = write(folder / "party.key", key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path, ca_path
-
-
 def test_mutual_tls_transport(tmp_path):
-    tls = smpc.TlsConfig(*_make_certificates(tmp_path))
+    tls = net_helpers.deployment(tmp_path, 2, dealer=True)
     x, y = np.arange(6.0).reshape(2, 3), np.ones((3, 2))
     out = smpc.run(functools.partial(programs.arithmetic_suite, x, y), parties=2, transport="tcp", tls=tls)
     assert_close(out[0]["matmul"], x @ y, 0.01)
@@ -230,23 +204,50 @@ def main(party):
 """
 
 
-@pytest.mark.parametrize("use_tls", [False, True])
-def test_cli_runs_a_three_host_style_deployment(tmp_path, use_tls):
+def _cli_commands(tmp_path, script, protocol="additive", auth="tls", extra=()):
+    """One command per endpoint of a loopback deployment written by `smpc certs`."""
+    parties = 3 if protocol == "aby3" else 2
+    has_dealer = protocol == "additive"
+    ports = _free_ports(parties + 1)
+    folder = tmp_path / "deployment"
+    subprocess.run([sys.executable, "-m", "smpc", "certs", "--out", str(folder), "--parties", str(parties),
+                    *(["--dealer"] if has_dealer else []), "--hosts", "127.0.0.1"], check=True, capture_output=True)
+    common = ["--peers", ",".join(f"127.0.0.1:{p}" for p in ports[:parties]), "--timeout", "30", "--session", "t",
+              *extra]
+    if protocol == "aby3":
+        common += ["--protocol", "aby3"]
+    elif protocol == "paillier":
+        common += ["--correlated", "paillier"]
+    else:
+        common += ["--dealer", f"127.0.0.1:{ports[parties]}"]
+
+    def auth_flags(name):
+        if auth == "secret":
+            return ["--secret-file", str(folder / "session.secret")]
+        return ["--tls-cert", str(folder / f"{name}.pem"), "--tls-key", str(folder / f"{name}.key"),
+                "--tls-ca", str(folder / "ca.pem")]
+
+    commands = [[sys.executable, "-m", "smpc", "party", "--rank", str(r), *common, *auth_flags(f"party{r}"),
+                 f"{script}:main"] for r in range(parties)]
+    if has_dealer:
+        commands.append([sys.executable, "-m", "smpc", "dealer", *common, *auth_flags("dealer")])
+    return commands
+
+
+def _run_all(commands, timeout=90):
+    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    return processes, [p.communicate(timeout=timeout) for p in processes]
+
+
+@pytest.mark.parametrize("protocol, auth", [("additive", "secret"), ("additive", "tls"), ("aby3", "tls"),
+                                            ("paillier", "tls")])
+def test_cli_runs_a_three_host_style_deployment(tmp_path, protocol, auth):
     script = tmp_path / "prog.py"
     script.write_text(SCRIPT)
-    ports = _free_ports(3)
-    peers = f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"
-    common = ["--peers", peers, "--dealer", f"127.0.0.1:{ports[2]}", "--timeout", "30", "--session", "t"]
-    if use_tls:
-        cert, key, ca = _make_certificates(tmp_path)
-        common += ["--tls-cert", cert, "--tls-key", key, "--tls-ca", ca]
-    commands = [[sys.executable, "-m", "smpc", "dealer", *common]] + [
-        [sys.executable, "-m", "smpc", "party", "--rank", str(r), *common, f"{script}:main"] for r in range(2)
-    ]
-    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
-    outputs = [p.communicate(timeout=90) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0, 0], outputs
-    for out, _ in outputs[1:]:
+    processes, outputs = _run_all(_cli_commands(tmp_path, script, protocol, auth))
+    assert [p.returncode for p in processes] == [0] * len(processes), outputs
+    parties = 3 if protocol == "aby3" else 2
+    for out, _ in outputs[:parties]:
         assert np.allclose(np.array(out.strip().strip("[]").split(), dtype=float), [6.0, -0.5], atol=1e-3)
 
 
@@ -274,7 +275,7 @@ def test_cli_a_failing_host_stops_the_others_naming_it(tmp_path):
     script.write_text(FAILING_SCRIPT)
     ports = _free_ports(3)
     common = ["--peers", f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", "--dealer", f"127.0.0.1:{ports[2]}",
-              "--timeout", "30"]
+              "--timeout", "30", "--insecure-no-tls"]
     commands = [[sys.executable, "-m", "smpc", "dealer", *common]] + [
         [sys.executable, "-m", "smpc", "party", "--rank", str(r), *common, str(script)] for r in range(2)
     ]

@@ -481,11 +481,11 @@ def test_tcp_too_few_survivors_raise_without_hanging():
 
 def test_tcp_with_mutual_tls(tmp_path):
     from smpc import TlsConfig
-    from tests.test_runtime import _make_certificates
+    from net_helpers import deployment
 
     updates = [np.full(3, float(c)) for c in range(4)]
     result = secure_aggregate(updates, threshold=3, drop_after=(2,), transport="tcp",
-                              tls=TlsConfig(*_make_certificates(tmp_path)), return_stats=True)
+                              tls=deployment(tmp_path, 5), return_stats=True)
     assert np.allclose(result.total, np.full(3, 6.0), atol=result.error_bound)
     with pytest.raises(ValueError, match="tls applies to transport='tcp' only"):
         secure_aggregate(updates, tls=TlsConfig("a", "b", "c"))

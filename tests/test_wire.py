@@ -51,7 +51,9 @@ def _frame(magic=b"SMPC", version=1, kind=1, code=1, ndim=1, depth=0, payload=8,
         ({"ndim": 40, "shape": ()}, "ndim"),
         ({"payload": 16}, "needs 8 bytes"),
         ({"payload": 1 << 40, "shape": (1 << 37,)}, "exceeds the limit"),
-        ({"shape": (1 << 40,), "payload": 8}, "more data than"),
+        ({"shape": (1 << 40,), "payload": 8}, "dimension 1099511627776 exceeds the limit"),
+        ({"ndim": 2, "shape": (1 << 20, 1 << 20), "payload": 8}, "more data than"),
+        ({"ndim": 2, "shape": (0, 1 << 63), "payload": 0}, "dimension 9223372036854775808 exceeds the limit"),
     ],
 )
 def test_malformed_headers_are_rejected(fields, message):

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from smpc.exceptions import PeerError, ProtocolError
-from smpc.mpc.sharing import shape_from_meta
+from smpc.mpc.sharing import max_share_elements, shape_from_meta
 
 PARTIES = 3
 WORD_BITS = 64
@@ -255,7 +255,7 @@ def share_binary(party, words, src: int, shape: tuple[int, ...] | None = None) -
         header = party.recv(src)
         if header.dtype != np.int64 or header.ndim != 1:
             raise PeerError(src, f"party {src} sent a malformed shape header")
-        shape = shape_from_meta([int(v) for v in header], src)
+        shape = shape_from_meta([int(v) for v in header], src, max_share_elements(party))
     own = party.pair_prg(src).random_ring(tuple(shape))
     return ReplicatedBinaryTensor(party, (np.zeros_like(own), own))
 

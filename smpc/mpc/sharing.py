@@ -48,17 +48,32 @@ def receive_share_header(party, src: int) -> tuple[int, tuple[int, ...]]:
     frac = int(header[0])
     if frac not in (0, party.frac_bits):
         raise PeerError(src, f"party {src} shared a value with frac_bits={frac}, expected 0 or {party.frac_bits}")
-    return frac, shape_from_meta([int(v) for v in header[1:]], src)
+    return frac, shape_from_meta([int(v) for v in header[1:]], src, max_share_elements(party))
 
 
-def shape_from_meta(values: list[int], src: int) -> tuple[int, ...]:
-    """Parse ``[ndim, *shape]`` sent by ``src``, refusing absurd shapes."""
+def shape_from_meta(values: list[int], src: int, max_elements: int = MAX_SHARED_ELEMENTS) -> tuple[int, ...]:
+    """Parse ``[ndim, *shape]`` sent by ``src``, refusing absurd shapes before anything is allocated.
+
+    ``max_elements``: the most elements the receiver will expand for it (8 bytes each); callers pass
+    the run's message limit, so a few header bytes cannot make a party allocate more than a message could.
+    """
     if not values or not 0 <= values[0] <= 16 or len(values) != 1 + values[0]:
         raise PeerError(src, f"party {src} sent a malformed shape")
     shape = tuple(values[1:])
-    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.float64)) > MAX_SHARED_ELEMENTS:
-        raise PeerError(src, f"party {src} sent an invalid shape {shape}")
+    count = 1
+    for dim in shape:
+        if dim < 0:
+            raise PeerError(src, f"party {src} sent an invalid shape {shape}")
+        count *= dim
+    if count > max_elements or any(d > max(max_elements, 1) for d in shape):
+        raise PeerError(src, f"party {src} sent a shape {shape} of {count} elements, over the limit of "
+                             f"{max_elements} (the run's message limit)")
     return shape
+
+
+def max_share_elements(party) -> int:
+    """Elements a share header may announce: as many as one message of the run could carry."""
+    return min(MAX_SHARED_ELEMENTS, party.options.max_payload // 8)
 
 
 @wrapping

@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from smpc.exceptions import PartyFailedError, PeerError, PeerTimeoutError
+from smpc.net import module_data
+from smpc.net.certs import endpoint_cert_name
+from smpc.net.handshake import Credentials
 from smpc.net.party import Party, PartyOptions
-from smpc.net.tcp import TlsConfig, TcpTransport, listen_socket
+from smpc.net.tcp import TcpTransport, listen_socket
+from smpc.net.tls import TlsConfig, check_own_certificate
 from smpc.net.transport import LocalHub, LocalTransport, public_rank
 
 TRANSPORTS = ("local", "tcp")
@@ -43,6 +47,14 @@ class _Failure:
     at: float
     exception: BaseException | None = None
     traceback: str = ""
+
+
+def describe_run(protocol: Any, options: PartyOptions) -> str:
+    """What every endpoint of one run must agree on, in words (compared at connection set-up)."""
+    name = getattr(protocol, "name", type(protocol).__name__)
+    dealer = getattr(protocol, "dealer", None)
+    source = f", {dealer} correlated randomness" if isinstance(dealer, str) else ""
+    return f"protocol {name}{source}, {options.frac_bits} fraction bits"
 
 
 def run_endpoint(party: Party, fn: Callable, protocol: Any) -> tuple[Any, dict]:
@@ -141,15 +153,20 @@ def _launch_local(fn, parties, endpoints, protocol, options, tls) -> list:
 def _launch_tcp(fn, parties, endpoints, protocol, options, tls) -> list:
     _check_picklable(fn, "fn")
     _check_picklable(protocol, "protocol")
+    if tls is not None:
+        for endpoint in range(endpoints):
+            check_own_certificate(tls.for_endpoint(endpoint_cert_name(endpoint, parties)), endpoint, parties)
     context = multiprocessing.get_context("spawn")
-    session = os.urandom(16)
+    # a fresh session id and secret per run: nothing outside this launcher can take a rank
+    session = Credentials(os.urandom(16), describe_run(protocol, options), os.urandom(32), tls)
+    data = module_data.fingerprints(fn)
     pipes, processes = [], []
     try:
         for endpoint in range(endpoints):
             ours, theirs = context.Pipe()
             process = context.Process(
                 target=_tcp_child,
-                args=(endpoint, parties, fn, protocol, options, tls, session, theirs),
+                args=(endpoint, parties, fn, protocol, options, session, data, theirs),
                 name=f"smpc-{endpoint}",
                 daemon=True,
             )
@@ -158,6 +175,7 @@ def _launch_tcp(fn, parties, endpoints, protocol, options, tls) -> list:
             pipes.append(ours)
             processes.append(process)
         ports = [_receive(pipes[e], processes[e], options.timeout + 60, e, parties) for e in range(endpoints)]
+        ports = [p if isinstance(p, (int, _Failure)) else _child_outcome(p, e, parties) for e, p in enumerate(ports)]
         failed = [p for p in ports if isinstance(p, _Failure)]
         if failed:
             return failed
@@ -232,15 +250,20 @@ def _child_outcome(message, endpoint: int, parties: int):
     return _Failure(public_rank(endpoint, parties), description, is_peer_error, time.monotonic(), None, trace)
 
 
-def _tcp_child(endpoint, parties, fn, protocol, options, tls, session, pipe) -> None:
+def _tcp_child(endpoint, parties, fn, protocol, options, credentials, data, pipe) -> None:
     """Body of one spawned endpoint process."""
     try:
+        if endpoint < parties:
+            module_data.check_same_data(fn, data, f"party {endpoint}")
         listener = listen_socket("127.0.0.1", 0)
         pipe.send(listener.getsockname()[1])
         addresses = pipe.recv()
         endpoints = list(range(len(addresses)))
+        if credentials.tls is not None:
+            tls = credentials.tls.for_endpoint(endpoint_cert_name(endpoint, parties))
+            credentials = Credentials(credentials.session, credentials.description, credentials.secret, tls)
         transport = TcpTransport(
-            endpoint, parties, addresses, session=session, listener=listener, tls=tls,
+            endpoint, parties, addresses, credentials=credentials, listener=listener,
             connect_timeout=options.timeout, max_payload=options.max_payload, peers=endpoints,
         )
         party = Party(endpoint, parties, transport, options)

@@ -1,54 +1,45 @@
-"""TCP transport (optionally mutual TLS): one connection per pair of endpoints.
+"""TCP transport (plain, with a session secret, or mutual TLS): one connection per pair of endpoints.
 
-Endpoint ``i`` connects to every endpoint ``j < i`` and accepts the others. The first
-frame on a connection is HELLO (session token and rank). An asyncio loop in a
-background thread owns the sockets: it reads every connection continuously (so two
-parties sending large messages to each other never deadlock) and validates each
-header before reading its payload. TLS identity: any certificate signed by the given
-CA is accepted; the rank is the one the peer claims in HELLO.
+Endpoint ``i`` dials every endpoint ``j < i`` and accepts the others; each connection starts with
+the handshake of :mod:`smpc.net.handshake` (same mode, TLS identities bound to ranks, an HMAC-
+authenticated HELLO). An asyncio loop in a background thread owns the sockets: it reads every
+connection continuously (so two parties sending large messages to each other never deadlock),
+validates each header before reading its payload, and stops reading from a peer whose unread
+frames exceed :data:`INBOX_PAUSE_BYTES` until the program has consumed them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import queue
 import socket
 import ssl
-import struct
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
 from smpc.exceptions import PeerError, SmpcError, WireFormatError
 from smpc.net import wire
+from smpc.net.handshake import SESSION_BYTES, Credentials, HandshakeError, answer, dial
+from smpc.net.peer_text import printable
+from smpc.net.tls import TlsConfig
 from smpc.net.transport import ABORT, CLOSED, FRAME, Transport, public_rank
 
-SESSION_BYTES = 16
-_HELLO = struct.Struct("!16sI")
+__all__ = ["SESSION_BYTES", "Credentials", "TcpTransport", "TlsConfig", "listen_socket", "parse_address"]
+
+logger = logging.getLogger("smpc.net")
+
 _RETRY_SECONDS = 0.05
-
-
-@dataclass(frozen=True)
-class TlsConfig:
-    """Paths for mutual TLS: this endpoint's certificate and key, and the CA to trust."""
-
-    cert: str
-    key: str
-    ca: str
-
-    def server_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.ca)
-        ctx.load_cert_chain(self.cert, self.key)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
-
-    def client_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
-        ctx.load_cert_chain(self.cert, self.key)
-        ctx.check_hostname = False  # peers are identified by the CA and their HELLO
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+HANDSHAKE_SECONDS = 10.0  # the most one connection's set-up may take
+MAX_PENDING_HANDSHAKES = 32  # connections being set up at once; more are closed at once
+INBOX_PAUSE_BYTES = 256 << 20  # unread bytes from one peer above which reading it pauses
+# a stream reader stops reading its socket once it buffers twice its limit: small during set-up (an
+# unauthenticated peer can make us hold one socket read, at most 256 KiB, plus this), asyncio's
+# default afterwards (a small one would pause and resume the socket every few KiB of a large frame)
+_HANDSHAKE_BUFFER = 2048
+_STEADY_BUFFER = 1 << 16
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -61,7 +52,23 @@ def parse_address(text: str) -> tuple[str, int]:
 
 def listen_socket(host: str, port: int) -> socket.socket:
     """A bound, listening TCP socket (``port=0`` picks a free port)."""
-    return socket.create_server((host, port), backlog=64)
+    try:
+        return socket.create_server((host, port), backlog=64)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    """Close a stream, also one whose TLS upgrade failed half-way (asyncio then left it without a transport)."""
+    try:
+        writer.close()
+    except (AttributeError, RuntimeError, OSError):
+        pass
+
+
+def _address(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "an unknown address"
 
 
 class TcpTransport(Transport):
@@ -73,9 +80,8 @@ class TcpTransport(Transport):
         world_size: int,
         addresses: list[tuple[str, int]],
         *,
-        session: bytes,
+        credentials: Credentials,
         listener: socket.socket | None = None,
-        tls: TlsConfig | None = None,
         connect_timeout: float = 60.0,
         max_payload: int = wire.DEFAULT_MAX_PAYLOAD,
         peers: list[int] | None = None,
@@ -83,18 +89,20 @@ class TcpTransport(Transport):
         super().__init__(endpoint, world_size)
         if len(addresses) not in (world_size, world_size + 1):
             raise ValueError(f"need {world_size} or {world_size + 1} addresses, got {len(addresses)}")
-        if len(session) != SESSION_BYTES:
-            raise ValueError(f"session token must be {SESSION_BYTES} bytes")
         self._addresses = addresses
-        self._session = session
-        self._tls = tls
+        self._credentials = credentials
         self._max_payload = max_payload
         self._linger = connect_timeout
         wanted = range(len(addresses)) if peers is None else peers
         self._wanted = [p for p in wanted if p != endpoint]
         self._inbox = {p: queue.Queue() for p in self._wanted}
+        self._unread = {p: 0 for p in self._wanted}
+        self._resume: dict[int, asyncio.Event] = {}
         self._writers: dict[int, asyncio.StreamWriter] = {}
         self._finished: dict[int, asyncio.Event] = {}
+        self.rejected: list[str] = []  # connections refused during set-up, with address and reason
+        self._dial_problem: dict[int, str] = {}  # why the last attempt to reach a peer failed
+        self._setup_failed: asyncio.Future | None = None  # set while connecting: a connected peer failed
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"smpc-io-{endpoint}", daemon=True)
         self._thread.start()
@@ -103,80 +111,170 @@ class TcpTransport(Transport):
         self._listener = listener
         future = asyncio.run_coroutine_threadsafe(self._connect_all(connect_timeout), self._loop)
         try:
-            future.result(connect_timeout + 5)
+            future.result(connect_timeout + HANDSHAKE_SECONDS + 5)
         except BaseException:
             self._shutdown_loop()
             raise
 
+    def _who(self, peer: int) -> str:
+        host, port = self._addresses[peer]
+        return f"{self.name(peer)} at {host}:{port}"
+
     # --- set-up -------------------------------------------------------------------------
     async def _connect_all(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        expected_in = {p for p in self._wanted if p > self.endpoint}
         accepted: dict[int, tuple] = {}
         all_accepted = asyncio.Event()
-        expected_in = {p for p in self._wanted if p > self.endpoint}
+        fatal: asyncio.Future = loop.create_future()
+        self._setup_failed = fatal
+        slots = asyncio.Semaphore(MAX_PENDING_HANDSHAKES)
+        handshaking: set[asyncio.StreamWriter] = set()
         if not expected_in:
             all_accepted.set()
 
+        def refuse(address: str, exc: BaseException, peer: int | None) -> None:
+            message = f"{self.name(self.endpoint)} refused a connection from {address}: {exc}"
+            logger.warning(message)
+            self.rejected.append(message)
+            if isinstance(exc, HandshakeError) and exc.fatal and not fatal.done():
+                fatal.set_exception(PeerError(public_rank(peer, self.world_size) if peer is not None else -2, message))
+
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                peer = await asyncio.wait_for(self._read_hello(reader), timeout)
-            except (WireFormatError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
-                writer.close()
+            address = _address(writer)
+            if slots.locked():
+                refuse(address, HandshakeError("too many connections being set up at once", fatal=False), None)
+                _close(writer)
                 return
-            if peer not in expected_in or peer in accepted:
-                writer.close()
+            async with slots:
+                handshaking.add(writer)
+                try:
+                    peer = await asyncio.wait_for(
+                        answer(reader, writer, self._credentials, self.endpoint, self.world_size, expected_in,
+                               set(accepted), self.name),
+                        min(HANDSHAKE_SECONDS, timeout))
+                except HandshakeError as exc:
+                    refuse(address, exc, exc.peer)
+                    _close(writer)
+                    return
+                except (asyncio.TimeoutError, OSError, ssl.SSLError, AttributeError) as exc:
+                    # AttributeError: asyncio's stream lost its transport (we closed it while stopping)
+                    reason = "set-up took too long" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+                    refuse(address, HandshakeError(reason, fatal=False), None)
+                    _close(writer)
+                    return
+                finally:
+                    handshaking.discard(writer)
+            if peer in accepted:
+                refuse(address, HandshakeError(f"a second connection claims {self.name(peer)}", fatal=True), peer)
+                _close(writer)
                 return
             accepted[peer] = (reader, writer)
+            self._establish(peer, reader, writer)
             if set(accepted) == expected_in:
                 all_accepted.set()
 
-        ssl_server = self._tls.server_context() if self._tls else None
-        server = await asyncio.start_server(on_connect, sock=self._listener, ssl=ssl_server)
+        server = await asyncio.start_server(on_connect, sock=self._listener, limit=_HANDSHAKE_BUFFER)
+        dials = {loop.create_task(self._dial(p, deadline)): p for p in self._wanted if p < self.endpoint}
+        waiting = {*dials, loop.create_task(all_accepted.wait()), fatal}
+        connected = []
         try:
-            outgoing = [self._connect(p, timeout) for p in self._wanted if p < self.endpoint]
-            connected = await asyncio.wait_for(asyncio.gather(*outgoing), timeout)
-            await asyncio.wait_for(all_accepted.wait(), timeout)
-        except asyncio.TimeoutError:
-            missing = sorted(expected_in - set(accepted))
-            raise PeerError(
-                public_rank(missing[0], self.world_size) if missing else -2,
-                f"could not connect all peers within {timeout:g} s"
-                + (f" (no connection from {', '.join(map(self.name, missing))})" if missing else ""),
-            ) from None
+            while waiting - {fatal}:
+                done, waiting = await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()),
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    raise self._setup_timeout(timeout, expected_in - set(accepted),
+                                              [dials[t] for t in waiting if t in dials])
+                # take every finished connection first, so a failure below can tell it why we stop
+                for task in done:
+                    if task in dials and task.exception() is None:
+                        peer, (reader, writer) = task.result()
+                        connected.append((peer, (reader, writer)))
+                        self._establish(peer, reader, writer)
+                for task in done:
+                    if task.exception() is not None:
+                        raise task.exception()
+        except BaseException as exc:
+            # tell the peers already connected, so they stop now rather than at their own timeout
+            await self._abort_connected(f"{type(exc).__name__}: {exc}")
+            for writer in handshaking:
+                _close(writer)
+            raise
         finally:
+            for task in waiting:
+                if task is fatal:
+                    continue
+                if task.done() and not task.cancelled():
+                    task.exception()  # a second failure after the first one: already reported by that one
+                task.cancel()
+            if not fatal.done():
+                fatal.cancel()
+            elif not fatal.cancelled():
+                fatal.exception()  # reported through the first failure, or set-up had already finished
             server.close()
-        for peer, (reader, writer) in [*connected, *accepted.items()]:
-            self._writers[peer] = writer
-            self._finished[peer] = asyncio.Event()
-            self._loop.create_task(self._read_loop(peer, reader))
+            self._setup_failed = None
+            await asyncio.sleep(0)  # let cancelled set-ups close their sockets
 
-    async def _connect(self, peer: int, timeout: float):
+    def _establish(self, peer: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """An authenticated connection: start reading it (an ABORT during set-up then stops the set-up)."""
+        self._writers[peer] = writer
+        self._finished[peer] = asyncio.Event()
+        self._resume[peer] = asyncio.Event()
+        reader._limit = _STEADY_BUFFER  # no public setter; see _HANDSHAKE_BUFFER
+        self._loop.create_task(self._read_loop(peer, reader))
+
+    async def _abort_connected(self, reason: str) -> None:
+        header, payload = wire.encode_frame(wire.Kind.ABORT, np.frombuffer(printable(reason).encode(), np.uint8))
+        for writer in self._writers.values():
+            try:
+                writer.write(header + bytes(payload))
+                await asyncio.wait_for(writer.drain(), 1.0)
+            except (OSError, asyncio.TimeoutError, RuntimeError, ssl.SSLError):
+                pass
+            _close(writer)
+
+    def _setup_timeout(self, timeout: float, missing_in: set[int], missing_out: list[int]) -> PeerError:
+        parts = [f"no connection from {self._who(p)}" for p in sorted(missing_in)]
+        parts += [f"cannot reach {self._who(p)} ({self._dial_problem.get(p, 'no answer')})" for p in sorted(missing_out)]
+        message = f"{self.name(self.endpoint)} could not connect all peers within {timeout:g} s: " + "; ".join(parts)
+        if self.rejected:
+            message += f" (refused meanwhile: {'; '.join(self.rejected[-3:])})"
+        first = min([*missing_in, *missing_out], default=-2)
+        return PeerError(public_rank(first, self.world_size) if first >= 0 else -2, message)
+
+    async def _dial(self, peer: int, deadline: float):
+        loop = asyncio.get_running_loop()
         host, port = self._addresses[peer]
-        ssl_client = self._tls.client_context() if self._tls else None
-        deadline = self._loop.time() + timeout
+        rank = public_rank(peer, self.world_size)
         while True:
             try:
-                reader, writer = await asyncio.open_connection(host, port, ssl=ssl_client)
+                reader, writer = await asyncio.open_connection(host, port, limit=_HANDSHAKE_BUFFER)
                 break
-            except (ConnectionRefusedError, OSError) as exc:
-                if self._loop.time() > deadline:
-                    rank = public_rank(peer, self.world_size)
-                    raise PeerError(rank, f"cannot reach {self.name(peer)}: {exc}") from None
+            except OSError as exc:  # refused or unreachable: the peer may not listen yet
+                self._dial_problem[peer] = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+                if loop.time() > deadline:
+                    raise PeerError(rank, f"cannot reach {self._who(peer)}: {self._dial_problem[peer]}") from None
                 await asyncio.sleep(_RETRY_SECONDS)
-        hello = np.frombuffer(_HELLO.pack(self._session, self.endpoint), dtype=np.uint8)
-        header, payload = wire.encode_frame(wire.Kind.HELLO, hello)
-        writer.write(header)
-        writer.write(payload)
-        await writer.drain()
+        self._dial_problem[peer] = "it accepted the connection but set-up did not finish"
+        try:
+            await asyncio.wait_for(
+                dial(reader, writer, self._credentials, self.endpoint, peer, self.world_size, self._who(peer)),
+                max(0.5, min(HANDSHAKE_SECONDS, deadline - loop.time())))
+        except HandshakeError as exc:
+            _close(writer)
+            raise PeerError(rank, f"{self.name(self.endpoint)} cannot connect: {exc}") from None
+        except asyncio.TimeoutError:
+            _close(writer)
+            raise PeerError(rank, f"{self._who(peer)} accepted the connection but did not finish set-up "
+                                  f"(is it an smpc endpoint of this run?)") from None
+        except (OSError, ssl.SSLError) as exc:
+            _close(writer)
+            raise PeerError(rank, f"connection to {self._who(peer)} failed during set-up: {exc}") from None
+        except BaseException:  # cancelled: another connection failed first
+            _close(writer)
+            raise
         return peer, (reader, writer)
-
-    async def _read_hello(self, reader: asyncio.StreamReader) -> int:
-        _, header, payload = await self._read_frame(reader)
-        if header.kind != wire.Kind.HELLO or header.payload_bytes != _HELLO.size:
-            raise WireFormatError("expected a HELLO frame")
-        session, peer = _HELLO.unpack(bytes(payload))
-        if session != self._session:
-            raise WireFormatError("HELLO from another session")
-        return peer
 
     async def _read_frame(self, reader: asyncio.StreamReader):
         fixed = await reader.readexactly(wire.FIXED_HEADER_BYTES)
@@ -195,10 +293,14 @@ class TcpTransport(Transport):
                 raw_header, header, payload = await self._read_frame(reader)
                 if header.kind == wire.Kind.DATA:
                     inbox.put((FRAME, raw_header, memoryview(payload)))
+                    self._unread[peer] += len(payload)
+                    if self._unread[peer] > INBOX_PAUSE_BYTES:
+                        self._resume[peer].clear()
+                        await self._resume[peer].wait()
                 elif header.kind == wire.Kind.ABORT:
-                    reason = _ascii(payload)
-                    inbox.put((ABORT, reason))
-                    self.alarm.raise_(peer, f"{self.name(peer)} failed ({reason})")
+                    reason = printable(payload)
+                    inbox.put((ABORT, bytes(payload)))
+                    self._alarm(peer, f"{self.name(peer)} failed ({reason})")
                 elif header.kind == wire.Kind.BYE:
                     said_bye = True
                     inbox.put((CLOSED, None))
@@ -207,16 +309,33 @@ class TcpTransport(Transport):
         except asyncio.IncompleteReadError:
             if not said_bye:
                 inbox.put((CLOSED, "connection lost"))
-                self.alarm.raise_(peer, f"{self.name(peer)} closed the connection unexpectedly")
+                self._alarm(peer, f"{self.name(peer)} closed the connection unexpectedly")
         except WireFormatError as exc:
             inbox.put((CLOSED, f"invalid frame: {exc}"))
-            self.alarm.raise_(peer, f"invalid frame from {self.name(peer)}: {exc}")
+            self._alarm(peer, f"invalid frame from {self.name(peer)}: {exc}")
         except (OSError, ssl.SSLError) as exc:
             if not said_bye:
                 inbox.put((CLOSED, f"connection error: {type(exc).__name__}"))
-                self.alarm.raise_(peer, f"connection to {self.name(peer)} failed ({type(exc).__name__})")
+                self._alarm(peer, f"connection to {self.name(peer)} failed ({type(exc).__name__})")
         finally:
             self._finished[peer].set()
+
+    def _alarm(self, peer: int, message: str) -> None:
+        """A peer failed: wake the program's receives, and the set-up if it is still waiting."""
+        self.alarm.raise_(peer, message)
+        if self._setup_failed is not None and not self._setup_failed.done():
+            self._setup_failed.set_exception(PeerError(public_rank(peer, self.world_size), message))
+
+    def _consumed(self, peer: int, nbytes: int) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._on_consumed, peer, nbytes)
+        except RuntimeError:  # the loop has stopped
+            pass
+
+    def _on_consumed(self, peer: int, nbytes: int) -> None:
+        self._unread[peer] -= nbytes
+        if self._unread[peer] <= INBOX_PAUSE_BYTES and peer in self._resume:
+            self._resume[peer].set()
 
     def send_raw(self, peer: int, header: bytes, payload: memoryview) -> None:
         if peer not in self._writers:
@@ -232,7 +351,7 @@ class TcpTransport(Transport):
             writer.write(payload)
 
     def abort(self, reason: str) -> None:
-        reason_bytes = np.frombuffer(reason.encode("ascii", "replace")[:200], np.uint8)
+        reason_bytes = np.frombuffer(printable(reason).encode("ascii"), np.uint8)
         header, payload = wire.encode_frame(wire.Kind.ABORT, reason_bytes)
         for peer in list(self._writers):
             try:
@@ -265,7 +384,7 @@ class TcpTransport(Transport):
                 except asyncio.TimeoutError:
                     pass
             for writer in self._writers.values():
-                writer.close()
+                _close(writer)
 
         try:
             asyncio.run_coroutine_threadsafe(drain_and_close(), self._loop).result(2 * linger + 5)
@@ -276,13 +395,24 @@ class TcpTransport(Transport):
 
     def _shutdown_loop(self) -> None:
         if self._loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_other_tasks(), self._loop).result(5)
+            except (TimeoutError, RuntimeError, asyncio.CancelledError):
+                pass
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()
         try:
             self._listener.close()
         except OSError:
             pass
 
 
-def _ascii(payload: bytes) -> str:
-    return bytes(payload).decode("ascii", "replace")[:200]
+async def _cancel_other_tasks() -> None:
+    """Cancel the loop's other tasks (read loops, set-ups in progress) and let them close their sockets."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=2)

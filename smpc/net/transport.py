@@ -15,6 +15,7 @@ import time
 from abc import ABC, abstractmethod
 
 from smpc.exceptions import PeerError, PeerFinished, PeerTimeoutError
+from smpc.net.peer_text import printable
 
 _POLL_SECONDS = 0.05
 
@@ -91,13 +92,17 @@ class Transport(ABC):
                     ) from None
                 continue
             if item[0] == FRAME:
+                self._consumed(peer, len(item[2]))
                 return item[1], item[2]
             rank = public_rank(peer, self.world_size)
             if item[0] == ABORT:
-                raise PeerError(rank, f"{self.name(peer)} failed ({item[1]})")
+                raise PeerError(rank, f"{self.name(peer)} failed ({printable(item[1])})")
             if item[1] is None:
                 raise PeerFinished(rank, f"{self.name(peer)} finished while a message from it was expected")
             raise PeerError(rank, f"{self.name(peer)} sent nothing more ({item[1]}) while a message was expected")
+
+    def _consumed(self, peer: int, nbytes: int) -> None:
+        """Hook: the program has taken ``nbytes`` of payload from ``peer``'s inbox."""
 
     @abstractmethod
     def abort(self, reason: str) -> None:

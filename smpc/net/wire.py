@@ -33,8 +33,10 @@ class Kind(enum.IntEnum):
 
     DATA = 1  # an array for the protocol
     ABORT = 2  # the sender failed; payload is the (ASCII) exception type name
-    HELLO = 3  # connection set-up: payload identifies the sender
+    HELLO = 3  # connection set-up: payload identifies the sender (see smpc.net.handshake)
     BYE = 4  # the sender finished normally and sends nothing more
+    ACCEPT = 5  # connection set-up: the answer to a valid HELLO
+    REJECT = 6  # connection set-up: the HELLO was refused; payload is the (ASCII) reason
 
 
 _DTYPES = {
@@ -112,6 +114,8 @@ def decode_header(fixed: bytes, shape_bytes: bytes, max_payload: int = DEFAULT_M
     dtype = _DTYPES[code]
     count = 1
     for dim in shape:
+        if dim > max_payload:
+            raise WireFormatError(f"dimension {dim} exceeds the limit of {max_payload}")
         count *= dim
         if count * dtype.itemsize > max_payload:
             raise WireFormatError("shape describes more data than the payload limit")
@@ -126,7 +130,10 @@ def decode_payload(header: Header, payload: bytes | bytearray | memoryview) -> n
     """The array a validated header and its payload describe (a writable copy)."""
     if len(payload) != header.payload_bytes:
         raise WireFormatError(f"payload has {len(payload)} bytes, header says {header.payload_bytes}")
-    arr = np.frombuffer(payload, dtype=header.dtype).reshape(header.shape)
+    try:
+        arr = np.frombuffer(payload, dtype=header.dtype).reshape(header.shape)
+    except ValueError as exc:
+        raise WireFormatError(f"payload does not fit shape {header.shape}: {exc}") from None
     return arr if arr.flags.writeable else arr.copy()
 
 
