@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import cases, fl_rows, nn_rows, nonlinear, overhead, paillier_rows
+from smpc_bench import cases, fl_rows, nn_rows, nonlinear, overhead, paillier_rows, transport_rows
 from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
@@ -77,6 +77,7 @@ CASES = [
     ("exact ring matmul", lambda sizes, repeat, folder: cases.ring_matmul_rows(sizes["ring"], repeat), False),
     ("fixed-point matmul", lambda sizes, repeat, folder: cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat),
      True),
+    ("transports", lambda sizes, repeat, folder: transport_rows.transport_rows(sizes["mpc"], repeat), False),
     ("comparisons and non-linear functions",
      lambda sizes, repeat, folder: nonlinear.nonlinear_rows(sizes["elements"], MPC_SETUPS, repeat), False),
     ("Paillier", lambda sizes, repeat, folder: paillier_rows.throughput_rows(sizes["paillier"], repeat)

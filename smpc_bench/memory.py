@@ -24,6 +24,7 @@ def estimate_bytes(sizes: dict) -> dict[str, int]:
     return {
         "exact ring matmul": 96 * sizes["ring"] ** 2 + 64 * MIB,
         "fixed-point matmul": 512 * sizes["mpc"] ** 2 + 128 * MIB,
+        "transports": 512 * sizes["mpc"] ** 2 + 128 * MIB,  # the 2-party matmul, its processes apart
         "comparisons and non-linear functions": 12_000 * sizes["elements"] + GIB,
         "ResNet-18 inference": _RESNET_FIXED + _RESNET_PER_PIXEL * sizes["image"] ** 2,
         "gradient aggregation": 48 * sizes["clients"] * sizes["parameters"] + 64 * MIB,

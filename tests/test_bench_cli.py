@@ -45,6 +45,17 @@ def test_figures_match_theory_and_bounds(quick_results):
             assert row["max_error"] <= row["error_bound"]
 
 
+def test_transport_rows_move_the_same_bytes(quick_results):
+    document, _, _, _ = quick_results
+    rows = [row for row in document["rows"] if row["group"] == "transports"]
+    assert [r["name"].split(" over ")[1] for r in rows] == ["threads", "TCP with a session secret",
+                                                              "TCP with mutual TLS"]
+    assert rows[0]["ratio"] == 1.0
+    for row in rows:
+        assert row["bytes_per_party"] == row["bytes_theory"] and row["rounds"] == row["rounds_theory"]
+        assert row["within_bound"] and row["max_error"] <= row["error_bound"]
+
+
 def test_resnet_and_training_rows(quick_results):
     document, markdown, _, _ = quick_results
     groups = {}
