@@ -1,24 +1,24 @@
-"""Spreading large batches of Paillier work over the machine's cores: threads or worker processes.
+"""Spreading large Paillier batches over the machine's cores, on threads of this process.
 
-gmpy2's list functions (``powmod_base_list``, used by full re-randomization) and the numba kernel of
-decryption (:mod:`smpc.he.montgomery`) release the GIL, so they run on threads. Fixed-base encryption
-and multi-exponentiation are Python loops of gmpy2 products, which hold the GIL; they run in worker
-processes started with ``spawn`` (safe in a process that already runs threads). Only our own
-integers and bytes cross to the workers.
+Everything that runs here releases the GIL: the numba kernels of decryption
+(:mod:`smpc.he.montgomery`), of encryption and of large matrix products (:mod:`smpc.he.lanes`),
+and gmpy2's list exponentiations (``powmod_exp_list``, ``powmod_base_list``). No worker process is
+ever started, so a script needs no ``if __name__ == "__main__":`` guard to encrypt, compute or
+decrypt, and a daemonic process (a party launched by ``smpc.launch``) spreads its work like any
+other. Work that holds the GIL (small multi-exponentiations in gmpy2 products) stays in the
+calling thread.
 
-A batch below ``threshold`` items stays in the calling thread, so small operations pay nothing. The
-pools start on first use and live as long as their :class:`Parallelism`; :data:`DEFAULT` serves every
-key that is not given one. A daemonic process (a party launched by ``smpc.launch``) may not start
-children, so there the process work runs in the calling thread. As with any ``spawn`` pool, a script
-that encrypts large arrays at import time must keep its work under ``if __name__ == "__main__":``.
+A batch below ``threshold`` items stays in the calling thread, so small operations pay nothing;
+whoever calls decides what an item is (one exponentiation, one ciphertext). The thread pool starts
+on first use and lives as long as its :class:`Parallelism`; :data:`DEFAULT` serves every key that is
+not given one.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 
@@ -31,7 +31,7 @@ def available_cores() -> int:
 
 
 class Parallelism:
-    """How many cores large batches use, and from which size on (``workers=1``: always serial)."""
+    """How many threads large batches use, and from which size on (``workers=1``: always serial)."""
 
     def __init__(self, workers: int | None = None, threshold: int = 32):
         workers = available_cores() if workers is None else workers
@@ -43,7 +43,6 @@ class Parallelism:
         self.threshold = threshold
         self._lock = threading.Lock()
         self._threads: ThreadPoolExecutor | None = None
-        self._processes: ProcessPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"Parallelism(workers={self.workers}, threshold={self.threshold})"
@@ -65,49 +64,24 @@ class Parallelism:
 
     def thread_map(self, fn: Callable, calls: Sequence[tuple]) -> list:
         """``[fn(*args) for args in calls]`` on the thread pool (for work that releases the GIL)."""
-        return self._run(self._thread_pool(), fn, calls)
-
-    def process_map(self, fn: Callable, calls: Sequence[tuple]) -> list:
-        """``[fn(*args) for args in calls]`` in the worker processes (``fn`` importable, arguments picklable)."""
-        if multiprocessing.current_process().daemon:  # daemons may not have children
+        if len(calls) < 2:
             return [fn(*args) for args in calls]
-        return self._run(self._process_pool(), fn, calls)
-
-    def start(self, calls: Sequence[tuple] = (), fn: Callable | None = None) -> None:
-        """Start the worker processes now (and run ``fn`` on ``calls`` there), so a later batch pays no start-up."""
-        pool = self._process_pool()
-        if fn is None:
-            pool.submit(os.getpid).result()
-        else:
-            self._run(pool, fn, calls)
+        pool = self._thread_pool()
+        futures = [pool.submit(fn, *args) for args in calls]
+        return [future.result() for future in futures]
 
     def close(self) -> None:
-        """Stop the pools (they restart on the next large batch)."""
+        """Stop the thread pool (it restarts on the next large batch)."""
         with self._lock:
-            threads, processes = self._threads, self._processes
-            self._threads = self._processes = None
+            threads, self._threads = self._threads, None
         if threads is not None:
             threads.shutdown(wait=True)
-        if processes is not None:
-            processes.shutdown(wait=True, cancel_futures=True)
 
     def _thread_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="smpc-he")
             return self._threads
-
-    def _process_pool(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._processes is None:
-                context = multiprocessing.get_context("spawn")
-                self._processes = ProcessPoolExecutor(self.workers, mp_context=context)
-            return self._processes
-
-    @staticmethod
-    def _run(pool: Executor, fn: Callable, calls: Sequence[tuple]) -> list:
-        futures = [pool.submit(fn, *args) for args in calls]
-        return [future.result() for future in futures]
 
 
 #: used by every key that is not given its own

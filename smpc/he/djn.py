@@ -1,4 +1,4 @@
-"""Fast Paillier randomness: a fixed base h_s = h^n mod n^2 raised to a short exponent, by a windowed table.
+"""Fast Paillier randomness: a fixed base h_s = h^n mod n^2 raised to a short exponent (Damgard-Jurik-Nielsen).
 
 Standard Paillier encryption computes ``r^n mod n^2`` for a uniform ``r`` in Z_n^*: an exponentiation
 with a ``bits``-bit exponent. Damgard, Jurik and Nielsen ("A generalization of Paillier's public-key
@@ -19,10 +19,11 @@ computed from a private multiplier and then sent to the key owner must therefore
 a full ``r^n`` (circuit privacy): see :func:`smpc.he.raw.rerandomize`.
 
 Here ``x`` is derived from ``n`` alone by SHAKE-256 (nothing up the key owner's sleeve; anyone holding
-the public key recomputes the same ``h_s``, so it need not be stored or trusted). The table holds
-``h_s^(d 2^(w j))`` for every ``w``-bit digit position ``j`` and digit ``d``; an exponent's digits pick
-one entry per position, so one exponentiation is ``ceil(bits / 2w)`` multiplications mod n^2 (114 at
-2048 bits with ``w = 9``, a 30 MB table) instead of about 1200 for a square-and-multiply.
+the public key recomputes the same ``h_s``, so it need not be stored or trusted). Deriving it costs
+one exponentiation with an n-bit exponent (as one standard encryption), or, for whoever knows p and
+q (key generation, a loaded private key), two half-size ones by CRT (:func:`derive_base_crt`,
+which gives the same number). How ``h_s^a`` is then computed for a batch (GMP, or a Lim-Lee comb
+in SIMD lanes) is :mod:`smpc.he.randomness`'s choice; every way gives the same number.
 """
 
 from __future__ import annotations
@@ -41,51 +42,35 @@ def exponent_bytes(n) -> int:
     return math.ceil(math.ceil(mpz(n).bit_length() / 2) / 8)
 
 
-def window_bits(n) -> int:
-    """Digit width of the table: 9 bits up to 2048-bit keys (114 rows of 511), 8 above (memory)."""
-    return 9 if mpz(n).bit_length() <= 2048 else 8
-
-
 def derive_base(n) -> mpz:
     """``h_s = (-x^2)^n mod n^2`` for an ``x`` in Z_n^* expanded from ``n`` by SHAKE-256."""
     n = mpz(n)
+    return gmpy2.powmod(_derived_h(n), n, n * n)
+
+
+def _derived_h(n: mpz) -> mpz:
+    """``h = -x^2 mod n`` for the first ``x`` in Z_n^* (but 1) that SHAKE-256 expands from ``n``."""
     length = (n.bit_length() + 7) // 8 + 16  # 128 extra bits: x mod n is statistically uniform
     counter = 0
     while True:
         seed = _DOMAIN + counter.to_bytes(4, "big") + int(n).to_bytes(length - 16, "big")
         x = mpz(int.from_bytes(hashlib.shake_256(seed).digest(length), "big")) % n
         if x > 1 and gmpy2.gcd(x, n) == 1:
-            break
+            return (-x * x) % n
         counter += 1
-    h = (-x * x) % n
-    return gmpy2.powmod(h, n, n * n)
 
 
-def build_table(n) -> list[list[mpz]]:
-    """Rows ``j`` of ``h_s^(d 2^(w j)) mod n^2`` for digits ``d`` in [0, 2^w) (entry 0 is 1, never used)."""
-    n = mpz(n)
-    n2 = n * n
-    base = derive_base(n)
-    w = window_bits(n)
-    rows = []
-    for _ in range(-(-8 * exponent_bytes(n) // w)):
-        row = [mpz(1), base]
-        for _ in range(2, 1 << w):
-            row.append(row[-1] * base % n2)
-        rows.append(row)
-        base = row[-1] * base % n2
-    return rows
+def derive_base_crt(n, p, q) -> mpz:
+    """:func:`derive_base` for whoever knows ``n = p q``: ``h^n`` modulo ``p^2`` and ``q^2``, then CRT.
 
-
-def fixed_base_power(table: list[list[mpz]], exponent: bytes, n2) -> mpz:
-    """``h_s^a mod n^2`` for ``a = int.from_bytes(exponent, "little")``: one product per non-zero digit."""
-    a = int.from_bytes(exponent, "little")
-    mask = len(table[0]) - 1
-    w = mask.bit_length()
-    acc = None
-    for row in table:
-        digit = a & mask
-        a >>= w
-        if digit:
-            acc = row[digit] if acc is None else acc * row[digit] % n2
-    return mpz(1) if acc is None else acc
+    Modulo ``p^2``, ``y^p`` depends only on ``y mod p``, so ``h^n = (h^q mod p)^p`` there: two
+    exponentiations with half-size exponents and moduli per prime instead of one full one.
+    """
+    n, p, q = mpz(n), mpz(p), mpz(q)
+    if p * q != n:
+        raise ValueError("p q must be n")
+    h = _derived_h(n)
+    p2, q2 = p * p, q * q
+    hp = gmpy2.powmod(gmpy2.powmod(h, q % (p - 1), p), p, p2)
+    hq = gmpy2.powmod(gmpy2.powmod(h, p % (q - 1), q), q, q2)
+    return hp + p2 * ((hq - hp) * gmpy2.invert(p2, q2) % q2)

@@ -93,8 +93,8 @@ def decode(values: list, shape: tuple, frac_bits: int, bound_bits: int, integer:
             )
     if integer and frac_bits == 0:
         return _integer_array(values, shape, bound_bits)
-    if bound_bits <= 53:
-        return (np.array(values, dtype=np.float64) / float(2**frac_bits)).reshape(shape)
+    if bound_bits <= 53:  # exact in float64; ldexp also takes fraction bits beyond float's exponent range
+        return np.ldexp(np.array(values, dtype=np.float64), -frac_bits).reshape(shape)
     scale = 1 << frac_bits
     return np.array([v / scale for v in values], dtype=np.float64).reshape(shape)
 

@@ -66,9 +66,9 @@ class EncryptedArray:
         """
         array = np.asarray(ciphertexts, dtype=object)
         flat = raw.validate(public_key, array.reshape(-1)) if validate else array.reshape(-1).tolist()
-        shape = array.shape if shape is None else tuple(shape)
-        if int(np.prod(shape, dtype=np.int64)) != len(flat):
-            raise ValueError(f"{len(flat)} ciphertexts do not fill shape {shape}")
+        shape = array.shape if shape is None else tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape) or serialization.element_count(shape) != len(flat):
+            raise SerializationError(f"{len(flat)} ciphertexts do not fill shape {shape}")
         bound = public_key.max_bits if bound_bits is None else bound_bits
         integer = frac_bits == 0 if integer is None else integer
         return cls(public_key, array_ops.objects(flat, shape), frac_bits, bound, integer)
@@ -211,7 +211,7 @@ class EncryptedArray:
     @classmethod
     def _loaded(cls, doc: dict, cts: list, public_key) -> "EncryptedArray":
         shape = serialization.shape_field(doc)
-        serialization.check_count(len(cts), int(np.prod(shape, dtype=np.int64)), FORMAT)
+        serialization.check_count(len(cts), serialization.element_count(shape), FORMAT)
         frac = serialization.int_field(doc, "frac_bits", 0, MAX_FRAC_BITS)
         bound = serialization.int_field(doc, "bound_bits", 1, public_key.max_bits)
         integer = serialization.bool_field(doc, "integer")
@@ -220,15 +220,19 @@ class EncryptedArray:
         return cls(public_key, array_ops.objects(cts, shape), frac, bound, integer, fresh=True)
 
     # ---- phe ----
-    def to_phe(self) -> list:
-        """The values as a flat list (C order) of ``phe.EncryptedNumber`` with exponent ``-frac_bits/4``."""
+    def to_phe(self):
+        """Nested lists of this shape of ``phe.EncryptedNumber`` (exponent ``-frac_bits/4``); 0-d: one number.
+
+        ``EncryptedArray.from_phe(a.to_phe(), pk)`` has ``a``'s shape (see :mod:`smpc.he.phe_interop`).
+        """
         from smpc.he.phe_interop import array_to_phe
 
         return array_to_phe(self)
 
     @classmethod
     def from_phe(cls, numbers, public_key, *, shape=None, bound_bits: int | None = None) -> "EncryptedArray":
-        """An array from ``phe.EncryptedNumber`` values (see :func:`smpc.he.phe_interop.array_from_phe`)."""
+        """An array from ``phe.EncryptedNumber`` values, shaped as their nesting or ``shape`` (see
+        :func:`smpc.he.phe_interop.array_from_phe`)."""
         from smpc.he.phe_interop import array_from_phe
 
         return array_from_phe(numbers, public_key, shape=shape, bound_bits=bound_bits)

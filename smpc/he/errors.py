@@ -29,3 +29,11 @@ class DecryptionError(PaillierError, ValueError):
 
 class SerializationError(PaillierError, ValueError):
     """A serialized key or ciphertext array is malformed or fails validation."""
+
+
+class InvalidKeyError(PaillierError, ValueError):
+    """A key's numbers fail validation: n is not a product of two suitable primes, or p, q are not its factors."""
+
+
+class InputTypeError(PaillierError, TypeError):
+    """A loader was given a Python object of the wrong type (not JSON text, bytes or a phe object)."""

@@ -111,7 +111,7 @@ class PackedEncryptedArray:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return serialization.element_count(self.shape)
 
     @property
     def slots(self) -> int:
@@ -263,6 +263,6 @@ class PackedEncryptedArray:
             layout = Layout(bound, slot_bits, slots, max_summands)
         except ValueError as error:
             raise SerializationError(f"malformed {FORMAT}: {error}") from None
-        serialization.check_count(len(cts), -(-int(np.prod(shape, dtype=np.int64)) // slots), FORMAT)
+        serialization.check_count(len(cts), -(-serialization.element_count(shape) // slots), FORMAT)
         check_bound_fits(bound, public_key.max_bits, "a packed slot")
         return cls(public_key, cts, shape, frac, integer, layout, summands, fresh=True)

@@ -1,8 +1,9 @@
 """Paillier encryption of numpy arrays on gmpy2: keys, encrypted and packed arrays, phe interop.
 
 ``pk, sk = keygen(2048)``; ``a = pk.encrypt(x)``; ``sk.decrypt(a @ w + b)``. Fast encryption uses a
-fixed base with a short exponent (:mod:`smpc.he.djn`), decryption uses CRT, large batches use every
-core (:class:`Parallelism`), and ``pk.encrypt_packed`` puts many values in one ciphertext
+fixed base with a short exponent (:mod:`smpc.he.djn`; by GMP or a comb, :mod:`smpc.he.randomness`),
+decryption uses CRT, large batches use every core on threads (:class:`Parallelism`; no worker
+processes, so scripts need no main guard), and ``pk.encrypt_packed`` puts many values in one ciphertext
 (:mod:`smpc.he.packing`). Ciphertexts are standard Paillier (g = n + 1), so phe reads ours and we read
 phe's (:meth:`EncryptedArray.from_phe`, :meth:`EncryptedArray.to_phe`). Integer-level operations for
 protocols are the ``raw_*`` methods of the keys (:mod:`smpc.he.raw`, hazmat).
@@ -14,7 +15,9 @@ from smpc.he.encrypted_array import EncryptedArray
 from smpc.he.errors import (
     DecryptionError,
     EncodingError,
+    InputTypeError,
     InsecureKeyError,
+    InvalidKeyError,
     KeyMismatchError,
     PaillierError,
     PlaintextOverflowError,
@@ -29,7 +32,9 @@ __all__ = [
     "DecryptionError",
     "EncodingError",
     "EncryptedArray",
+    "InputTypeError",
     "InsecureKeyError",
+    "InvalidKeyError",
     "KeyMismatchError",
     "PackedEncryptedArray",
     "PaillierError",

@@ -13,9 +13,10 @@ import secrets
 import gmpy2
 from gmpy2 import mpz
 
-from smpc.he import djn, raw, serialization
+from smpc.he import raw, serialization
 from smpc.he._parallel import DEFAULT, Parallelism
-from smpc.he.errors import InsecureKeyError, SerializationError
+from smpc.he.errors import InputTypeError, InsecureKeyError, InvalidKeyError, SerializationError
+from smpc.he.randomness import Randomness
 
 MIN_SECURE_BITS = 2048
 MIN_INSECURE_BITS = 256
@@ -73,11 +74,14 @@ class PublicKey:
 
     def __init__(self, n, *, insecure: bool = False, parallelism: Parallelism | None = None):
         if isinstance(n, bool) or not isinstance(n, int) and type(n) is not raw.MPZ:
-            raise TypeError(f"n must be an integer, got {type(n).__name__}")
+            raise InputTypeError(f"n must be an integer, got {type(n).__name__}")
         n = mpz(n)
+        if not MIN_INSECURE_BITS <= n.bit_length() <= MAX_BITS:
+            raise InvalidKeyError(f"n has {n.bit_length()} bits; a Paillier modulus has {MIN_INSECURE_BITS} "
+                                  f"to {MAX_BITS}")
         check_bits(n.bit_length(), insecure)
         if n % 2 == 0 or gmpy2.gcd(n, _SMALL_PRIMES) != 1 or gmpy2.is_square(n) or gmpy2.is_prime(n, 16):
-            raise ValueError("n is not a valid Paillier modulus (a product of two large distinct primes)")
+            raise InvalidKeyError("n is not a valid Paillier modulus (a product of two large distinct primes)")
         self.n = n
         self.nsquare = n * n
         self.g = n + 1
@@ -87,7 +91,8 @@ class PublicKey:
         self.max_bits = (n // 3).bit_length() - 1
         self.fingerprint = fingerprint(n)
         self.parallelism = DEFAULT if parallelism is None else parallelism
-        self._table = None
+        #: the encryption randomness of this key (its DJN base and comb, built when they pay off)
+        self.randomness = Randomness(n)
 
     def __repr__(self) -> str:
         return f"PublicKey(bits={self.bits}, fingerprint={self.fingerprint!r})"
@@ -102,24 +107,20 @@ class PublicKey:
         return (_rebuild_public_key, (int(self.n), self.insecure))
 
     def with_parallelism(self, parallelism: Parallelism) -> "PublicKey":
-        """The same key, spreading its large batches with ``parallelism`` (shares the fixed-base table)."""
+        """The same key, spreading its large batches with ``parallelism`` (shares its encryption randomness state)."""
         key = PublicKey(self.n, insecure=self.insecure, parallelism=parallelism)
-        key._table = self._table
+        key.randomness = self.randomness
         return key
-
-    def fixed_base_table(self) -> list:
-        """The windowed table of the fast-encryption base (built on first use; see :mod:`smpc.he.djn`)."""
-        if self._table is None:
-            self._table = djn.build_table(self.n)
-        return self._table
 
     # ---- encryption of arrays (fixed point) ----
     def encrypt(self, x, *, frac_bits=None, bound_bits=None, random_bytes=None):
         """Encrypt an array (any shape): floats with ``frac_bits`` (default 16), integers exactly.
 
-        Randomness is the fast fixed-base ``h_s^a`` (see :mod:`smpc.he.djn` for the security argument);
-        the result is a standard Paillier ciphertext (phe decrypts it). ``bound_bits`` tightens the
-        public bound on ``|round(x 2^frac_bits)|``; ``random_bytes(k)`` replaces ``os.urandom`` in tests.
+        Randomness is the fast fixed-base ``h_s^a`` (see :mod:`smpc.he.djn` for the security argument),
+        computed as :mod:`smpc.he.randomness` finds cheapest for this batch and key (a fresh public key
+        without its private key starts with phe's ``r^n``); the result is a standard Paillier
+        ciphertext (phe decrypts it). ``bound_bits`` tightens the public bound on
+        ``|round(x 2^frac_bits)|``; ``random_bytes(k)`` replaces ``os.urandom`` in tests.
         """
         from smpc.he.encrypted_array import encrypt_array
 
@@ -181,7 +182,7 @@ class PublicKey:
     @classmethod
     def from_json(cls, text, *, insecure: bool = False, parallelism: Parallelism | None = None) -> "PublicKey":
         """Load and validate a public key document."""
-        doc = serialization.load(text, "smpc.paillier.PublicKey", {"n"})
+        doc = serialization.load(text, "smpc.paillier.PublicKey", {"n"}, max_chars=serialization.MAX_KEY_CHARS)
         n = serialization.hex_field(doc, "n", MAX_BITS)
         return checked_key(lambda: cls(n, insecure=insecure, parallelism=parallelism))
 
@@ -197,10 +198,13 @@ class PublicKey:
         import phe
 
         if not isinstance(phe_public_key, phe.PaillierPublicKey):
-            raise TypeError(f"expected a phe.PaillierPublicKey, got {type(phe_public_key).__name__}")
-        if phe_public_key.g != phe_public_key.n + 1:
-            raise ValueError("only keys with g = n + 1 are supported (phe always uses it)")
-        return cls(phe_public_key.n, insecure=insecure, parallelism=parallelism)
+            raise InputTypeError(f"expected a phe.PaillierPublicKey, got {type(phe_public_key).__name__}")
+        n = phe_public_key.n
+        if isinstance(n, bool) or not isinstance(n, int) and type(n) is not raw.MPZ:
+            raise InvalidKeyError(f"the phe key's n is a {type(n).__name__}, not an integer")
+        if phe_public_key.g != n + 1:
+            raise InvalidKeyError("only keys with g = n + 1 are supported (phe always uses it)")
+        return cls(n, insecure=insecure, parallelism=parallelism)
 
 
 def _rebuild_public_key(n: int, insecure: bool) -> PublicKey:
@@ -208,10 +212,8 @@ def _rebuild_public_key(n: int, insecure: bool) -> PublicKey:
 
 
 def checked_key(make):
-    """Run a key constructor, turning its validation errors into SerializationError."""
+    """Run a key constructor on loaded numbers, turning its validation errors into SerializationError."""
     try:
         return make()
-    except (ValueError, TypeError) as error:
-        if isinstance(error, InsecureKeyError):
-            raise
+    except (InvalidKeyError, InputTypeError) as error:
         raise SerializationError(f"invalid key: {error}") from None

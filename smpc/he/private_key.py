@@ -5,11 +5,40 @@ from __future__ import annotations
 import gmpy2
 from gmpy2 import mpz
 
-from smpc.he import raw, serialization
+from smpc.he import djn, raw, serialization
 from smpc.he._parallel import Parallelism
-from smpc.he.errors import DecryptionError
+from smpc.he.errors import DecryptionError, InputTypeError, InvalidKeyError, KeyMismatchError
 from smpc.he.montgomery import FixedPower
 from smpc.he.paillier_keys import MAX_BITS, PublicKey, checked_key
+
+#: Miller-Rabin rounds on top of GMP's Baillie-PSW test, for primes that came from outside
+PRIME_ROUNDS = 40
+#: the bit lengths of p and q may differ by this much (keygen makes them equal)
+MAX_PRIME_GAP_BITS = 2
+#: p and q must differ by more than 2^(bits/2 - FERMAT_MARGIN_BITS): Fermat's method needs about
+#: (q - p)^2 / (8 sqrt(n)) steps, then more than 2^(bits/2 - 203) (hopeless from 1024-bit keys up)
+FERMAT_MARGIN_BITS = 100
+
+
+def check_factors(n, p, q) -> tuple:
+    """``(p, q)`` sorted, after checking they are balanced, far apart, distinct probable primes with ``p q = n``.
+
+    Raises :class:`InvalidKeyError` naming the failed condition (never a prime's value).
+    """
+    p, q = sorted((p, q))
+    if p < 3 or p == q or p * q != n:
+        raise InvalidKeyError("p and q do not factor this key's n into two distinct primes")
+    if q.bit_length() - p.bit_length() > MAX_PRIME_GAP_BITS:
+        raise InvalidKeyError(f"p and q have {p.bit_length()} and {q.bit_length()} bits: the primes of a Paillier "
+                              f"key must be balanced (bit lengths within {MAX_PRIME_GAP_BITS})")
+    if q - p <= 1 << max(0, n.bit_length() // 2 - FERMAT_MARGIN_BITS):
+        raise InvalidKeyError(f"p and q are too close (|p - q| <= 2^(bits/2 - {FERMAT_MARGIN_BITS})): close "
+                              "primes let Fermat's method factor n, so such keys are refused")
+    if not (gmpy2.is_prime(p, PRIME_ROUNDS) and gmpy2.is_prime(q, PRIME_ROUNDS)):
+        raise InvalidKeyError("p and q must be primes")
+    if gmpy2.gcd(n, (p - 1) * (q - 1)) != 1:
+        raise InvalidKeyError("gcd(n, (p - 1)(q - 1)) must be 1 for Paillier with g = n + 1")
+    return p, q
 
 
 class PrivateKey:
@@ -21,6 +50,7 @@ class PrivateKey:
     A batch raises all its ciphertexts to one exponent modulo one modulus per half, which
     :class:`~smpc.he.montgomery.FixedPower` does 128 at a time in SIMD lanes; large batches spread both
     halves over the threads. Like phe's, the exponentiation is not constant-time in the secret exponent.
+    Every construction (keygen, ``from_json``, ``from_phe``) checks p and q with :func:`check_factors`.
     """
 
     #: chunks per half and per worker: small enough to even out cores that run at different speeds
@@ -28,16 +58,13 @@ class PrivateKey:
 
     def __init__(self, public_key: PublicKey, p, q):
         if not isinstance(public_key, PublicKey):
-            raise TypeError(f"public_key must be a PublicKey, got {type(public_key).__name__}")
+            raise InputTypeError(f"public_key must be a PublicKey, got {type(public_key).__name__}")
         for value in (p, q):
             if isinstance(value, bool) or not isinstance(value, int) and type(value) is not raw.MPZ:
-                raise TypeError("p and q must be integers")
-        p, q = sorted((mpz(p), mpz(q)))
-        if p * q != public_key.n or p == q or p < 3:
-            raise ValueError("p and q do not factor this key's n into two distinct primes")
-        if not (gmpy2.is_prime(p, 25) and gmpy2.is_prime(q, 25)):
-            raise ValueError("p and q must be primes")
+                raise InputTypeError("p and q must be integers")
+        p, q = check_factors(public_key.n, mpz(p), mpz(q))
         self.public_key = public_key
+        public_key.randomness.offer_base(lambda: djn.derive_base_crt(public_key.n, p, q))  # CRT: a few ms
         self._p, self._q = p, q
         self._psquare, self._qsquare = p * p, q * q
         self._hp = self._h(p, self._psquare)
@@ -123,8 +150,9 @@ class PrivateKey:
 
     @classmethod
     def from_json(cls, text, *, insecure: bool = False, parallelism: Parallelism | None = None) -> "PrivateKey":
-        """Load and validate a private key document (p q = n, both prime)."""
-        doc = serialization.load(text, "smpc.paillier.PrivateKey", {"n", "p", "q"})
+        """Load and validate a private key document (see :func:`check_factors` for what p and q must satisfy)."""
+        doc = serialization.load(text, "smpc.paillier.PrivateKey", {"n", "p", "q"},
+                                 max_chars=serialization.MAX_KEY_CHARS)
         n, p, q = (serialization.hex_field(doc, name, MAX_BITS) for name in ("n", "p", "q"))
         public = checked_key(lambda: PublicKey(n, insecure=insecure, parallelism=parallelism))
         return checked_key(lambda: cls(public, p, q))
@@ -138,12 +166,12 @@ class PrivateKey:
     @classmethod
     def from_phe(cls, phe_public_key, phe_private_key, *, insecure: bool = False,
                  parallelism: Parallelism | None = None) -> "PrivateKey":
-        """Our private key for a phe key pair."""
+        """Our private key for a phe key pair, its primes checked as on loading (:func:`check_factors`)."""
         import phe
 
         if not isinstance(phe_private_key, phe.PaillierPrivateKey):
-            raise TypeError(f"expected a phe.PaillierPrivateKey, got {type(phe_private_key).__name__}")
+            raise InputTypeError(f"expected a phe.PaillierPrivateKey, got {type(phe_private_key).__name__}")
         public = PublicKey.from_phe(phe_public_key, insecure=insecure, parallelism=parallelism)
-        if phe_private_key.public_key.n != public.n:
-            raise ValueError("the phe private key belongs to another public key")
+        if getattr(phe_private_key.public_key, "n", None) != public.n:
+            raise KeyMismatchError("the phe private key belongs to another public key")
         return cls(public, phe_private_key.p, phe_private_key.q)

@@ -21,7 +21,7 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from smpc.he import _kernels, djn
+from smpc.he import _kernels, lanes, multiexp, randomness
 from smpc.he.errors import PlaintextOverflowError, SerializationError
 
 RandomBytes = Callable[[int], bytes]
@@ -42,15 +42,17 @@ def to_int_list(values, name: str = "values") -> list[int]:
 
 
 def encrypt_ints(pk, values, *, full: bool = False, random_bytes: RandomBytes | None = None) -> list[mpz]:
-    """Ciphertexts of integers in [0, n): fast fixed-base randomness, or ``full=True`` for ``r^n``, r uniform."""
+    """Ciphertexts of integers in [0, n): fast randomness (:mod:`smpc.he.randomness`), or ``full``: r^n, r uniform."""
     messages = to_int_list(values)
     for index, m in enumerate(messages):
         if not 0 <= m < pk.n:
             raise PlaintextOverflowError(f"raw plaintext at index {index} is not in [0, n)")
-    if not full:
-        return _fast_encrypt(pk, messages, random_bytes)
+    if full:
+        factors = randomness.full_randomizers(pk.n, len(messages), random_bytes or os.urandom, pk.parallelism)
+    else:
+        factors = pk.randomness.factors(len(messages), random_bytes, pk.parallelism)
     n, n2 = pk.n, pk.nsquare
-    factors = _full_randomizers(pk, len(messages), random_bytes)
+    # (1 + m n) r = r + n (m r mod n)  (mod n^2): one short product instead of a product mod n^2
     return [(r + n * (m * r % n)) % n2 for m, r in zip(messages, factors)]
 
 
@@ -100,9 +102,9 @@ def mul_plain(pk, ciphertexts: Sequence, values) -> list[mpz]:
         return gmpy2.powmod_base_list(cts, k, pk.nsquare) if cts else []
     exponents = to_int_list(values)
     _same_length(cts, exponents)
-    if par.use_for(len(cts)):
+    if par.use_for(len(cts)):  # powmod_chunk releases the GIL in every exponentiation
         calls = [(b, e, pk.nsquare) for b, e in zip(par.split(cts), par.split(exponents))]
-        return [c for chunk in par.process_map(_kernels.powmod_chunk, calls) for c in chunk]
+        return [c for chunk in par.thread_map(_kernels.powmod_chunk, calls) for c in chunk]
     return _kernels.powmod_chunk(cts, exponents, pk.nsquare)
 
 
@@ -142,74 +144,27 @@ def rerandomize(pk, ciphertexts: Sequence, *, full: bool = True, random_bytes: R
     """
     cts = list(ciphertexts)
     if full:
-        factors = _full_randomizers(pk, len(cts), random_bytes)
+        factors = randomness.full_randomizers(pk.n, len(cts), random_bytes or os.urandom, pk.parallelism)
     else:
-        factors = _fast_encrypt(pk, [0] * len(cts), random_bytes)
+        factors = pk.randomness.factors(len(cts), random_bytes, pk.parallelism)
     n2 = pk.nsquare
     return [c * r % n2 for c, r in zip(cts, factors)]
 
 
 def run_multiexp(pk, tasks: list) -> list[list[mpz]]:
-    """:func:`smpc.he.multiexp.multiexp` on each ``(bases, exponents)`` task, over the workers when large."""
+    """:func:`smpc.he.multiexp.multiexp` on each ``(bases, exponents)`` task.
+
+    Enough outputs to fill the SIMD lanes of every worker (and exponents below 2^62) go to
+    :func:`~smpc.he.multiexp.multiexp_lanes` on the threads; the rest runs in gmpy2 products in the
+    calling thread (they hold the GIL, so threads would not help them).
+    """
     par = pk.parallelism
+    outputs = sum(len(exponents[0]) if len(exponents) else 0 for _, exponents in tasks)
     terms = sum(len(bases) * (len(exps[0]) if exps else 0) for bases, exps in tasks)
-    if not par.use_for(terms):
-        return _kernels.multiexp_chunk(tasks, pk.nsquare)
-    if len(tasks) >= par.workers:
-        chunks = par.process_map(_kernels.multiexp_chunk, [(chunk, pk.nsquare) for chunk in par.split(tasks)])
-        return [out for chunk in chunks for out in chunk]
-    return [_split_task(pk, bases, exps) for bases, exps in tasks]
-
-
-def _split_task(pk, bases: list, exponents: list) -> list[mpz]:
-    """One large multi-exponentiation over the workers: by output columns if enough, else by bases."""
-    par = pk.parallelism
-    outputs = len(exponents[0]) if exponents else 0
-    if outputs >= par.workers:
-        columns = par.split(list(range(outputs)))
-        parts = [[[row[j] for j in cols] for row in exponents] for cols in columns]
-        results = par.process_map(_kernels.multiexp_chunk, [([(bases, part)], pk.nsquare) for part in parts])
-        return [c for result in results for c in result[0]]
-    calls = [([(b, e)], pk.nsquare) for b, e in zip(par.split(bases), par.split(exponents))]
-    partials = [result[0] for result in par.process_map(_kernels.multiexp_chunk, calls)]
-    n2 = pk.nsquare
-    out = partials[0]
-    for partial in partials[1:]:
-        out = [x * y % n2 for x, y in zip(out, partial)]
-    return out
-
-
-def _fast_encrypt(pk, messages: list[int], random_bytes: RandomBytes | None) -> list[mpz]:
-    step = djn.exponent_bytes(pk.n)
-    exponents = (random_bytes or os.urandom)(step * len(messages))
-    if len(exponents) != step * len(messages):
-        raise ValueError("random_bytes returned the wrong number of bytes")
-    par = pk.parallelism
-    if not par.use_for(len(messages)):
-        return _kernels.encrypt_chunk(pk.n, messages, exponents, pk.fixed_base_table())
-    calls, start = [], 0
-    for chunk in par.split(messages, 2 * par.workers):
-        calls.append((pk.n, chunk, exponents[start * step : (start + len(chunk)) * step]))
-        start += len(chunk)
-    return [c for chunk in par.process_map(_kernels.encrypt_chunk, calls) for c in chunk]
-
-
-def _full_randomizers(pk, count: int, random_bytes: RandomBytes | None) -> list[mpz]:
-    """``r^n mod n^2`` for ``count`` uniform units r (each r drawn with 128 extra bits, then reduced mod n)."""
-    width = (pk.n.bit_length() + 7) // 8 + 16
-    draw = random_bytes or os.urandom
-    rs = []
-    while len(rs) < count:
-        data = draw(width * (count - len(rs)))
-        for i in range(0, len(data) - width + 1, width):
-            r = mpz(int.from_bytes(data[i : i + width], "big")) % pk.n
-            if r > 1 and gmpy2.gcd(r, pk.n) == 1:
-                rs.append(r)
-    par = pk.parallelism
-    if not par.use_for(count):
-        return _kernels.full_randomizers(pk.n, rs) if rs else []
-    chunks = par.thread_map(_kernels.full_randomizers, [(pk.n, chunk) for chunk in par.split(rs)])
-    return [r for chunk in chunks for r in chunk]
+    if (par.use_for(terms) and outputs >= par.workers * lanes.LANES
+            and multiexp.exponent_bits(tasks) <= multiexp.MAX_LANE_BITS):
+        return multiexp.multiexp_lanes(tasks, pk.nsquare, par)
+    return _kernels.multiexp_chunk(tasks, pk.nsquare)
 
 
 def _int_matrix(matrix, name: str) -> list[list[int]]:
