@@ -16,9 +16,9 @@ from smpc.nn.autograd import LazyValue, Variable, as_variable
 from smpc.nn.conv import ConvGeometry, conv2d as _conv2d, conv2d_grads
 
 __all__ = [
-    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d",
-    "cross_entropy", "dropout", "flatten", "linear", "log_softmax", "max_pool2d", "mse_loss", "relu",
-    "sigmoid", "softmax",
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "clamp", "conv2d",
+    "cross_entropy", "dropout", "flatten", "hardsigmoid", "hardswish", "hardtanh", "linear", "log_softmax",
+    "max_pool2d", "mse_loss", "relu", "relu6", "sigmoid", "softmax", "tanh",
 ]
 
 
@@ -89,6 +89,59 @@ def sigmoid(x):
     if not _taped(x):
         return out
     return Variable.from_op(out, (x,), lambda g: (g * (out - out * out),))
+
+
+def tanh(x):
+    """Hyperbolic tangent; shared: :func:`smpc.mpc.functions.tanh` (error in its table)."""
+    data = _data(x)
+    out = mpc_functions.tanh(data) if arrays.is_shared(data) else np.tanh(data)
+    if not _taped(x):
+        return out
+    return Variable.from_op(out, (x,), lambda g: (g - g * (out * out),))
+
+
+def clamp(x, low=None, high=None):
+    """min(max(x, low), high) with public bounds (either may be None), as torch.clamp.
+
+    Shared: low + relu(x - low) - relu(x - high), exact; with both bounds the two ReLUs run as one
+    batched comparison, so a clamp costs the rounds of one ReLU. Gradients follow from relu's.
+    """
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"clamp: low {low} is above high {high}")
+    data = _data(x)
+    if not _taped(x) and not arrays.is_shared(data):
+        return data if low is None and high is None else np.clip(data, low, high)
+    if low is None and high is None:
+        return x
+    if low is None:
+        return high - relu(high - x)
+    if high is None:
+        return relu(x - low) + low
+    if _taped(x):
+        return relu(x - low) - relu(x - high) + low
+    both = arrays.stack([data - low, data - high]).relu()
+    return both[0] - both[1] + low
+
+
+def hardtanh(x, low: float = -1.0, high: float = 1.0):
+    """x clamped to [low, high] (torch.nn.Hardtanh)."""
+    return clamp(x, low, high)
+
+
+def relu6(x):
+    """min(max(x, 0), 6) (torch.nn.ReLU6)."""
+    return clamp(x, 0.0, 6.0)
+
+
+def hardsigmoid(x):
+    """relu6(x + 3) / 6 (torch.nn.Hardsigmoid); shared: one clamp and one public division."""
+    return clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardswish(x):
+    """x * relu6(x + 3) / 6 (torch.nn.Hardswish, MobileNetV3); shared: one clamp, one product of shared
+    values and one public division."""
+    return x * clamp(x + 3.0, 0.0, 6.0) / 6.0
 
 
 def _exact_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -184,8 +237,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     in place while training). Training needs plaintext values; a shared input is normalised with the
     running statistics (a model shared for inference has them folded into its convolutions instead).
     """
-    if len(x.shape) not in (2, 4):
-        raise ValueError(f"batch_norm: input must be 2-D (N, C) or 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    if len(x.shape) not in (2, 3, 4):
+        raise ValueError(f"batch_norm: input must be (N, C), (N, C, L) or (N, C, H, W), got shape {tuple(x.shape)}")
     channels = x.shape[1]
     if running_mean is not None and np.shape(running_mean) != (channels,):
         raise ValueError(f"batch_norm: input has {channels} channels but the statistics have shape "

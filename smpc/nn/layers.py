@@ -103,27 +103,34 @@ class Conv2d(Module):
                         self.dilation, self.groups)
 
     def extra_repr(self) -> str:
+        dilation = "" if self.dilation in (1, (1, 1)) else f"dilation={self.dilation}, "
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, groups={self.groups}, bias={self.bias is not None}")
+                f"padding={self.padding}, {dilation}groups={self.groups}, bias={self.bias is not None}")
 
 
 class BatchNorm2d(Module):
-    """Per-channel normalisation with learned scale and shift and running statistics (torch's keys)."""
+    """Per-channel normalisation with learned scale and shift and running statistics (torch's keys).
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+    ``affine=False`` has no weight and bias (scale 1, shift 0), as torch's.
+    """
+
+    expected_dims = (4,)
+    input_layout = "(N, C, H, W)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()
         self.num_features = _positive_int(num_features, "num_features")
-        self.eps, self.momentum = float(eps), float(momentum)
-        self.register_parameter("weight", np.ones(num_features))
-        self.register_parameter("bias", np.zeros(num_features))
+        self.eps, self.momentum, self.affine = float(eps), float(momentum), bool(affine)
+        self.register_parameter("weight", np.ones(num_features) if affine else None)
+        self.register_parameter("bias", np.zeros(num_features) if affine else None)
         self.register_buffer("running_mean", np.zeros(num_features))
         self.register_buffer("running_var", np.ones(num_features))
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
     def forward(self, x):
-        if len(x.shape) != 4 or x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm2d({self.num_features}): input must be (N, {self.num_features}, H, W), "
-                             f"got shape {tuple(x.shape)}")
+        if len(x.shape) not in self.expected_dims or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): input must be "
+                             f"{self.input_layout.replace('C', str(self.num_features))}, got shape {tuple(x.shape)}")
         if self.training:
             self._buffers["num_batches_tracked"] = self.num_batches_tracked + 1
         return F.batch_norm(x, self.running_mean, self.running_var, self.param("weight", x),
@@ -131,11 +138,21 @@ class BatchNorm2d(Module):
 
     def folded(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, shift) with bn(x) = x * scale + shift in eval mode (plaintext values)."""
-        scale = np.asarray(self.weight.data) / np.sqrt(self.running_var + self.eps)
-        return scale, np.asarray(self.bias.data) - self.running_mean * scale
+        gamma = np.asarray(self.weight.data) if self.affine else np.ones(self.num_features)
+        beta = np.asarray(self.bias.data) if self.affine else np.zeros(self.num_features)
+        scale = gamma / np.sqrt(self.running_var + self.eps)
+        return scale, beta - self.running_mean * scale
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        affine = "" if self.affine else ", affine=False"
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}{affine}"
+
+
+class BatchNorm1d(BatchNorm2d):
+    """BatchNorm2d's computation over (N, C) or (N, C, L) inputs (torch.nn.BatchNorm1d's keys)."""
+
+    expected_dims = (2, 3)
+    input_layout = "(N, C) or (N, C, L)"
 
 
 class ChannelAffine(Module):
@@ -159,6 +176,26 @@ class ReLU(Module):
 class Sigmoid(Module):
     def forward(self, x):
         return F.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class ReLU6(Module):
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class Hardsigmoid(Module):
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
+class Hardswish(Module):
+    def forward(self, x):
+        return F.hardswish(x)
 
 
 class Identity(Module):

@@ -1,8 +1,9 @@
 """``Module``: parameters, buffers and sub-modules in a tree, with torch-compatible ``state_dict`` keys.
 
-Parameters are :class:`~smpc.nn.autograd.Variable` leaves (``requires_grad=True``); buffers (BatchNorm's
-running statistics) are plain arrays. In training mode a forward pass records a tape; in eval mode it
-computes directly on the values, so the same ``forward`` serves numpy inputs, shared inputs and training.
+Parameters are :class:`Parameter` leaves (a :class:`~smpc.nn.autograd.Variable` with ``requires_grad=True``);
+buffers (BatchNorm's running statistics) are plain arrays. In training mode a forward pass records a tape; in
+eval mode it computes directly on the values, so the same ``forward`` serves numpy inputs, shared inputs and
+training.
 """
 
 from __future__ import annotations
@@ -22,6 +23,22 @@ class StateDictError(ValueError):
     """A state dict that does not fit the model: the message lists every missing, extra and mis-shaped key."""
 
 
+class Parameter(Variable):
+    """A trainable array: ``self.weight = Parameter(np.zeros(3))`` in a Module registers it, as in torch.
+
+    Its value (numpy array, or a shared tensor once the model is shared) is ``.data``; a plain array
+    assigned to an attribute is not a parameter (it is neither in the state dict nor shared).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True):
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, {type(self.data).__name__}, requires_grad={self.requires_grad})"
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes in ``__init__`` and define ``forward``."""
 
@@ -39,6 +56,9 @@ class Module:
         if name in self._buffers and not isinstance(value, (Variable, Module)):
             self._buffers[name] = value  # assigning a buffer keeps it in the state dict, as in torch
             return
+        if name in self._parameters and value is not None and not isinstance(value, Variable):
+            raise TypeError(f"cannot assign a {type(value).__name__} to parameter {name!r} of "
+                            f"{type(self).__name__}: assign smpc.nn.Parameter(value), or set .{name}.data")
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Variable):
@@ -60,9 +80,10 @@ class Module:
     def register_parameter(self, name: str, value) -> None:
         """Add a trainable parameter (None registers a missing optional one, like a bias=False slot)."""
         if value is None:
+            self._parameters.pop(name, None)
             object.__setattr__(self, name, None)
             return
-        setattr(self, name, value if isinstance(value, Variable) else Variable(value, requires_grad=True))
+        setattr(self, name, value if isinstance(value, Variable) else Parameter(value))
 
     def register_buffer(self, name: str, value) -> None:
         """Add a non-trained array that belongs to the state (e.g. running statistics)."""
@@ -116,6 +137,9 @@ class Module:
         p = getattr(self, name)
         if p is None:
             return None
+        if not isinstance(p, Variable):
+            raise TypeError(f"{type(self).__name__}.{name} is a {type(p).__name__}, not a parameter: assign "
+                            f"smpc.nn.Parameter(value) (or call register_parameter) so it is trained, saved and shared")
         return p if self.training or isinstance(x, Variable) else p.data
 
     # --- state ------------------------------------------------------------------------------------------
@@ -175,6 +199,11 @@ class Module:
         with np.load(path, allow_pickle=False) as data:
             self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
         return self
+
+    def architecture(self) -> str:
+        """What, beyond parameter names and shapes, every party's copy must agree on before sharing (``""``
+        for models whose code is their architecture; a converted model describes its graph)."""
+        return ""
 
     def share(self, party, src: int = 0) -> "Module":
         """This architecture with party ``src``'s weights secret-shared (every party calls it; see

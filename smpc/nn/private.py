@@ -73,7 +73,9 @@ def share_model(model: Module, party, src: int = 0) -> Module:
     params = list(plain.named_parameters())
     if any(type(p.data).__name__ != "ndarray" for _, p in params):
         raise TypeError("share(): the model is already shared")
-    _agree_on_architecture(party, src, training, params)
+    _agree_on_architecture(party, src, training, params, plain.architecture())
+    if not params:  # nothing to share (a model of activations and pooling only)
+        return plain
     flat = np.concatenate([np.asarray(p.data, dtype=np.float64).ravel() for _, p in params]) \
         if party.rank == src else None
     shared = party.share(flat, src=src)
@@ -86,10 +88,10 @@ def share_model(model: Module, party, src: int = 0) -> Module:
     return plain
 
 
-def _agree_on_architecture(party, src: int, training: bool, params) -> None:
-    """The source tells the others its mode and parameter shapes (one small message); a mismatch fails
-    clearly at every party instead of as a confusing wire error later."""
-    shapes = ";".join(f"{name}:{tuple(p.shape)}" for name, p in params)
+def _agree_on_architecture(party, src: int, training: bool, params, graph: str = "") -> None:
+    """The source tells the others its mode and a digest of its parameter shapes and graph (one small message);
+    a mismatch fails clearly at every party instead of as a confusing wire error later."""
+    shapes = ";".join(f"{name}:{tuple(p.shape)}" for name, p in params) + graph
     digest = int.from_bytes(hashlib.sha256(shapes.encode()).digest()[:7], "big")
     mine = np.array([int(training), len(params), digest], dtype=np.int64)
     if party.rank == src:
@@ -104,8 +106,8 @@ def _agree_on_architecture(party, src: int, training: bool, params) -> None:
         raise ValueError(f"share(): party {src}'s model is in {modes[int(theirs[0])]} mode but this party's is in "
                          f"{modes[int(mine[0])]} mode; every party must build the same model in the same mode")
     if theirs[1] != mine[1] or theirs[2] != mine[2]:
-        raise ValueError(f"share(): party {src}'s parameter names or shapes differ from this party's; every party "
-                         "must build the same model")
+        raise ValueError(f"share(): party {src}'s parameter names or shapes (or converted graph) differ from this "
+                         "party's; every party must build the same model")
 
 
 def check_fixed_point_range(model: Module, x: np.ndarray, frac_bits: int = 16) -> dict[str, float]:

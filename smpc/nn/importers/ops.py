@@ -1,0 +1,233 @@
+"""The tensor operations of converted graphs (shape, slicing, joins, arithmetic, comparisons, reductions).
+
+Each runs on numpy arrays and on shared tensors through the shared-tensor interface only, with public
+operands (constants, Python numbers) mixed in freely. Shapes are static: the importer passes every
+target shape and section size it read from the traced graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smpc.mpc import functions as mpc_functions
+from smpc.nn import arrays, functional as F
+
+
+# --- shape and slicing (local on shared tensors) ----------------------------------------------------------
+def reshape(x, shape):
+    return x.reshape(tuple(shape))
+
+
+def permute(x, axes):
+    return x.transpose(tuple(axes))
+
+
+def expand(x, shape):
+    return arrays.broadcast_to(x, tuple(shape))
+
+
+def take(x, axis: int, index):
+    """``x[..., index, ...]`` with ``index`` (an int or a slice) on ``axis``."""
+    return x[(slice(None),) * axis + (index,)]
+
+
+def split(x, axis: int, sizes):
+    """Consecutive sections of ``sizes`` along ``axis`` (torch.split, chunk, unbind with the sizes resolved)."""
+    bounds = np.cumsum([0, *sizes])
+    return [take(x, axis, slice(int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def unbind(x, axis: int):
+    return [take(x, axis, i) for i in range(x.shape[axis])]
+
+
+def cat(parts, axis: int):
+    return arrays.concatenate(_same_kind(parts), axis=axis)
+
+
+def stack(parts, axis: int):
+    return arrays.stack(_same_kind(parts), axis=axis)
+
+
+def _same_kind(parts):
+    """All shared (public parts lifted, at no cost) or all float arrays."""
+    shared = next((p for p in parts if arrays.is_shared(p)), None)
+    if shared is None:
+        return [np.asarray(p, dtype=np.float64) if np.asarray(p).dtype.kind != "f" else np.asarray(p) for p in parts]
+    return [p if arrays.is_shared(p) else arrays.lift(np.asarray(p, dtype=np.float64), shared) for p in parts]
+
+
+def pad(x, pads, value: float = 0.0):
+    """Constant padding as torch's ``F.pad(x, pads)``: (left, right) pairs from the last axis backwards;
+    negative amounts crop."""
+    for i in range(0, len(pads), 2):
+        axis = x.ndim - 1 - i // 2
+        before, after = int(pads[i]), int(pads[i + 1])
+        if before < 0 or after < 0:
+            stop = x.shape[axis] + min(after, 0)
+            x = take(x, axis, slice(max(-before, 0), stop))
+            before, after = max(before, 0), max(after, 0)
+        pieces = []
+        for amount in (before, after):
+            shape = list(x.shape)
+            shape[axis] = amount
+            pieces.append(_filled(x, tuple(shape), value) if amount else None)
+        x = arrays.concatenate([p for p in (pieces[0], x, pieces[1]) if p is not None], axis=axis)
+    return x
+
+
+def _filled(like, shape, value):
+    block = arrays.zeros(like, shape) if arrays.is_shared(like) else np.zeros(shape)
+    return block + value if value else block
+
+
+def channel_shuffle(x, groups: int):
+    """ShuffleNet's channel shuffle: (N, g, C/g, ...) -> (N, C/g, g, ...), flattened back."""
+    n, c, *rest = x.shape
+    grouped = x.reshape(n, groups, c // groups, *rest)
+    axes = (0, 2, 1) + tuple(range(3, 3 + len(rest)))
+    return grouped.transpose(axes).reshape(n, c, *rest)
+
+
+# --- arithmetic ------------------------------------------------------------------------------------------------
+def add(a, b, alpha=1):
+    return a + (b if alpha == 1 else b * alpha)
+
+
+def sub(a, b, alpha=1):
+    return a - (b if alpha == 1 else b * alpha)
+
+
+def rsub(a, b, alpha=1):
+    return b - (a if alpha == 1 else a * alpha)
+
+
+def mul(a, b):
+    return a * b
+
+
+def div(a, b):
+    """a / b; a shared divisor uses :func:`smpc.mpc.functions.divide` (|b| in [2^-16, 2^16))."""
+    if arrays.is_shared(b):
+        return mpc_functions.divide(a, b)
+    return a / b
+
+
+def neg(x):
+    return -x
+
+
+def square(x):
+    return x * x
+
+
+def reciprocal(x):
+    """1 / x; shared: :func:`smpc.mpc.functions.reciprocal` (|x| in [2^-16, 2^16))."""
+    return mpc_functions.reciprocal(x) if arrays.is_shared(x) else 1.0 / x
+
+
+def exp(x):
+    """e^x; shared: :func:`smpc.mpc.functions.exp` (x in [-12, 16])."""
+    return mpc_functions.exp(x) if arrays.is_shared(x) else np.exp(x)
+
+
+def log(x):
+    """ln x; shared: :func:`smpc.mpc.functions.log` (x in [2^-16, 2^32))."""
+    return mpc_functions.log(x) if arrays.is_shared(x) else np.log(x)
+
+
+def sqrt(x):
+    """sqrt(x); shared: :func:`smpc.mpc.functions.sqrt` (x in [0, 2^32))."""
+    return mpc_functions.sqrt(x) if arrays.is_shared(x) else np.sqrt(x)
+
+
+def rsqrt(x):
+    """1 / sqrt(x); shared: :func:`smpc.mpc.functions.inv_sqrt` (x in [2^-16, 2^32))."""
+    return mpc_functions.inv_sqrt(x) if arrays.is_shared(x) else 1.0 / np.sqrt(x)
+
+
+def matmul(a, b):
+    return a @ b
+
+
+def addmm(bias, a, b, beta=1, alpha=1):
+    product = a @ b
+    product = product if alpha == 1 else product * alpha
+    return product + (bias if beta == 1 else bias * beta)
+
+
+def as_float(x):
+    """A cast to a float dtype: numpy values become float64; shared values already are numbers (bits stay 0/1)."""
+    return x if arrays.is_shared(x) else np.asarray(x, dtype=np.float64)
+
+
+def full(shape, value):
+    return np.full(tuple(shape), value, dtype=np.float64)
+
+
+# --- comparisons and selections -------------------------------------------------------------------------------
+def greater(a, b):
+    return a > b
+
+
+def greater_equal(a, b):
+    return a >= b
+
+
+def less(a, b):
+    return a < b
+
+
+def less_equal(a, b):
+    return a <= b
+
+
+def equal(a, b):
+    return a == b
+
+
+def not_equal(a, b):
+    return a != b
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` else ``b``: b + c (a - b), a product with the 0/1 condition (no truncation)."""
+    if not any(arrays.is_shared(v) for v in (condition, a, b)):
+        return np.where(condition, a, b)
+    if not arrays.is_shared(condition):
+        condition = np.asarray(condition).astype(np.int64)
+    return condition * (a - b) + b
+
+
+def maximum(a, b):
+    """max(a, b) element-wise: b + relu(a - b) (one comparison)."""
+    if not (arrays.is_shared(a) or arrays.is_shared(b)):
+        return np.maximum(a, b)
+    return F.relu(a - b) + b
+
+
+def minimum(a, b):
+    if not (arrays.is_shared(a) or arrays.is_shared(b)):
+        return np.minimum(a, b)
+    return a - F.relu(a - b)
+
+
+# --- reductions ------------------------------------------------------------------------------------------------
+def mean(x, axes=None, keepdim: bool = False):
+    return x.mean(axis=_axes(axes), keepdims=keepdim)
+
+
+def total(x, axes=None, keepdim: bool = False):
+    return x.sum(axis=_axes(axes), keepdims=keepdim)
+
+
+def amax(x, axes=None, keepdim: bool = False):
+    """The largest values over ``axes`` (shared: a tree of comparisons, :func:`smpc.mpc.selection.max`)."""
+    return x.max(axis=_axes(axes), keepdims=keepdim)
+
+
+def _axes(axes):
+    if axes is None or isinstance(axes, int):
+        return axes
+    axes = tuple(int(a) for a in axes)
+    return axes if axes else None
