@@ -1,13 +1,14 @@
-"""Bring your own model: convert a trained PyTorch model into an :class:`smpc.nn.Module` (ONNX: later).
+"""Bring your own model: convert a trained PyTorch or ONNX model into an :class:`smpc.nn.Module`.
 
-Nothing here imports torch until :func:`from_torch` is called; ``pip install "smpc[torch]"`` provides it.
+Nothing here imports torch until :func:`from_torch` is called, nor onnx until :func:`from_onnx` is;
+``pip install "smpc[torch]"`` / ``pip install "smpc[onnx]"`` provide them.
 """
 
 from __future__ import annotations
 
 from smpc.nn.importers.graph import GraphModule, UnsupportedModelError
 
-__all__ = ["GraphModule", "UnsupportedModelError", "from_torch"]
+__all__ = ["GraphModule", "UnsupportedModelError", "from_onnx", "from_torch"]
 
 
 def from_torch(module, example_inputs, *, verify: bool = True) -> GraphModule:
@@ -40,3 +41,35 @@ def from_torch(module, example_inputs, *, verify: bool = True) -> GraphModule:
     from smpc.nn.importers.torch_export import convert
 
     return convert(module, example_inputs, verify=verify)
+
+
+def from_onnx(model, *, input_shapes=None, verify: bool = True) -> GraphModule:
+    """The ONNX model ``model`` (a path to a ``.onnx`` file, its bytes, or an ``onnx.ModelProto``) as an
+    :class:`smpc.nn.Module` that runs on numpy arrays (float64) and on shared tensors.
+
+    Inputs need static shapes: the graph's own, or ``input_shapes`` (a dict of input name to shape, or the
+    shapes in input order) where the graph leaves a dimension dynamic; the converted model takes inputs of
+    exactly those shapes. Conv, Gemm and BatchNormalization with weights of their own become the smpc layers
+    (so ``model.eval().share(party, src)`` shares party src's weights and folds BatchNorm into the convolution
+    before it); other float initializers are parameters named after them. Values computed from constants only
+    (``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape`` chains, ``Constant`` nodes) are computed while
+    converting. With ``verify`` the result is checked against ``onnx.reference.ReferenceEvaluator`` once.
+
+    Supported (opsets 7 to 21, default domain): Conv (2-D; group, dilations, strides, pads, auto_pad), Gemm,
+    MatMul, BatchNormalization (inference), Relu, Clip, HardSwish, HardSigmoid, Sigmoid, Tanh, Softmax,
+    LogSoftmax, MaxPool, AveragePool, GlobalAveragePool, Add, Sub, Mul, Div, Max/Min of two, comparisons and
+    Where, Neg, Exp, Log, Sqrt, Reciprocal, Concat, Split, Reshape, Flatten, Transpose, Squeeze, Unsqueeze,
+    Expand, Slice (positive steps), constant Pad, ReduceMean/Sum/Max, Identity, Dropout (inference), Cast to
+    float, Constant, Shape, Size.
+
+    Raises FileNotFoundError for a missing file, ValueError for something that is not a (valid) ONNX model or
+    has dynamic input dimensions without ``input_shapes``, :class:`UnsupportedModelError` listing every
+    unsupported op type with its count and node names (nothing is run), ImportError without onnx.
+    """
+    try:
+        import onnx  # noqa: F401
+    except ImportError as err:
+        raise ImportError('from_onnx needs the onnx package: pip install "smpc[onnx]"') from err
+    from smpc.nn.importers.onnx_import import convert
+
+    return convert(model, input_shapes=input_shapes, verify=verify)

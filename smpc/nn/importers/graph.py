@@ -1,6 +1,6 @@
 """A converted model: a list of steps over named values, run on numpy arrays and shared tensors alike.
 
-Written without torch, so an importer (torch.export today, ONNX later) only has to produce the steps.
+Written without torch or onnx, so an importer (torch.export, ONNX) only has to produce the steps.
 A step either calls a layer of the module tree (``Conv2d``, ``BatchNorm2d``, ... at its torch path, so
 ``state_dict``, BatchNorm folding and ``share()`` work as for the built-in models) or a function of
 :mod:`smpc.nn.importers.ops` / :mod:`smpc.nn.functional`. Arguments are templates: :class:`Ref` (an
@@ -10,6 +10,7 @@ copy sees its shared weights), public constants, and lists of those.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -249,3 +250,50 @@ def _arg_text(value) -> str:
         parts = ["" if v is None or v >= 2**62 else str(v) for v in (value.start, value.stop)]
         return ":".join(parts) + ("" if value.step in (None, 1) else f":{value.step}")
     return repr(value)
+
+
+# --- what every importer does once its steps are written ----------------------------------------------------
+def ref_names(template):
+    """The names of the values a step template reads."""
+    if isinstance(template, Ref):
+        yield template.name
+    elif isinstance(template, (list, tuple)):
+        for t in template:
+            yield from ref_names(t)
+    elif isinstance(template, dict):
+        for t in template.values():
+            yield from ref_names(t)
+
+
+def mark_releases(steps, outputs) -> None:
+    """Let each step drop the values no later step reads (outputs are kept)."""
+    last: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        for name in ref_names((step.args, step.kwargs)):
+            last[name] = i
+    kept = set(ref_names(outputs))
+    for i, step in enumerate(steps):
+        step.release = tuple(sorted(n for n, at in last.items() if at == i and n not in kept))
+
+
+def declare_fold_pairs(model: GraphModule) -> None:
+    """Conv2d -> BatchNorm pairs that may fold: each layer called once, the convolution's output read by
+    the BatchNorm only, both children of one module (what :func:`smpc.nn.fold_batchnorm` folds)."""
+    calls = Counter(step.module for step in model.steps if step.module)
+    readers = Counter()
+    for template in [s.args for s in model.steps] + [s.kwargs for s in model.steps] + [model.outputs]:
+        readers.update(ref_names(template))
+    by_name = {step.name: step for step in model.steps}
+    pairs: dict[str, list] = {}
+    for step in model.steps:
+        source = by_name.get(step.args[0].name) if step.module and isinstance(step.args[0], Ref) else None
+        if source is None or source.module is None or step.args[0].item is not None:
+            continue
+        conv_parent, _, conv = source.module.rpartition(".")
+        bn_parent, _, bn = step.module.rpartition(".")
+        kinds = (type(model.layer(source.module)).__name__, type(model.layer(step.module)).__name__)
+        if kinds == ("Conv2d", "BatchNorm2d") and conv_parent == bn_parent and readers[source.name] == 1 \
+                and calls[source.module] == 1 and calls[step.module] == 1:
+            pairs.setdefault(conv_parent, []).append((conv, bn))
+    for parent, found in pairs.items():
+        object.__setattr__(model.layer(parent) if parent else model, "fold_pairs", tuple(found))

@@ -231,3 +231,14 @@ def _axes(axes):
         return axes
     axes = tuple(int(a) for a in axes)
     return axes if axes else None
+
+
+# --- forms other importers need ----------------------------------------------------------------------------------
+def index(x, cuts):
+    """``x[cuts]`` with a tuple of slices (one per leading axis), as ONNX Slice over several axes."""
+    return x[tuple(cuts)]
+
+
+def hard_sigmoid(x, alpha: float, beta: float):
+    """clamp(alpha x + beta, 0, 1) (ONNX HardSigmoid; alpha 1/6, beta 1/2 is torch's hardsigmoid)."""
+    return F.clamp(x * alpha + beta, 0.0, 1.0)

@@ -33,7 +33,8 @@ from torch.fx import Node
 
 from smpc.nn.importers import aten as aten_table
 from smpc.nn.importers.graph import (Container, GraphModule, InputSpec, Ref, StateRef, Step,
-                                     UnsupportedModelError)
+                                     UnsupportedModelError, declare_fold_pairs)
+from smpc.nn.importers.graph import mark_releases as _mark_releases
 from smpc.nn.module import Module, Parameter
 
 # torch.export keeps its tracing state in process-wide slots: two parties of one local run (threads) that
@@ -317,26 +318,7 @@ class _Builder:
         model.load_state_dict({k: _numpy(values[k]) for k in order})
 
     def _declare_fold_pairs(self, model: GraphModule) -> None:
-        """Conv2d -> BatchNorm pairs that may fold: each layer called once, the convolution's output read by
-        the BatchNorm only, both children of one module (what :func:`smpc.nn.fold_batchnorm` folds)."""
-        calls = Counter(step.module for step in model.steps if step.module)
-        readers = Counter()
-        for template in [s.args for s in model.steps] + [s.kwargs for s in model.steps] + [model.outputs]:
-            readers.update(_ref_names(template))
-        by_name = {step.name: step for step in model.steps}
-        pairs: dict[str, list] = {}
-        for step in model.steps:
-            source = by_name.get(step.args[0].name) if step.module and isinstance(step.args[0], Ref) else None
-            if source is None or source.module is None or step.args[0].item is not None:
-                continue
-            conv_parent, _, conv = source.module.rpartition(".")
-            bn_parent, _, bn = step.module.rpartition(".")
-            kinds = (type(model.layer(source.module)).__name__, type(model.layer(step.module)).__name__)
-            if kinds == ("Conv2d", "BatchNorm2d") and conv_parent == bn_parent and readers[source.name] == 1 \
-                    and calls[source.module] == 1 and calls[step.module] == 1:
-                pairs.setdefault(conv_parent, []).append((conv, bn))
-        for parent, found in pairs.items():
-            object.__setattr__(model.layer(parent) if parent else model, "fold_pairs", tuple(found))
+        declare_fold_pairs(model)
 
     # --- errors -------------------------------------------------------------------------------------------------
     def _reject(self, node: Node, what: str) -> None:
@@ -403,28 +385,6 @@ def _container(model: Module, path: str, torch_module) -> Module:
             setattr(node, part, Container(kind))
         node = node._modules[part]
     return node
-
-
-def _ref_names(template):
-    if isinstance(template, Ref):
-        yield template.name
-    elif isinstance(template, (list, tuple)):
-        for t in template:
-            yield from _ref_names(t)
-    elif isinstance(template, dict):
-        for t in template.values():
-            yield from _ref_names(t)
-
-
-def _mark_releases(steps: list[Step], outputs: list) -> None:
-    """Let each step drop the values no later step reads (outputs are kept)."""
-    last: dict[str, int] = {}
-    for i, step in enumerate(steps):
-        for name in _ref_names((step.args, step.kwargs)):
-            last[name] = i
-    kept = set(_ref_names(outputs))
-    for i, step in enumerate(steps):
-        step.release = tuple(sorted(n for n, at in last.items() if at == i and n not in kept))
 
 
 def _verify(model: GraphModule, module, example_inputs) -> None:
