@@ -14,16 +14,17 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import cases, fl_rows, nn_rows, nonlinear, overhead, paillier_rows, transport_rows
+from smpc_bench import cases, fl_rows, import_rows, nn_rows, nonlinear, overhead, paillier_rows, transport_rows
 from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
 from smpc_bench.text_table import render_markdown_table, render_text
 
 SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
-                   "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3},
+                   "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3, "conversions": 1},
          "full": {"ring": 1000, "mpc": 1000, "elements": 1_000_000, "paillier": 2000, "triples": 1000,
-                  "triple_side": 16, "image": 224, "clients": 10, "parameters": 1_000_000, "fl_rounds": 10}}
+                  "triple_side": 16, "image": 224, "clients": 10, "parameters": 1_000_000, "fl_rounds": 10,
+                  "conversions": 3}}
 MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
 NN_SETUPS = [("additive", 2), ("aby3", 3)]
 # size flags: (flag, the SIZES keys it sets, smallest allowed, what it is)
@@ -84,6 +85,8 @@ CASES = [
      + paillier_rows.triple_rows(sizes["triples"], sizes["triple_side"], repeat), False),
     ("ResNet-18 inference", lambda sizes, repeat, folder: nn_rows.resnet_rows(sizes["image"], NN_SETUPS, repeat),
      True),
+    ("imported models", lambda sizes, repeat, folder: import_rows.import_rows(sizes["image"], repeat,
+                                                                              sizes["conversions"]), False),
     ("private training", lambda sizes, repeat, folder: nn_rows.training_rows(NN_SETUPS, repeat), False),
     ("gradient aggregation",
      lambda sizes, repeat, folder: fl_rows.aggregation_rows(sizes["clients"], sizes["parameters"], repeat), True),
@@ -124,6 +127,9 @@ def table(rows: list[dict]) -> list[list[str]]:
               "rounds (theory)", "max error"]
     lines = [header]
     for row in rows:
+        if "skipped" in row:
+            lines.append([row["name"], "skipped", "", "", "", "", ""])
+            continue
         ratio = f"{row['ratio']:.2f}x {row['ratio_to']}"
         if "speedup" in row:
             ratio += f" ({row['speedup']:.0f}x faster)"

@@ -204,3 +204,41 @@ def test_only_overhead_measures_the_table_and_draws_progress(tmp_path):
     groups = {row["group"] for row in json.loads((tmp_path / "bench.json").read_text())["rows"]}
     assert groups == {"fixed-point matmul", "ResNet-18 inference", "gradient aggregation"}
     assert not (tmp_path / "fedavg.png").exists() and (tmp_path / "overhead.png").exists()
+
+
+def test_imported_model_rows(quick_results):
+    document, markdown, _, _ = quick_results
+    rows = [row for row in document["rows"] if row["group"] == "imported models"]
+    try:
+        import torch  # noqa: F401
+    except ImportError:  # the bench runs without PyTorch and says so
+        assert len(rows) == 1 and "skipped" in rows[0]["name"] and rows[0]["skipped"]
+        return
+    mobilenet, resnet18, resnet50 = rows
+    assert "MobileNetV2-like" in mobilenet["name"] and "1x3x32x32, 2-party additive" in mobilenet["name"]
+    assert "ResNet-18 via from_torch vs built-in" in resnet18["name"] and resnet18["ratio_to"] == "built-in"
+    assert "ResNet-50-sized" in resnet50["name"] and "no private run" in resnet50["name"]
+    for row in (mobilenet, resnet18):
+        for key in ("seconds", "offline_seconds", "online_seconds", "forward_seconds", "conversion_seconds"):
+            assert set(row[key]) == {"median", "min", "max"} and row[key]["median"] > 0, key
+        assert row["bytes_per_party"] == row["bytes_theory"] and row["rounds"] == row["rounds_theory"]
+        assert row["argmax_agrees"] is True and row["within_bound"] is True
+        assert 0 <= row["max_error"] <= row["error_bound"] <= 2e-2
+    # the same weights, the same protocol: the imported ResNet-18 moves what the built-in one does, to the byte
+    assert resnet18["bytes_per_party"] == resnet18["builtin_bytes_per_party"]
+    assert resnet18["rounds"] == resnet18["builtin_rounds"]
+    assert resnet18["ratio"] == resnet18["seconds"]["median"] / resnet18["builtin_seconds"]["median"]
+    assert resnet18["builtin_max_error"] <= resnet18["error_bound"]
+    assert resnet50["seconds"]["median"] > 0 and resnet50["seconds_without_verify"]["median"] > 0
+    assert resnet50["parameters"] > 25_000_000 and resnet50["within_target"] == (resnet50["seconds"]["median"] < 5)
+    assert "MobileNetV2-like" in markdown
+
+
+def test_imported_models_are_skipped_without_torch(monkeypatch):
+    from smpc_bench import import_rows
+    from smpc_bench.cli import table
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    rows = import_rows.import_rows(32, 1)
+    assert [row["group"] for row in rows] == ["imported models"] and "PyTorch is not installed" in rows[0]["skipped"]
+    assert table(rows)[1][1] == "skipped"
