@@ -9,7 +9,7 @@ imported only then).
 
 from smpc.nn import functional, models
 from smpc.nn.autograd import Variable
-from smpc.nn.importers import GraphModule, UnsupportedModelError, from_onnx, from_torch
+from smpc.nn.importers import GraphModule, UnsupportedModelError, from_onnx, from_torch, share_tokens
 from smpc.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, BasicBlock, BatchNorm1d, BatchNorm2d, ChannelAffine, Conv2d,
                             Dropout, Flatten, Hardsigmoid, Hardswish, Identity, Linear, MaxPool2d, ReLU, ReLU6,
                             Sequential, Sigmoid, Tanh, skip_init)
@@ -24,5 +24,5 @@ __all__ = [
     "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GraphModule", "Hardsigmoid", "Hardswish", "Identity", "Linear",
     "MSELoss", "MaxPool2d", "Module", "Parameter", "ReLU", "ReLU6", "SGD", "Sequential", "Sigmoid", "StateDictError",
     "Tanh", "UnsupportedModelError", "Variable", "check_fixed_point_range", "fold_batchnorm", "from_onnx", "from_torch",
-    "functional", "models", "per_example_gradients", "skip_init",
+    "functional", "models", "per_example_gradients", "share_tokens", "skip_init",
 ]

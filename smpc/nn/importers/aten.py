@@ -247,13 +247,22 @@ def _neg(b, node):
 
 @converts(aten.pow)
 def _pow(b, node):
+    """x ** e for a constant e: integers 0..8 by repeated squaring (shared: a product per step, one truncation
+    each), 0.5 as sqrt, -0.5 as rsqrt, -1 as reciprocal (their shared ranges)."""
     exponent = node.args[1]
-    if isinstance(exponent, Node) or exponent not in (1, 2):
-        raise Unsupported("exponents other than 1 and 2")
+    if isinstance(exponent, Node) or isinstance(node.args[0], (int, float)):
+        raise Unsupported("a tensor exponent")
+    exponent = float(exponent)
+    special = {0.5: (ops.sqrt, "sqrt"), -0.5: (ops.rsqrt, "rsqrt"), -1.0: (ops.reciprocal, "reciprocal")}
     if exponent == 1:
         b.alias(node, node.args[0])
+    elif exponent in special:
+        run, label = special[exponent]
+        b.call(node, run, node.args[0], label=label)
+    elif exponent.is_integer() and 0 <= exponent <= 8:
+        b.call(node, ops.power, node.args[0], int(exponent), label="square" if exponent == 2 else "pow")
     else:
-        b.call(node, ops.square, node.args[0], label="square")
+        raise Unsupported(f"exponent {exponent:g} (integers 0 to 8, 0.5, -0.5 and -1)")
 
 
 @converts(aten.where)
@@ -557,3 +566,70 @@ def _plan_batch_norm(b, module, keys, nodes):
         return layer(module.num_features, eps=eps, momentum=module.momentum or 0.1, affine=module.affine)
 
     return LayerPlan(build, tuple(nodes))
+
+
+# --- transformers -----------------------------------------------------------------------------------------------
+@converts(aten.layer_norm, aten.native_layer_norm)
+def _layer_norm(b, node):
+    """LayerNorm: mean, variance and :func:`smpc.mpc.functions.inv_sqrt` (var + eps in [2^-16, 2^32), clamped
+    there; see :func:`smpc.nn.importers.ops.layer_norm`); weight and bias are (shared) parameters."""
+    axes = len(node.args[1])
+    weight, bias = _arg(node, 2, "weight"), _arg(node, 3, "bias")
+    eps = float(_arg(node, 4, "eps", 1e-5))
+    b.call(node, ops.layer_norm, node.args[0], axes, weight, bias, eps, label="layer_norm")
+    if target_key(node.target) is aten.native_layer_norm:  # (output, mean, 1 / std): only the output
+        b.multi_outputs(node, {0: b.arg(node)})
+
+
+converts(aten.silu)(_unary(ops.silu, "silu"))
+
+
+@converts(aten.gelu)
+def _gelu(b, node):
+    """GELU. approximate="tanh": torch's tanh formula, exactly. The default erf form: exact in plaintext; on
+    shared values a refitted tanh form, max |error| 2.52e-5 against erf-GELU (:data:`ops.GELU_ERF_FIT`), below
+    the shared computation's fixed-point noise (~6e-5). torch's own tanh formula would be 4.73e-4 off erf-GELU,
+    above that noise, so it is not used for the erf form."""
+    approximate = _arg(node, 1, "approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise Unsupported(f"approximate={approximate!r}")
+    b.call(node, ops.gelu, node.args[0], approximate=approximate, label="gelu")
+
+
+@converts(aten.masked_fill)
+def _masked_fill(b, node):
+    value = node.args[2]
+    if isinstance(value, Node):
+        value = b.constant(value)
+    b.call(node, ops.masked_fill, node.args[0], node.args[1], float(value), label="masked_fill")
+
+
+@converts(aten.scaled_dot_product_attention, aten._scaled_dot_product_flash_attention_for_cpu)
+def _attention(b, node):
+    """softmax(q k^T scale + mask) v with a public boolean or additive mask, or is_causal (see ops.attention)."""
+    flash = target_key(node.target) is aten._scaled_dot_product_flash_attention_for_cpu
+    if flash:  # (q, k, v, dropout_p, is_causal, *, attn_mask, scale)
+        dropout, causal = _arg(node, 3, "dropout_p", 0.0), _arg(node, 4, "is_causal", False)
+        mask, scale = node.kwargs.get("attn_mask"), node.kwargs.get("scale")
+    else:  # (q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+        mask, dropout = _arg(node, 3, "attn_mask"), _arg(node, 4, "dropout_p", 0.0)
+        causal, scale = _arg(node, 5, "is_causal", False), _arg(node, 6, "scale")
+        if _arg(node, 7, "enable_gqa", False):
+            raise Unsupported("enable_gqa=True")
+    if dropout:
+        raise Unsupported(f"dropout_p={dropout} (attention dropout at inference)")
+    if causal and mask is not None:
+        raise Unsupported("is_causal together with attn_mask")
+    b.call(node, ops.attention, *node.args[:3], mask, bool(causal), scale, label="attention")
+    if flash:  # (output, logsumexp)
+        b.multi_outputs(node, {0: b.arg(node)})
+
+
+@converts(aten.embedding)
+def _embedding(b, node):
+    """weight[ids]: public ids (constants) select rows; a token input may be shared as a one-hot by its owner
+    (smpc.nn.share_tokens), then the lookup is one-hot @ weight."""
+    if _arg(node, 4, "sparse", False):
+        raise Unsupported("sparse=True")
+    b.call(node, ops.embedding, node.args[0], node.args[1], label="embedding")
+    b.note_embedding(node.args[1], b.shape(node.args[0])[0])

@@ -59,6 +59,7 @@ class InputSpec:
     name: str
     shape: tuple[int, ...]
     dtype: str
+    one_hot: int = 0  # an integer input read only as embedding ids: the vocabulary size (shared as a one-hot)
 
     @property
     def kind(self) -> str:
@@ -129,7 +130,7 @@ class GraphModule(Module):
     def architecture(self) -> str:
         """The graph as text (inputs, each step's operation, arguments and shape): parties compare its
         digest before sharing, so two different conversions cannot meet in one run."""
-        lines = [f"{s.name}:{s.shape}:{s.dtype}" for s in self.inputs]
+        lines = [f"{s.name}:{s.shape}:{s.dtype}" + (f":one_hot{s.one_hot}" if s.one_hot else "") for s in self.inputs]
         for step in self.steps:
             lines.append(f"{step.name}={step.module or step.label}({_arg_text(list(step.args))};"
                          f"{_arg_text(step.kwargs)})->{step.shape}")
@@ -213,6 +214,15 @@ def _checked_input(spec: InputSpec, value):
     """An input checked against its example: same shape, a compatible dtype; numpy values as float64."""
     if arrays.is_shared(value):
         shape = tuple(value.shape)
+        if spec.kind in "iu":
+            if not spec.one_hot:
+                raise TypeError(f"input {spec.name!r} holds integers that are not only embedding ids: it cannot be "
+                                "passed shared")
+            if shape != spec.shape + (spec.one_hot,):
+                raise ValueError(f"input {spec.name!r}: token ids are passed shared as their one-hot of shape "
+                                 f"{spec.shape + (spec.one_hot,)} (smpc.nn.share_tokens(party, ids, src, "
+                                 f"{spec.one_hot})), got {shape}")
+            return value
     else:
         if type(value).__module__.split(".")[0] == "torch":
             raise TypeError(f"input {spec.name!r}: pass a numpy array (tensor.numpy()) or a shared tensor, "

@@ -7,6 +7,8 @@ target shape and section size it read from the traced graph.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from smpc.mpc import functions as mpc_functions
@@ -42,7 +44,9 @@ def unbind(x, axis: int):
 
 
 def cat(parts, axis: int):
-    return arrays.concatenate(_same_kind(parts), axis=axis)
+    """torch.cat: as torch, empty 1-D parts (an empty key/value cache) are skipped."""
+    kept = [p for p in parts if arrays.is_shared(p) or np.ndim(p) != 1 or np.size(p) != 0]
+    return arrays.concatenate(_same_kind(kept or parts[:1]), axis=axis)
 
 
 def stack(parts, axis: int):
@@ -119,6 +123,20 @@ def neg(x):
 
 def square(x):
     return x * x
+
+
+def power(x, exponent: int):
+    """x ** exponent for an integer exponent in [0, 8] by repeated squaring (x * x for 2, as before)."""
+    if exponent == 0:
+        return x * 0.0 + 1.0
+    result, base = None, x
+    while exponent:
+        if exponent & 1:
+            result = base if result is None else result * base
+        exponent >>= 1
+        if exponent:
+            base = base * base
+    return result
 
 
 def reciprocal(x):
@@ -242,3 +260,135 @@ def index(x, cuts):
 def hard_sigmoid(x, alpha: float, beta: float):
     """clamp(alpha x + beta, 0, 1) (ONNX HardSigmoid; alpha 1/6, beta 1/2 is torch's hardsigmoid)."""
     return F.clamp(x * alpha + beta, 0.0, 1.0)
+
+
+# --- transformer operations ---------------------------------------------------------------------------------------
+#: masked attention scores and masked_fill values below this (torch writes -inf or finfo.min) become this public
+#: constant: after softmax's max subtraction a masked score is below -1e4 + (max - min of the row), and shared
+#: exp returns exactly 0 below -12, so the masked weights are exactly 0 as in torch, while -inf or -3.4e38 would
+#: not fit the fixed-point ring (2^-16 units, |x| < 2^30 or so). Differs from torch only on a row that masks
+#: every position (torch gives NaN there).
+MASK_FLOOR = -1e4
+
+
+def layer_norm(x, axes: int, weight=None, bias=None, eps: float = 1e-5):
+    """torch.nn.LayerNorm over the last ``axes`` axes: (x - mean) / sqrt(var + eps) * weight + bias (biased var).
+
+    Shared: mean and variance are sums of (shared) products, 1 / sqrt(var + eps) is
+    :func:`smpc.mpc.functions.inv_sqrt`, correct on [2^-16, 2^32) (2.5 units or 5e-5 relative); var + eps below
+    2^-16 (a row of almost equal values with eps = 1e-5 < 2^-16) is clamped to 2^-16, so such a row's output
+    (x - mean, then almost 0) is scaled by 256 instead of up to 316: harmless where x - mean is itself below the
+    fixed-point unit. The variance itself carries the fixed-point error of (x - mean)^2 (a unit or two), so rows
+    with a variance well above 2^-10 keep about 1e-3 relative accuracy or better.
+    """
+    dims = tuple(range(x.ndim - axes, x.ndim))
+    centred = x - x.mean(axis=dims, keepdims=True)
+    variance = (centred * centred).mean(axis=dims, keepdims=True)
+    out = centred * rsqrt(variance + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+def silu(x):
+    """x * sigmoid(x) (torch.nn.SiLU); shared: the shared sigmoid (1.5 units) and one product."""
+    return x * F.sigmoid(x)
+
+
+GELU_TANH = math.sqrt(2.0 / math.pi)
+
+#: erf-GELU on shared values: x Phi(x) with Phi(x) ~ (1 + tanh(p(clamp(x, -6, 6)))) / 2, p(u) = a u + b u^3 + c u^5,
+#: fitted (minimax on [-6, 6]) to erf-GELU. Measured max |error| against exact erf-GELU in float64 over all x:
+#: 2.52e-5 (1.7 fixed-point units of 2^-16). torch's own tanh formula (approximate="tanh") is 4.73e-4 (31
+#: units) away from erf-GELU, far above the fixed-point noise of the shared computation (tanh 1.75 units times
+#: x / 2 plus truncations: about 4 units = 6e-5 near the largest error, |x| ~ 2.7), so it is NOT used for the
+#: erf form; the refit is below that noise.
+GELU_ERF_FIT = (0.797507884317028, 0.03700564601694893, -0.00035151679034615486)
+GELU_ERF_FIT_ERROR = 2.52e-5
+GELU_CLAMP = 6.0
+
+
+def gelu(x, approximate: str = "none"):
+    """torch.nn.GELU: ``approximate="tanh"`` is x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2, exactly that
+    formula (shared tanh: 1.75 units); the default erf form is exact on numpy values and, on shared values,
+    the fitted tanh form of :data:`GELU_ERF_FIT` (2.52e-5 from erf-GELU, plus the fixed-point noise)."""
+    if approximate == "tanh":
+        if not arrays.is_shared(x):
+            return 0.5 * x * (1.0 + np.tanh(GELU_TANH * (x + 0.044715 * x**3)))
+        inner = x * ((x * x) * (GELU_TANH * 0.044715) + GELU_TANH)
+        return x * (F.tanh(inner) + 1.0) * 0.5
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate={approximate!r} (none or tanh)")
+    if not arrays.is_shared(x):
+        return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+    a, b, c = GELU_ERF_FIT
+    u = F.clamp(x, -GELU_CLAMP, GELU_CLAMP)
+    u2 = u * u
+    inner = u * (u2 * b + (u2 * u2) * c + a)
+    return x * (F.tanh(inner) + 1.0) * 0.5
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def masked_fill(x, mask, value: float):
+    """x with ``value`` where the public boolean ``mask`` is true (values below :data:`MASK_FLOOR` become it).
+
+    A public mask: x * keep + mask * value with the 0/1 masks as integers (exact, local on shared tensors);
+    a shared mask: :func:`where`.
+    """
+    value = max(float(value), MASK_FLOOR)
+    if arrays.is_shared(mask):
+        return where(mask, value, x)
+    mask = np.asarray(mask, dtype=bool)
+    if not arrays.is_shared(x):
+        return np.where(mask, value, x)
+    keep = (~mask).astype(np.int64)
+    return x * keep + mask.astype(np.float64) * value
+
+
+def attention(q, k, v, mask=None, causal: bool = False, scale: float | None = None):
+    """torch's scaled_dot_product_attention: softmax(q k^T scale + mask) v, scale 1 / sqrt(head size).
+
+    ``mask`` is boolean (True: may attend) or additive floats; ``causal`` masks the upper triangle (torch's
+    ``tril`` of the (L, S) scores). Public masks cost nothing: masked scores become :data:`MASK_FLOOR` by an
+    exact product with the 0/1 mask, additive masks are floored at it, and the shared softmax
+    (:func:`smpc.mpc.functions.softmax`, 4 units) gives those positions exactly 0.
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    axes = tuple(range(k.ndim - 2)) + (k.ndim - 1, k.ndim - 2)
+    scores = (q @ k.transpose(axes)) * scale
+    length, source = scores.shape[-2:]
+    if causal:
+        scores = masked_fill(scores, ~np.tril(np.ones((length, source), dtype=bool)), MASK_FLOOR)
+    if mask is not None:
+        if not arrays.is_shared(mask) and np.asarray(mask).dtype == bool:
+            scores = masked_fill(scores, np.broadcast_to(~np.asarray(mask), scores.shape), MASK_FLOOR)
+        elif arrays.is_shared(mask):
+            scores = scores + mask
+        else:
+            scores = scores + np.maximum(np.asarray(mask, dtype=np.float64), MASK_FLOOR)
+    return F.softmax(scores, axis=-1) @ v
+
+
+def embedding(weight, ids):
+    """Rows ``ids`` of ``weight`` (torch.nn.Embedding).
+
+    Public integer ids (numpy): their one-hot rows times the weight (on a shared weight, a public-by-shared
+    product: one truncation). Private ids arrive as a shared one-hot of shape ids.shape + (vocabulary,), made
+    by their owner with :func:`smpc.nn.share_tokens`: the lookup is that one-hot times the weight (one shared
+    product). Out of scope: a dealer-made one-hot of random-offset ids, which would spare the owner from
+    encoding a vocabulary-sized vector per token.
+    """
+    vocabulary = weight.shape[0]
+    if arrays.is_shared(ids):
+        if tuple(ids.shape[-1:]) != (vocabulary,):
+            raise ValueError(f"embedding: shared token ids must be a one-hot of the {vocabulary}-token vocabulary "
+                             f"(smpc.nn.share_tokens), got shape {tuple(ids.shape)}")
+        return ids @ weight
+    ids = np.asarray(ids)
+    if ids.size and (ids.min() < 0 or ids.max() >= vocabulary):
+        raise ValueError(f"embedding: token ids must lie in [0, {vocabulary}), got {ids.min()}..{ids.max()}")
+    if not arrays.is_shared(weight):
+        return np.asarray(weight)[ids]
+    return np.eye(vocabulary)[ids] @ weight

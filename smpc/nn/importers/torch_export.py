@@ -21,6 +21,7 @@ buffers are public constants of the architecture (each party has them from its o
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import warnings
@@ -41,7 +42,7 @@ from smpc.nn.module import Module, Parameter
 # convert at the same time would collide, so conversions take turns. The only shared state here.
 _EXPORT_TURNS = threading.Lock()
 
-PLANNED = "GELU, SiLU, LayerNorm, attention and embeddings are planned for the next version"
+PLANNED = "transposed and 1-D convolutions, upsampling and other batch sizes than the example's are not supported yet"
 
 
 def convert(module, example_inputs, verify: bool = True) -> GraphModule:
@@ -116,6 +117,7 @@ class _Builder:
         self.unsupported: dict[str, list[str]] = {}
         self.layer_of: dict[str, str] = {}  # node name -> torch path of the layer it calls
         self.plans: dict[str, aten_table.LayerPlan] = {}
+        self.vocabularies: dict[str, set] = {}  # integer input name -> vocabulary sizes of the embeddings it indexes
 
     # --- the walk ------------------------------------------------------------------------------------------
     def build(self) -> GraphModule:
@@ -128,6 +130,7 @@ class _Builder:
             elif node.op not in ("placeholder", "output"):
                 self._reject(node, f"graph node kind {node.op!r}")
         outputs = self._outputs()
+        self._mark_token_inputs()
         if self.unsupported:
             raise UnsupportedModelError(self._report(), self.unsupported)
         model = GraphModule(self.source, self.inputs, self.steps, outputs)
@@ -148,6 +151,22 @@ class _Builder:
                 self.constants[name] = self.exported.constants[spec.target]
             else:
                 self._reject(node, f"input of kind {spec.kind.name}")
+
+    def _mark_token_inputs(self) -> None:
+        """An integer input read only as the ids of embeddings of one vocabulary may be passed shared, as the
+        one-hot its owner makes with :func:`smpc.nn.share_tokens` (its spec records the vocabulary size)."""
+        placeholders = {n.name: n for n in self.nodes if n.op == "placeholder"}
+        for i, spec in enumerate(self.inputs):
+            sizes = self.vocabularies.get(spec.name, set())
+            users = placeholders[spec.name].users
+            if spec.kind in "iu" and len(sizes) == 1 and all(
+                    aten_table.target_key(u.target) is torch.ops.aten.embedding and u.args[1].name == spec.name
+                    for u in users):
+                self.inputs[i] = dataclasses.replace(spec, one_hot=sizes.pop())
+
+    def note_embedding(self, ids, vocabulary: int) -> None:
+        if isinstance(ids, Node) and ids.op == "placeholder":
+            self.vocabularies.setdefault(ids.name, set()).add(int(vocabulary))
 
     def _check_state_uses(self) -> None:
         """Integer buffers read by the computation would stay each party's own (only floats are shared)."""
