@@ -25,12 +25,15 @@ another rank, a second connection for a rank) is fatal for A too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import os
 import ssl
 import struct
 from dataclasses import dataclass
+
+import numpy as np
 
 from smpc.exceptions import SmpcError, WireFormatError
 from smpc.net import wire
@@ -114,8 +117,6 @@ def _mac(secret: bytes | None, label: bytes, hello: Hello, nonce_a: bytes) -> by
 
 
 async def _send_frame(writer: asyncio.StreamWriter, kind: wire.Kind, payload: bytes) -> None:
-    import numpy as np
-
     header, body = wire.encode_frame(kind, np.frombuffer(payload, np.uint8))
     writer.write(header + bytes(body))
     await writer.drain()
@@ -185,7 +186,7 @@ async def dial(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, creds
                 raise HandshakeError(f"{who}: {problem}", fatal=True)
         hello = Hello(creds.session, endpoint, peer, world_size, os.urandom(NONCE_BYTES), creds.fingerprint,
                       b"", creds.description)
-        hello = Hello(**{**hello.__dict__, "mac": _mac(creds.secret, b"connect", hello, nonce_a)})
+        hello = dataclasses.replace(hello, mac=_mac(creds.secret, b"connect", hello, nonce_a))
         await _send_frame(writer, wire.Kind.HELLO, _encode_hello(hello))
         kind, payload = await _read_small_frame(reader)
     except asyncio.IncompleteReadError:
