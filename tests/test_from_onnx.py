@@ -341,6 +341,147 @@ def test_a_torch_exported_model_plaintext_and_private(tmp_path):
     assert np.array_equal(results[1][0].argmax(axis=-1), want.argmax(axis=-1))
 
 
+# --- a tiny BERT-like encoder ---------------------------------------------------------------------------------------
+VOCAB, LENGTH, HIDDEN = 20, 6, 8
+
+
+def tiny_encoder(seed=0, gelu_order="x_first"):
+    """Token and position embeddings (Gather), LayerNormalization, one attention head (MatMul q/k/v, a constant
+    additive mask and a Where with a constant condition before the Softmax), an erf-GELU feed-forward as
+    exporters write it (Div, Erf, Add, Mul, Mul), Pow 2 and 3, Sqrt and Reciprocal."""
+    rng = np.random.default_rng(seed)
+    c = helper.make_node
+    if gelu_order == "x_first":  # (x * (1 + erf)) * 0.5
+        gelu = [c("Mul", ["f", "fa"], ["fm"], name="gelu_mul"), c("Mul", ["fm", "half"], ["g"], name="gelu_half")]
+    else:  # (x * 0.5) * (1 + erf)
+        gelu = [c("Mul", ["half", "f"], ["fh"], name="gelu_half"), c("Mul", ["fh", "fa"], ["g"], name="gelu_mul")]
+    nodes = [
+        c("Gather", ["embeddings.word.weight", "ids"], ["tok"], name="/word/Gather"),
+        c("Gather", ["embeddings.position.weight", "positions"], ["pos"], name="/position/Gather"),
+        c("Add", ["tok", "pos"], ["e"], name="/embeddings/Add"),
+        c("LayerNormalization", ["e", "ln.weight", "ln.bias"], ["h"], name="/ln/LayerNormalization", axis=-1,
+          epsilon=1e-5),
+        c("MatMul", ["h", "wq"], ["q"], name="/q/MatMul"),
+        c("MatMul", ["h", "wk"], ["k"], name="/k/MatMul"),
+        c("MatMul", ["h", "wv"], ["v"], name="/v/MatMul"),
+        c("Transpose", ["k"], ["kt"], name="/kT", perm=[0, 2, 1]),
+        c("MatMul", ["q", "kt"], ["s"], name="/scores/MatMul"),
+        c("Div", ["s", "scale"], ["s2"], name="/scores/Div"),
+        c("Constant", [], ["mask"], name="/mask", value=numpy_helper.from_array(
+            np.where(np.arange(LENGTH) >= LENGTH - 2, -1e4, 0.0).astype(np.float32).reshape(1, 1, LENGTH), "m")),
+        c("Add", ["s2", "mask"], ["s3"], name="/mask/Add"),
+        c("Where", ["causal", "s3", "floor"], ["s4"], name="/causal/Where"),
+        c("Softmax", ["s4"], ["p"], name="/Softmax", axis=-1),
+        c("MatMul", ["p", "v"], ["a"], name="/context/MatMul"),
+        c("Add", ["a", "h"], ["r"], name="/residual/Add"),
+        c("MatMul", ["r", "w1"], ["f0"], name="/ff1/MatMul"),
+        c("Add", ["f0", "b1"], ["f"], name="/ff1/Add"),
+        c("Div", ["f", "sqrt2"], ["fd"], name="/gelu/Div"),
+        c("Erf", ["fd"], ["fe"], name="/gelu/Erf"),
+        c("Add", ["fe", "one"], ["fa"], name="/gelu/Add"),
+        *gelu,
+        c("MatMul", ["g", "w2"], ["o"], name="/ff2/MatMul"),
+        c("Pow", ["o", "three"], ["o3"], name="/Pow3"),
+        c("Mul", ["o3", "tenth"], ["o3s"], name="/cube/Mul"),
+        c("Add", ["o", "o3s"], ["y"], name="/out/Add"),
+        c("Pow", ["o", "two"], ["o2"], name="/Pow2"),
+        c("ReduceMean", ["o2"], ["ms"], name="/ReduceMean", axes=[-1], keepdims=1),
+        c("Add", ["ms", "one_eps"], ["ms1"], name="/eps/Add"),
+        c("Sqrt", ["ms1"], ["rms"], name="/Sqrt"),
+        c("Reciprocal", ["rms"], ["inv"], name="/Reciprocal"),
+    ]
+    scalar = lambda v: np.array(v, np.float32)  # noqa: E731
+    inits = [_init("embeddings.word.weight", _f(rng, VOCAB, HIDDEN, scale=1.0)),
+             _init("embeddings.position.weight", _f(rng, LENGTH + 2, HIDDEN, scale=0.3)),
+             _init("positions", np.arange(LENGTH, dtype=np.int64)),
+             _init("ln.weight", 1 + _f(rng, HIDDEN, scale=0.1)), _init("ln.bias", _f(rng, HIDDEN, scale=0.1)),
+             _init("wq", _f(rng, HIDDEN, HIDDEN)), _init("wk", _f(rng, HIDDEN, HIDDEN)),
+             _init("wv", _f(rng, HIDDEN, HIDDEN)), _init("scale", scalar(np.sqrt(HIDDEN))),
+             _init("causal", np.tril(np.ones((LENGTH, LENGTH), bool))), _init("floor", scalar(-1e4)),
+             _init("w1", _f(rng, HIDDEN, 2 * HIDDEN)), _init("b1", _f(rng, 2 * HIDDEN, scale=0.1)),
+             _init("sqrt2", scalar(1.4142135)), _init("one", scalar(1.0)), _init("half", scalar(0.5)),
+             _init("w2", _f(rng, 2 * HIDDEN, HIDDEN, scale=0.3)), _init("three", scalar(3.0)),
+             _init("tenth", scalar(0.1)), _init("two", scalar(2.0)), _init("one_eps", scalar(1.0))]
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, [1, LENGTH])
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, LENGTH, HIDDEN]),
+            helper.make_tensor_value_info("inv", TensorProto.FLOAT, [1, LENGTH, 1])]
+    return _model(nodes, [ids], outs, inits, "TinyEncoder")
+
+
+def token_ids(seed):
+    return np.random.default_rng(seed).integers(0, VOCAB, size=(1, LENGTH)).astype(np.int64)
+
+
+@pytest.mark.parametrize("gelu_order", ["x_first", "half_first"])
+def test_tiny_encoder_plaintext_matches_the_reference_evaluator(gelu_order):
+    model = tiny_encoder(1, gelu_order)
+    ours = nn.from_onnx(model)
+    labels = [s.label for s in ours.steps]
+    assert {"embedding", "layer_norm", "softmax", "where", "gelu", "pow", "sqrt", "reciprocal"} <= set(labels)
+    assert labels.count("embedding") == 2 and labels.count("gelu") == 1
+    assert labels.count("div") == 1 and labels.count("mul") == 1  # the GELU pattern is one step
+    assert (ours.inputs[0].shape, ours.inputs[0].dtype, ours.inputs[0].one_hot) == ((1, LENGTH), "int64", VOCAB)
+    assert {"embeddings.word.weight", "ln.weight", "ln.bias", "wq", "w1", "b1"} <= set(ours.state_dict())
+    assert not {"sqrt2", "half"} & set(ours.state_dict())  # the GELU's constants are not parameters
+    for seed in (0, 1, 2):
+        ids = token_ids(seed)
+        want = ReferenceEvaluator(model).run(None, {"ids": ids})
+        for got, expected in zip(as_list(ours(ids)), want, strict=True):
+            assert got.dtype == np.float64
+            assert_relative(got, expected, 1e-5)
+
+
+def _encoder_program(owner, other, ids, party):
+    shared_model = (owner if party.rank == 0 else other).share(party, src=0)
+    shared_ids = nn.share_tokens(party, ids if party.rank == 1 else None, 1, VOCAB)
+    return [out.reveal(to=1) for out in as_list(shared_model(shared_ids))]
+
+
+def test_tiny_encoder_private_additive():
+    model = tiny_encoder(1)
+    owner, other = nn.from_onnx(model), nn.from_onnx(tiny_encoder(2))  # only party 0's weights may count
+    ids = token_ids(3)
+    results = smpc.run(functools.partial(_encoder_program, owner, other, ids), parties=2, protocol="additive",
+                       timeout=300)
+    assert results[0] == [None, None]
+    for got, want in zip(results[1], ReferenceEvaluator(model).run(None, {"ids": ids}), strict=True):
+        assert_relative(got, want, 2e-2)
+
+
+def test_gelu_node_and_pow_forms():
+    c = helper.make_node
+    nodes = [c("Gelu", ["x"], ["g"], name="gelu"), c("Gelu", ["x"], ["t"], name="gelu_tanh", approximate="tanh"),
+             c("Add", ["g", "t"], ["s"], name="add"), c("Pow", ["s", "p"], ["y"], name="pow")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])
+    model = _model(nodes, [x], [y], [_init("p", np.array(2.0, np.float32))], opset=20)
+    ours = nn.from_onnx(model)
+    data = image((2, 5), 4)
+    assert_relative(ours(data), ReferenceEvaluator(model).run(None, {"x": data})[0], 1e-5)
+    nodes[-1] = c("Pow", ["s", "p"], ["y"], name="pow")
+    with pytest.raises(nn.UnsupportedModelError, match=r"Pow \(exponent 1.5 .*\): 1x at pow"):
+        nn.from_onnx(_model(nodes, [x], [y], [_init("p", np.array(1.5, np.float32))], opset=20))
+
+
+def test_erf_outside_the_gelu_pattern_is_unsupported():
+    """An Erf whose GELU pattern is broken (its 1 + erf also read elsewhere, or a wrong scale) stays unsupported."""
+    c = helper.make_node
+    inits = [_init("sqrt2", np.array(1.4142135, np.float32)), _init("one", np.array(1.0, np.float32)),
+             _init("half", np.array(0.5, np.float32)), _init("three", np.array(3.0, np.float32))]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    shared = [c("Div", ["x", "sqrt2"], ["d"], name="div"), c("Erf", ["d"], ["e"], name="erf_shared"),
+              c("Add", ["e", "one"], ["a"], name="add"), c("Mul", ["x", "a"], ["m"], name="mul"),
+              c("Mul", ["m", "half"], ["g"], name="mul_half"), c("Add", ["g", "a"], ["y"], name="reuse")]
+    scaled = [c("Div", ["x", "three"], ["d"], name="div"), c("Erf", ["d"], ["e"], name="erf_scaled"),
+              c("Add", ["e", "one"], ["a"], name="add"), c("Mul", ["x", "a"], ["m"], name="mul"),
+              c("Mul", ["m", "half"], ["y"], name="mul_half")]
+    for nodes, where in ((shared, "erf_shared"), (scaled, "erf_scaled")):
+        with pytest.raises(nn.UnsupportedModelError) as caught:
+            nn.from_onnx(_model(nodes, [x], [y], inits))
+        assert caught.value.unsupported == {"Erf": [where]}
+
+
 # --- refusals -------------------------------------------------------------------------------------------------------
 def test_unsupported_ops_are_all_listed_before_anything_runs():
     c = helper.make_node

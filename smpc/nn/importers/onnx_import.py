@@ -18,6 +18,8 @@ ones read only as hyper-parameters (Clip bounds), are public constants.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import re
 from collections import Counter
@@ -177,6 +179,19 @@ class _Builder:
         self.uses.update(out.name for out in self.graph.output)
         self.inputs = [_input_spec(v) for v in _graph_inputs(model)]
         self.node = None
+        self.producers: dict[str, int] = {}  # value name -> index of the node computing it
+        self.consumers: dict[str, list[int]] = {}  # value name -> indices of the nodes reading it
+        for i, node in enumerate(self.graph.node):
+            for name in node.output:
+                if name:
+                    self.producers[name] = i
+            for name in node.input:
+                if name:
+                    self.consumers.setdefault(name, []).append(i)
+        self.gelu_skip: set[int] = set()  # nodes inside an erf-GELU pattern, computed by its last node
+        self.gelu_last: dict[int, str] = {}  # last node of an erf-GELU pattern -> the pattern's input x
+        self.vocabularies: dict[str, set] = {}  # integer input name -> vocabulary sizes of the embeddings it indexes
+        self.embedding_reads: Counter = Counter()  # integer input name -> how many embeddings read it as ids
 
     def build(self) -> GraphModule:
         rng = np.random.default_rng(0)
@@ -189,10 +204,17 @@ class _Builder:
             self.example[name] = value.astype(np.float64) if value.dtype.kind == "f" else value
             if value.dtype.kind != "f":
                 self.constants[name] = value
-        for node in self.graph.node:
+        self._find_gelu()
+        for i, node in enumerate(self.graph.node):
             self.node = node
+            if i in self.gelu_skip:
+                continue
+            if i in self.gelu_last:
+                self._gelu(node, self.gelu_last[i])
+                continue
             self._convert(node)
         outputs = [self._output(out.name) for out in self.graph.output]
+        self._mark_token_inputs()
         if self.unsupported:
             raise UnsupportedModelError(self._report(), self.unsupported)
         model = GraphModule(self.source, self.inputs, self.steps, outputs)
@@ -221,6 +243,131 @@ class _Builder:
                 converter(self, node)
         except Unsupported as why:
             self._reject(node, f"{kind} ({why})")
+
+    # --- erf-GELU: x * 0.5 * (1 + Erf(x / sqrt(2))), as exporters write torch's GELU -------------------------
+    def _find_gelu(self) -> None:
+        """Mark each Erf that is part of x * 0.5 * (1 + Erf(x / sqrt 2)) (its factors in any order, x / sqrt 2 as
+        a Div or a Mul by 1 / sqrt 2) whose intermediate values nothing else reads; any other Erf stays
+        unsupported."""
+        nodes = self.graph.node
+        for i, erf in enumerate(nodes):
+            if erf.op_type != "Erf" or erf.domain not in ("", "ai.onnx"):
+                continue
+            scaled = self._sole_input_node(erf.input[0], ("Div", "Mul"))
+            if scaled is None:
+                continue
+            x = self._scaled_operand(nodes[scaled])
+            add = self._sole_consumer(erf.output[0], "Add")
+            if x is None or add is None or not self._is_number(self._other(nodes[add], erf.output[0]), 1.0):
+                continue
+            first = self._sole_consumer(nodes[add].output[0], "Mul")
+            if first is None:
+                continue
+            other = self._other(nodes[first], nodes[add].output[0])
+            inner = {scaled, i, add}
+            if other == x or self._is_number(other, 0.5):  # (x * (1 + erf)) * 0.5 or (0.5 * (1 + erf)) * x
+                last = self._sole_consumer(nodes[first].output[0], "Mul")
+                if last is None:
+                    continue
+                rest = self._other(nodes[last], nodes[first].output[0])
+                if not (self._is_number(rest, 0.5) if other == x else rest == x):
+                    continue
+                inner.add(first)
+            else:  # (x * 0.5) * (1 + erf)
+                half = self._sole_input_node(other, ("Mul",))
+                if half is None or x not in nodes[half].input \
+                        or not self._is_number(self._other(nodes[half], x), 0.5):
+                    continue
+                last = first
+                inner.add(half)
+            if inner & (self.gelu_skip | set(self.gelu_last)) or last in self.gelu_skip:
+                continue
+            self.gelu_skip.update(inner)
+            self.gelu_last[last] = x
+
+    def _gelu(self, node, x: str) -> None:
+        if x in self.unknown:
+            self.unknown.update(node.output)
+        elif x in self.constants:
+            value = np.asarray(ops.gelu(np.asarray(self.constants[x], dtype=np.float64)))
+            self.constants[node.output[0]] = value
+            self.example[node.output[0]] = value
+        else:
+            try:
+                self.call(node, ops.gelu, self.template(x), label="gelu")
+            except Unsupported as why:
+                self._reject(node, f"Erf (GELU) ({why})")
+
+    def _sole_input_node(self, name: str, op_types) -> int | None:
+        """The index of the node computing ``name`` when it is one of ``op_types`` and nothing else reads it."""
+        i = self.producers.get(name)
+        if i is None or self.uses[name] != 1:
+            return None
+        node = self.graph.node[i]
+        return i if node.op_type in op_types and node.domain in ("", "ai.onnx") else None
+
+    def _sole_consumer(self, name: str, op_type: str) -> int | None:
+        readers = self.consumers.get(name, [])
+        if self.uses[name] != 1 or len(readers) != 1:
+            return None
+        node = self.graph.node[readers[0]]
+        if node.op_type != op_type or node.domain not in ("", "ai.onnx") or list(node.input).count(name) != 1:
+            return None
+        return readers[0]
+
+    @staticmethod
+    def _other(node, name: str) -> str | None:
+        """The other operand of a binary node that reads ``name`` once."""
+        rest = [n for n in node.input if n != name]
+        return rest[0] if len(rest) == 1 and len(node.input) == 2 else None
+
+    def _scaled_operand(self, node) -> str | None:
+        """x of a node computing x / sqrt(2) (Div) or x * (1 / sqrt(2)) (Mul)."""
+        if node.op_type == "Div":
+            return node.input[0] if self._is_number(node.input[1], math.sqrt(2.0)) else None
+        for a, b in ((0, 1), (1, 0)):
+            if self._is_number(node.input[b], 1 / math.sqrt(2.0)) and self._static(node.input[a]) is None:
+                return node.input[a]
+        return None
+
+    def _static(self, name):
+        """The value of an initializer or a Constant node's output (before the walk), else None."""
+        if name is None:
+            return None
+        if name in self.initializers:
+            return self.initializers[name]
+        i = self.producers.get(name)
+        if i is None:
+            return None
+        node = self.graph.node[i]
+        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+            return None
+        for a in node.attribute:
+            if a.name == "value":
+                return numpy_helper.to_array(a.t)
+            if a.name == "value_float":
+                return np.array(a.f, dtype=np.float32)
+        return None
+
+    def _is_number(self, name, target: float) -> bool:
+        value = self._static(name)
+        return value is not None and value.size == 1 and value.dtype.kind == "f" \
+            and bool(np.isclose(float(value.reshape(-1)[0]), target, rtol=1e-5, atol=0))
+
+    # --- integer inputs read only as embedding ids --------------------------------------------------------------
+    def note_embedding(self, ids: str, vocabulary: int) -> None:
+        if any(spec.name == ids for spec in self.inputs):
+            self.vocabularies.setdefault(ids, set()).add(int(vocabulary))
+            self.embedding_reads[ids] += 1
+
+    def _mark_token_inputs(self) -> None:
+        """An integer input read only as the ids of embeddings of one vocabulary may be passed shared, as the
+        one-hot its owner makes with :func:`smpc.nn.share_tokens` (its spec records the vocabulary size), as
+        from_torch does."""
+        for i, spec in enumerate(self.inputs):
+            sizes = self.vocabularies.get(spec.name, set())
+            if spec.kind in "iu" and len(sizes) == 1 and self.embedding_reads[spec.name] == self.uses[spec.name]:
+                self.inputs[i] = dataclasses.replace(spec, one_hot=next(iter(sizes)))
 
     def _all_constant(self, node) -> bool:
         return all(name in self.constants for name in node.input if name)
@@ -694,6 +841,68 @@ def _max_min(b, node):
 @converts("Where")
 def _where(b, node):
     b.call(node, ops.where, b.input(node, 0), b.input(node, 1), b.input(node, 2), label="where")
+
+
+@converts("Pow")
+def _pow(b, node):
+    exponent = np.asarray(b.constant(node, 1, "exponent"))
+    if exponent.size != 1:
+        raise Unsupported("an exponent that is not a single number")
+    e = float(exponent.reshape(-1)[0])
+    x = b.input(node, 0)
+    if e == int(e) and 0 <= e <= 8:
+        b.call(node, ops.power, x, int(e), label="pow")
+    elif e == 0.5:
+        b.call(node, ops.sqrt, x, label="sqrt")
+    elif e == -0.5:
+        b.call(node, ops.rsqrt, x, label="rsqrt")
+    elif e == -1:
+        b.call(node, ops.reciprocal, x, label="reciprocal")
+    else:
+        raise Unsupported(f"exponent {e:g} (integers 0 to 8, 0.5, -0.5 and -1 only)")
+
+
+@converts("Gelu")
+def _gelu(b, node):
+    approximate = b.attr(node, "approximate", b"none")
+    approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
+    if approximate not in ("none", "tanh"):
+        raise Unsupported(f"approximate={approximate!r}")
+    b.call(node, ops.gelu, b.input(node, 0), approximate, label="gelu")
+
+
+@converts("LayerNormalization")
+def _layer_norm(b, node):
+    if any(name and b.uses[name] for name in node.output[1:]):
+        raise Unsupported("its mean or inverse standard deviation outputs")
+    ndim = b.ndim(node)
+    axis = _axis(b.attr(node, "axis", -1), ndim)
+    eps = float(b.attr(node, "epsilon", 1e-5))
+    b.call(node, ops.layer_norm, b.input(node, 0), ndim - axis, b.input(node, 1), b.input(node, 2), eps,
+           label="layer_norm")
+
+
+@converts("Gather")
+def _gather(b, node):
+    data, ids = node.input[0], node.input[1]
+    shape = b.shape(data)
+    axis = _axis(b.attr(node, "axis", 0), len(shape))
+    if ids in b.constants:
+        index = np.asarray(b.constants[ids])
+        if index.ndim == 0 and not (data in b.initializers and axis == 0):  # x[..., i, ...]: a selection
+            i = int(index)
+            if not -shape[axis] <= i < shape[axis]:
+                raise Unsupported(f"index {i} on an axis of {shape[axis]}")
+            b.call(node, ops.take, b.input(node, 0), axis, i % shape[axis], label="select")
+            return
+    if axis != 0 or data not in b.initializers or b.initializers[data].dtype.kind != "f" or len(shape) != 2:
+        raise Unsupported("indices into anything but a 2-D initializer table on axis 0 (an embedding), or one "
+                          "constant index")
+    is_input = any(spec.name == ids and spec.kind in "iu" for spec in b.inputs)
+    if ids not in b.constants and not is_input:
+        raise Unsupported("ids computed from the input (integer model inputs or constants only)")
+    b.call(node, ops.embedding, b.input(node, 0), b.input(node, 1), label="embedding")
+    b.note_embedding(ids, shape[0])
 
 
 @converts("Neg")
