@@ -347,3 +347,44 @@ def test_new_activations_match_torch_with_gradients(name):
         return ours(shared).reveal()
 
     np.testing.assert_allclose(smpc.run(program, parties=2)[0], ours(x), atol=2e-4)
+
+
+class StochasticDepth(torch.nn.Module):
+    """Drops the whole residual branch per sample with probability p while training; identity in eval."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = (torch.rand(x.shape[0], 1, 1, 1) >= self.p).to(x.dtype)
+        return x * keep / (1.0 - self.p)
+
+
+class ResidualWithStochasticDepth(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 6, 3, padding=1)
+        self.branch = torch.nn.Sequential(torch.nn.Conv2d(6, 6, 3, padding=1), torch.nn.BatchNorm2d(6),
+                                          torch.nn.ReLU(), StochasticDepth(0.3))
+        self.head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(6, 4))
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head(x + self.branch(x))
+
+
+def test_stochastic_depth_is_the_identity_in_eval():
+    torch.manual_seed(0)
+    model = ResidualWithStochasticDepth().eval()
+    converted_model = nn.from_torch(model, (torch.zeros(1, 3, 16, 16),))
+    x = image(seed=3)
+    want = torch_outputs(model, x)[0]
+    assert_relative(converted_model(x), want, 1e-5)
+    assert "rand" not in repr(converted_model)
+    for protocol, parties in SETTINGS:
+        program = functools.partial(_private_program, converted_model, converted_model, x)
+        got = smpc.run(program, parties=parties, protocol=protocol, timeout=300)[1][0]
+        assert_relative(got, want, 2e-2)
