@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import smpc
+from importer_helpers import as_list, assert_relative, private_program
 from smpc import nn
 
 onnx = pytest.importorskip("onnx")
@@ -158,17 +159,6 @@ def reference(model, x) -> list[np.ndarray]:
     return ReferenceEvaluator(model).run(None, {model.graph.input[0].name: x})
 
 
-def as_list(out) -> list:
-    return list(out) if isinstance(out, tuple) else [out]
-
-
-def assert_relative(got, want, rel):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    error, scale = float(np.max(np.abs(got - want))), float(np.max(np.abs(want)))
-    assert error <= rel * scale, f"max error {error:.3g} > {rel} * {scale:.3g}"
-
-
 @functools.lru_cache(maxsize=None)
 def converted(name, seed=1):
     model = MODELS[name](seed)
@@ -258,26 +248,19 @@ def test_old_opset_and_functional_forms():
     for got, want in zip(ours(x), reference(model, x), strict=True):
         assert_relative(got, want, 1e-5)
     other = nn.from_onnx(old_opset_and_functional_forms(2))
-    results = smpc.run(functools.partial(_private_program, ours, other, x), parties=3, protocol="aby3", timeout=300)
+    results = smpc.run(functools.partial(private_program, ours, other, x), parties=3, protocol="aby3", timeout=300)
     for got, want in zip(results[1], reference(model, x), strict=True):
         assert_relative(got, want, 2e-2)
 
 
 # --- private inference ---------------------------------------------------------------------------------------------
-def _private_program(owner_model, other_model, x, party):
-    model = owner_model if party.rank == 0 else other_model
-    shared_model = model.share(party, src=0)
-    shared_x = party.share(x if party.rank == 1 else None, src=1)
-    return [out.reveal(to=1) for out in as_list(shared_model(shared_x))]
-
-
 @pytest.mark.parametrize("protocol,parties", SETTINGS)
 @pytest.mark.parametrize("name", MODELS)
 def test_private_inference_matches_the_reference(name, protocol, parties):
     model, owner = converted(name, 1)
     _, other = converted(name, 2)  # only party 0's weights may count
     x = image(SHAPES[name], 3)
-    results = smpc.run(functools.partial(_private_program, owner, other, x), parties=parties, protocol=protocol,
+    results = smpc.run(functools.partial(private_program, owner, other, x), parties=parties, protocol=protocol,
                        timeout=300)
     assert results[0] == [None] * len(results[1])
     for got, want in zip(results[1], reference(model, x), strict=True):
@@ -336,7 +319,7 @@ def test_a_torch_exported_model_plaintext_and_private(tmp_path):
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     assert_relative(ours(x), want, 1e-5)
-    results = smpc.run(functools.partial(_private_program, ours, ours, x), parties=2, timeout=300)
+    results = smpc.run(functools.partial(private_program, ours, ours, x), parties=2, timeout=300)
     assert_relative(results[1][0], want, 2e-2)
     assert np.array_equal(results[1][0].argmax(axis=-1), want.argmax(axis=-1))
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import smpc
+from importer_helpers import as_list, assert_relative, private_program
 from smpc import nn
 
 torch = pytest.importorskip("torch")
@@ -33,18 +34,6 @@ def torch_outputs(model, *inputs) -> list[np.ndarray]:
     with torch.no_grad():
         out = model(*[torch.from_numpy(x) for x in inputs])
     return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
-
-
-def as_list(out) -> list:
-    return list(out) if isinstance(out, tuple) else [out]
-
-
-def assert_relative(got, want, rel: float) -> None:
-    """max |got - want| <= rel * max |want| (float64 against float32: the error scales with the outputs)."""
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    error, scale = float(np.max(np.abs(got - want))), float(np.max(np.abs(want)))
-    assert error <= rel * scale, f"max error {error:.3g} > {rel} * {scale:.3g}"
 
 
 # --- plaintext -------------------------------------------------------------------------------------------------
@@ -116,21 +105,13 @@ def test_fixed_point_range_check_runs_on_converted_models():
 
 
 # --- private inference -----------------------------------------------------------------------------------------
-def _private_program(owner_model, other_model, x, party):
-    """Party 0 owns the weights, party 1 the image; the others hold the same architecture with other weights."""
-    model = owner_model if party.rank == 0 else other_model
-    shared_model = model.share(party, src=0)
-    shared_x = party.share(x if party.rank == 1 else None, src=1)
-    return [out.reveal(to=1) for out in as_list(shared_model(shared_x))]
-
-
 @pytest.mark.parametrize("protocol,parties", SETTINGS)
 @pytest.mark.parametrize("cls", FAMILIES + [tm.OpsZoo], ids=lambda c: c.__name__)
 def test_private_inference_matches_torch(cls, protocol, parties):
     model, owner = converted(cls, 1)
     _, other = converted(cls, 2)  # only party 0's weights may count
     x = image(seed=3)
-    program = functools.partial(_private_program, owner, other, x)
+    program = functools.partial(private_program, owner, other, x)
     results = smpc.run(program, parties=parties, protocol=protocol, timeout=300)
     assert results[0] == [None] * len(results[1])  # only the input owner learns the outputs
     for got, want in zip(results[1], torch_outputs(model, x), strict=True):
@@ -385,6 +366,6 @@ def test_stochastic_depth_is_the_identity_in_eval():
     assert_relative(converted_model(x), want, 1e-5)
     assert "rand" not in repr(converted_model)
     for protocol, parties in SETTINGS:
-        program = functools.partial(_private_program, converted_model, converted_model, x)
+        program = functools.partial(private_program, converted_model, converted_model, x)
         got = smpc.run(program, parties=parties, protocol=protocol, timeout=300)[1][0]
         assert_relative(got, want, 2e-2)

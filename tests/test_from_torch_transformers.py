@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import smpc
+from importer_helpers import assert_relative
 from smpc import nn
 from smpc.nn.importers import ops
 
@@ -175,13 +176,6 @@ def converted(case, seed):
 def torch_output(model, x):
     with torch.no_grad():
         return model(torch.from_numpy(x)).numpy()
-
-
-def assert_relative(got, want, rel):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    error, scale = float(np.max(np.abs(got - want))), float(np.max(np.abs(want)))
-    assert error <= rel * scale, f"max error {error:.3g} > {rel} * {scale:.3g}"
 
 
 # --- plaintext -------------------------------------------------------------------------------------------------
