@@ -131,3 +131,11 @@ def private_nn_suite(cnn_state, x, mlp_state, features, labels, party):
     nn.CrossEntropyLoss()(shared_mlp(Variable(data)), np.eye(3)[labels]).backward()
     opt.step()
     return logits, {k: v.reveal() for k, v in shared_mlp.state_dict().items()}
+
+
+def one_hot_and_lookup(ids, size, table, party):
+    """Token ids of party 0 one-hot encoded privately, and rows of party 1's table looked up with them."""
+    shared_ids = party.share(only(ids, party, 0), src=0)
+    shared_table = party.share(only(table, party, 1), src=1)
+    encoded = shared_ids.one_hot(size)
+    return encoded.reveal(), (encoded @ shared_table).reveal()

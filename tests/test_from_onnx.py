@@ -403,7 +403,7 @@ def test_tiny_encoder_plaintext_matches_the_reference_evaluator(gelu_order):
     assert {"embedding", "layer_norm", "softmax", "where", "gelu", "pow", "sqrt", "reciprocal"} <= set(labels)
     assert labels.count("embedding") == 2 and labels.count("gelu") == 1
     assert labels.count("div") == 1 and labels.count("mul") == 1  # the GELU pattern is one step
-    assert (ours.inputs[0].shape, ours.inputs[0].dtype, ours.inputs[0].one_hot) == ((1, LENGTH), "int64", VOCAB)
+    assert (ours.inputs[0].shape, ours.inputs[0].dtype, ours.inputs[0].vocabulary) == ((1, LENGTH), "int64", VOCAB)
     assert {"embeddings.word.weight", "ln.weight", "ln.bias", "wq", "w1", "b1"} <= set(ours.state_dict())
     assert not {"sqrt2", "half"} & set(ours.state_dict())  # the GELU's constants are not parameters
     for seed in (0, 1, 2):
@@ -420,11 +420,12 @@ def _encoder_program(owner, other, ids, party):
     return [out.reveal(to=1) for out in as_list(shared_model(shared_ids))]
 
 
-def test_tiny_encoder_private_additive():
+@pytest.mark.parametrize("protocol,parties", SETTINGS)
+def test_tiny_encoder_private(protocol, parties):
     model = tiny_encoder(1)
     owner, other = nn.from_onnx(model), nn.from_onnx(tiny_encoder(2))  # only party 0's weights may count
     ids = token_ids(3)
-    results = smpc.run(functools.partial(_encoder_program, owner, other, ids), parties=2, protocol="additive",
+    results = smpc.run(functools.partial(_encoder_program, owner, other, ids), parties=parties, protocol=protocol,
                        timeout=300)
     assert results[0] == [None, None]
     for got, want in zip(results[1], ReferenceEvaluator(model).run(None, {"ids": ids}), strict=True):

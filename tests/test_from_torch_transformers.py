@@ -196,12 +196,12 @@ def test_ops_appear_in_the_converted_graph():
     assert {"embedding", "masked_fill", "softmax", "gelu"} <= labels["bert"]
     assert {"embedding", "attention", "silu"} <= labels["gpt_silu"]
     spec = converted("bert", 1)[1].inputs[0]
-    assert (spec.shape, spec.dtype, spec.one_hot) == ((1, 6), "int64", 64)
+    assert (spec.shape, spec.dtype, spec.vocabulary) == ((1, 6), "int64", 64)
 
 
 # --- private inference -----------------------------------------------------------------------------------------
 def _program(owner, other, case, x, party):
-    """Party 0 owns the weights, party 1 the input (an image, or token ids shared as a one-hot)."""
+    """Party 0 owns the weights, party 1 the input (an image, or token ids shared as integers)."""
     shared_model = (owner if party.rank == 0 else other).share(party, src=0)
     if CASES[case][2] == "image":
         shared_x = party.share(x if party.rank == 1 else None, src=1)
@@ -312,10 +312,17 @@ def test_token_inputs_are_checked():
 
     def program(party):
         shared = converted_model.share(party, src=0)
-        return shared(party.share(np.zeros((1, 6, 10)) if party.rank == 1 else None, src=1))
+        return shared(party.share(np.zeros((1, 6)) if party.rank == 1 else None, src=1))
 
-    with pytest.raises(smpc.PartyFailedError, match=r"one-hot of shape \(1, 6, 64\)"):
+    with pytest.raises(smpc.PartyFailedError, match=r"token ids are shared as integers"):
         smpc.run(program, parties=2)
+
+    def wrong_shape(party):
+        shared = converted_model.share(party, src=0)
+        return shared(nn.share_tokens(party, np.zeros((1, 5), np.int64) if party.rank == 1 else None, 1, 64))
+
+    with pytest.raises(smpc.PartyFailedError, match=r"shape"):
+        smpc.run(wrong_shape, parties=2)
 
     def bad_ids(party):
         return nn.share_tokens(party, np.full((1, 6), 99) if party.rank == 0 else None, 0, 64)
@@ -324,10 +331,10 @@ def test_token_inputs_are_checked():
         smpc.run(bad_ids, parties=2)
 
 
-# --- transformers' own models (plaintext only) ----------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["bert", "gpt2"])
-def test_tiny_transformers_models_in_plaintext(name):
+# --- transformers' own models ---------------------------------------------------------------------------------------
+def _tiny_transformers_model(name: str, seed: int):
     transformers = pytest.importorskip("transformers")
+    torch.manual_seed(seed)
     if name == "bert":
         config = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                          intermediate_size=32, max_position_embeddings=16)
@@ -336,9 +343,8 @@ def test_tiny_transformers_models_in_plaintext(name):
         config = transformers.GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2, n_positions=16)
         model = transformers.GPT2LMHeadModel(config)
     model.eval()
-    ids = np.random.default_rng(0).integers(0, 64, size=(1, 6))
 
-    class Logits(tnn.Module):
+    class Output(tnn.Module):
         def __init__(self):
             super().__init__()
             self.model = model
@@ -347,8 +353,26 @@ def test_tiny_transformers_models_in_plaintext(name):
             out = self.model(input_ids=ids)
             return out.last_hidden_state if name == "bert" else out.logits
 
-    wrapper = Logits().eval()
-    converted_model = nn.from_torch(wrapper, (torch.from_numpy(ids),))
+    return Output().eval()
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt2"])
+def test_tiny_transformers_models_plaintext_and_private(name):
+    """transformers' own BertModel and GPT2LMHeadModel: token ids of party 1, weights of party 0."""
+    ids = np.random.default_rng(0).integers(0, 64, size=(1, 6))
+    wrapper = _tiny_transformers_model(name, 0)
+    example = (torch.from_numpy(ids),)
+    owner = nn.from_torch(wrapper, example)
+    other = nn.from_torch(_tiny_transformers_model(name, 1), example)  # only party 0's weights may count
     with torch.no_grad():
-        want = wrapper(torch.from_numpy(ids)).numpy()
-    assert_relative(converted_model(ids), want, 1e-5)
+        want = wrapper(*example).numpy()
+    assert_relative(owner(ids), want, 1e-5)
+
+    def program(party):
+        shared_model = (owner if party.rank == 0 else other).share(party, src=0)
+        return shared_model(nn.share_tokens(party, ids if party.rank == 1 else None, 1, 64)).reveal(to=1)
+
+    for protocol, parties in SETTINGS:
+        got = smpc.run(program, parties=parties, protocol=protocol, timeout=300)[1]
+        assert_relative(got, want, 2e-2)
+        assert np.array_equal(got.argmax(axis=-1), want.argmax(axis=-1)) or name == "bert"

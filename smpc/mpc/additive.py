@@ -83,6 +83,11 @@ class AdditiveTensor(SharedTensor):
         bit = arithmetic_bit(opened, material["s"], leader)
         return self._new((bit.reshape(self.shape),), 0)
 
+    def _random_one_hot(self, count: int, bits: int):
+        """The dealer's random offsets and (through a call) their one-hot rows (offline; :mod:`smpc.mpc.one_hot`)."""
+        offsets, rows = self.party.dealer.random_one_hot(count, bits)
+        return self._new((offsets,), 0), lambda: self._new((rows(),), 0)
+
     def to_binary(self):
         """This value in binary (XOR) sharing, as a :class:`~smpc.mpc.binary.BinaryTensor`."""
         return a2b(self.party, self.share)

@@ -25,15 +25,17 @@ until it finishes, so an extra request is caught too. All of this is offline tra
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
 from smpc.exceptions import PeerError, PeerFinished, PeerTimeoutError, ProtocolError
 from smpc.mpc import sign_bit
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.one_hot import MAX_ONE_HOT_BITS, one_hot_rows
 from smpc.ring.arith import wrapping
 
-TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN = 1, 2, 3, 4, 5
+TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN, ONE_HOT = 1, 2, 3, 4, 5, 6
 MAX_ELEMENTS = 1 << 31
 MAX_NDIM = 16
 MAX_REQUEST_VALUES = 64
@@ -153,6 +155,18 @@ class TrustedDealerClient:
                 return sign_bit.expand(fields, self._prg, delivery.get)
             return sign_bit.expand(fields, self._prg, None)
 
+    def random_one_hot(self, count: int, bits: int) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
+        """Shares of ``count`` random offsets r (uniform mod 2^bits) and, through a call, of their one-hot rows
+        (count, 2^bits) (offline). Every party expands its r from its PRG (the dealer adds them up); the last
+        party's rows are a correction of count 2^bits words received at that call, after the opening of x - r."""
+        with self.party.offline():
+            self._ask([ONE_HOT, count, bits])
+            offsets = self._prg.random_ring((count,))
+            if self._is_last:
+                return offsets, self._expect((count, 1 << bits), split=False).get
+            rows = self._prg.random_ring((count, 1 << bits))
+            return offsets, lambda: rows
+
     def _ask(self, values: list[int]) -> None:
         """Tell the dealer what this party needs next (every party does; only the last waits for a reply)."""
         self.requests += 1
@@ -271,6 +285,8 @@ def _describe_values(values: list[int]) -> str:
         return f"{'binary triple' if kind == BINARY_TRIPLE else 'dabits'} {shape}"
     if kind == SIGN and len(rest) == 2:
         return f"sign-bit material ({rest[0]} elements{', with product' if rest[1] else ''})"
+    if kind == ONE_HOT and len(rest) == 2:
+        return f"random one-hot rows ({rest[0]} of 2^{rest[1]})"
     raise ProtocolError("malformed dealer request")
 
 
@@ -285,6 +301,8 @@ def _correction(prgs, own_prg, values: list[int]) -> np.ndarray:
         return _make_binary_triple(prgs, rest)
     if kind == DABITS:
         return _make_dabits(prgs, own_prg, rest)
+    if kind == ONE_HOT:
+        return _make_one_hot(prgs, rest)
     return _make_sign(prgs, rest)
 
 
@@ -366,11 +384,27 @@ def _make_sign(prgs, values: list[int]) -> np.ndarray:
     return sign_bit.deal(fields, prgs)
 
 
+@wrapping
+def _make_one_hot(prgs, values: list[int]) -> np.ndarray:
+    """The last party's share of the one-hot rows of r = the sum of every party's PRG offsets."""
+    if len(values) != 2 or values[0] < 0 or not 0 <= values[1] <= MAX_ONE_HOT_BITS:
+        raise ProtocolError("malformed one-hot request")
+    count, bits = values
+    _check_size((count, 1 << bits))
+    offsets = np.zeros(count, np.uint64)
+    for prg in prgs:
+        offsets += prg.random_ring((count,))
+    rows = one_hot_rows(offsets, bits)
+    for prg in prgs[:-1]:
+        rows -= prg.random_ring((count, 1 << bits))
+    return rows
+
+
 def _parse_request(request: np.ndarray) -> list[int]:
     if request.dtype != np.int64 or request.ndim != 1 or not 2 <= request.size <= MAX_REQUEST_VALUES:
         raise ProtocolError("malformed dealer request")
     values = [int(v) for v in request]
-    if values[0] not in (TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN):
+    if values[0] not in (TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN, ONE_HOT):
         raise ProtocolError(f"unknown dealer request type {values[0]}")
     return values
 

@@ -120,6 +120,9 @@ class PaillierDealerClient:
     def sign_material(self, count: int, with_product: bool = False):
         raise ProtocolError(_UNSUPPORTED.format(what="comparisons (sign bits)"))
 
+    def random_one_hot(self, count: int, bits: int):
+        raise ProtocolError(_UNSUPPORTED.format(what="random one-hot rows (private token ids, table lookups)"))
+
     # --- key set-up -------------------------------------------------------------------------------
     def _ensure_keys(self) -> None:
         if self._public is not None:

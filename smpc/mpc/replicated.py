@@ -17,6 +17,7 @@ import numpy as np
 
 from smpc.mpc import replicated_conversions
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.replicated_one_hot import random_one_hot
 from smpc.mpc.replicated_sign import replicated_msb
 from smpc.mpc.replicated_truncation import truncate_3of3
 from smpc.mpc.sharing import receive_share_header, send_share_header, zero_share
@@ -75,6 +76,12 @@ class ReplicatedTensor(SharedTensor):
         if self.size == 0:
             return self._new((np.zeros(self.shape, np.uint64), np.zeros(self.shape, np.uint64)))
         return self._new(replicated_msb(self.party, self.components, times_self=True))
+
+    def _random_one_hot(self, count: int, bits: int):
+        """Random offsets and their one-hot rows, made by the parties (:mod:`smpc.mpc.replicated_one_hot`)."""
+        offsets, rows = random_one_hot(self.party, count, bits)
+        rows_tensor = self._new(rows, 0)
+        return self._new(offsets, 0), lambda: rows_tensor
 
     def to_binary(self):
         """This value in replicated binary (XOR) sharing (:func:`smpc.mpc.replicated_conversions.a2b`, 6 rounds)."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from smpc.exceptions import FixedPointPrecisionWarning, ProtocolError
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
+from smpc.mpc.one_hot import one_hot
 from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
 
@@ -71,6 +72,11 @@ class SharedTensor:
     def _is_negative(self) -> "SharedTensor":
         """A shared integer bit (0/1): 1 where the value is negative (its top bit)."""
         raise NotImplementedError(f"comparisons are not available for {type(self).__name__} yet")
+
+    def _random_one_hot(self, count: int, bits: int) -> tuple["SharedTensor", Callable[[], "SharedTensor"]]:
+        """Shared integers r (``count``, uniform mod 2^bits) unknown to every party, and a call that gives their
+        one-hot rows (``count``, 2^bits) once x - r is open (see :mod:`smpc.mpc.one_hot`)."""
+        raise NotImplementedError(f"one_hot is not available for {type(self).__name__} yet")
 
     # --- basic attributes -------------------------------------------------------------------
     @property
@@ -265,6 +271,11 @@ class SharedTensor:
         return signs[0], signs[1]
 
     __hash__ = None  # like numpy arrays: == is element-wise
+
+    def one_hot(self, size: int) -> "SharedTensor":
+        """The one-hot encoding (shape ``shape + (size,)``, shared integers) of this integer tensor's values
+        in [0, size): one round; see :func:`smpc.mpc.one_hot.one_hot`."""
+        return one_hot(self, size)
 
     def sign(self) -> "SharedTensor":
         """-1, 0 or 1 per element, as numpy.sign (a shared integer tensor); one comparison's rounds."""

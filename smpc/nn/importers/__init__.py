@@ -12,25 +12,23 @@ __all__ = ["GraphModule", "UnsupportedModelError", "from_onnx", "from_torch", "s
 
 
 def share_tokens(party, ids, src: int, vocab_size: int):
-    """Token ids owned by party ``src``, shared for a converted model's integer (B, T) input: the owner passes
-    its ids (integers in [0, vocab_size)), the others None; every party gets the shared one-hot of shape
-    (B, T, vocab_size), which the converted model's embeddings multiply by their (shared) weights
-    (``pm(share_tokens(party, ids, src, V))``). The plaintext model takes the numpy ids themselves.
-
-    The one-hot reveals nothing but its shape; it costs the owner B T vocab_size shared values. (A dealer-made
-    one-hot of random-offset ids, rotated by the opened offset, would spare that; not implemented.)
+    """Token ids owned by party ``src``, shared as an integer tensor for a converted model's integer input: the
+    owner passes its ids (integers in [0, vocab_size), checked here), the others None
+    (``pm(share_tokens(party, ids, src, V))``; ``party.share(ids, src)`` does the same without the check).
+    The embedding lookup then happens inside the private run: a random-offset one-hot rotated by the opened
+    difference (:func:`smpc.mpc.one_hot.one_hot`, one round), times the embedding weight. The plaintext model
+    takes the numpy ids themselves.
     """
     import numpy as np
 
-    one_hot = None
     if party.rank == src:
         ids = np.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"share_tokens: token ids must be integers, got a {ids.dtype} array")
         if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
             raise ValueError(f"share_tokens: token ids must lie in [0, {vocab_size}), got {ids.min()}..{ids.max()}")
-        one_hot = np.eye(vocab_size)[ids]
-    return party.share(one_hot, src=src)
+        ids = ids.astype(np.int64)
+    return party.share(ids if party.rank == src else None, src=src)
 
 
 def from_torch(module, example_inputs, *, verify: bool = True) -> GraphModule:
@@ -55,7 +53,7 @@ def from_torch(module, example_inputs, *, verify: bool = True) -> GraphModule:
     SiLU, GELU (approximate="tanh" exactly; the erf form on shared values by a refitted tanh form, 2.52e-5 from
     erf-GELU), scaled_dot_product_attention and nn.MultiheadAttention (public boolean/additive masks and
     is_causal; masked scores become -1e4, which the shared softmax maps to exactly 0), masked_fill with a public
-    mask, embeddings (public ids, or a private token input shared as a one-hot with :func:`share_tokens`).
+    mask, embeddings (public ids, or private token ids shared as integers with :func:`share_tokens`).
     Not yet: transposed or 1-D convolutions, upsampling, inputs of another batch size than the example's.
 
     Raises :class:`UnsupportedModelError` listing every unsupported op with its count and layer paths

@@ -627,8 +627,8 @@ def _attention(b, node):
 
 @converts(aten.embedding)
 def _embedding(b, node):
-    """weight[ids]: public ids (constants) select rows; a token input may be shared as a one-hot by its owner
-    (smpc.nn.share_tokens), then the lookup is one-hot @ weight."""
+    """weight[ids]: public ids (constants) select rows; a token input may be shared as integers by its owner
+    (smpc.nn.share_tokens), then the lookup is a private one-hot of the ids times the weight."""
     if _arg(node, 4, "sparse", False):
         raise Unsupported("sparse=True")
     b.call(node, ops.embedding, node.args[0], node.args[1], label="embedding")

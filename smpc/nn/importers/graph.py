@@ -59,7 +59,7 @@ class InputSpec:
     name: str
     shape: tuple[int, ...]
     dtype: str
-    one_hot: int = 0  # an integer input read only as embedding ids: the vocabulary size (shared as a one-hot)
+    vocabulary: int = 0  # an integer input read only as embedding ids: their vocabulary size (it may be shared)
 
     @property
     def kind(self) -> str:
@@ -130,7 +130,7 @@ class GraphModule(Module):
     def architecture(self) -> str:
         """The graph as text (inputs, each step's operation, arguments and shape): parties compare its
         digest before sharing, so two different conversions cannot meet in one run."""
-        lines = [f"{s.name}:{s.shape}:{s.dtype}" + (f":one_hot{s.one_hot}" if s.one_hot else "") for s in self.inputs]
+        lines = [f"{s.name}:{s.shape}:{s.dtype}" + (f":vocabulary{s.vocabulary}" if s.vocabulary else "") for s in self.inputs]
         for step in self.steps:
             lines.append(f"{step.name}={step.module or step.label}({_arg_text(list(step.args))};"
                          f"{_arg_text(step.kwargs)})->{step.shape}")
@@ -215,14 +215,12 @@ def _checked_input(spec: InputSpec, value):
     if arrays.is_shared(value):
         shape = tuple(value.shape)
         if spec.kind in "iu":
-            if not spec.one_hot:
+            if not spec.vocabulary:
                 raise TypeError(f"input {spec.name!r} holds integers that are not only embedding ids: it cannot be "
                                 "passed shared")
-            if shape != spec.shape + (spec.one_hot,):
-                raise ValueError(f"input {spec.name!r}: token ids are passed shared as their one-hot of shape "
-                                 f"{spec.shape + (spec.one_hot,)} (smpc.nn.share_tokens(party, ids, src, "
-                                 f"{spec.one_hot})), got {shape}")
-            return value
+            if value.is_fixed_point:
+                raise TypeError(f"input {spec.name!r}: token ids are shared as integers "
+                                f"(smpc.nn.share_tokens(party, ids, src, {spec.vocabulary})), not as fixed point")
     else:
         if type(value).__module__.split(".")[0] == "torch":
             raise TypeError(f"input {spec.name!r}: pass a numpy array (tensor.numpy()) or a shared tensor, "

@@ -361,13 +361,13 @@ class _Builder:
             self.embedding_reads[ids] += 1
 
     def _mark_token_inputs(self) -> None:
-        """An integer input read only as the ids of embeddings of one vocabulary may be passed shared, as the
-        one-hot its owner makes with :func:`smpc.nn.share_tokens` (its spec records the vocabulary size), as
-        from_torch does."""
+        """An integer input read only as the ids of embeddings of one vocabulary may be passed shared, as integers
+        its owner shares with :func:`smpc.nn.share_tokens` (its spec records the vocabulary size), as from_torch
+        does."""
         for i, spec in enumerate(self.inputs):
             sizes = self.vocabularies.get(spec.name, set())
             if spec.kind in "iu" and len(sizes) == 1 and self.embedding_reads[spec.name] == self.uses[spec.name]:
-                self.inputs[i] = dataclasses.replace(spec, one_hot=next(iter(sizes)))
+                self.inputs[i] = dataclasses.replace(spec, vocabulary=next(iter(sizes)))
 
     def _all_constant(self, node) -> bool:
         return all(name in self.constants for name in node.input if name)

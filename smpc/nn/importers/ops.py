@@ -375,17 +375,16 @@ def embedding(weight, ids):
     """Rows ``ids`` of ``weight`` (torch.nn.Embedding).
 
     Public integer ids (numpy): their one-hot rows times the weight (on a shared weight, a public-by-shared
-    product: one truncation). Private ids arrive as a shared one-hot of shape ids.shape + (vocabulary,), made
-    by their owner with :func:`smpc.nn.share_tokens`: the lookup is that one-hot times the weight (one shared
-    product). Out of scope: a dealer-made one-hot of random-offset ids, which would spare the owner from
-    encoding a vocabulary-sized vector per token.
+    product: one truncation). Private ids are a shared integer tensor (:func:`smpc.nn.share_tokens`): their
+    one-hot is made inside the private run from a random-offset one-hot (:func:`smpc.mpc.one_hot.one_hot`, one
+    round), then multiplied by the weight (one product of integers by fixed point: one round, no truncation).
     """
     vocabulary = weight.shape[0]
     if arrays.is_shared(ids):
-        if tuple(ids.shape[-1:]) != (vocabulary,):
-            raise ValueError(f"embedding: shared token ids must be a one-hot of the {vocabulary}-token vocabulary "
-                             f"(smpc.nn.share_tokens), got shape {tuple(ids.shape)}")
-        return ids @ weight
+        if ids.is_fixed_point:
+            raise TypeError("embedding: shared token ids must be an integer tensor (smpc.nn.share_tokens), "
+                            "not fixed point")
+        return ids.one_hot(vocabulary) @ weight
     ids = np.asarray(ids)
     if ids.size and (ids.min() < 0 or ids.max() >= vocabulary):
         raise ValueError(f"embedding: token ids must lie in [0, {vocabulary}), got {ids.min()}..{ids.max()}")

@@ -45,6 +45,24 @@ _EXPORT_TURNS = threading.Lock()
 PLANNED = "transposed and 1-D convolutions, upsampling and other batch sizes than the example's are not supported yet"
 
 
+#: ops that only rearrange their input: a token input may pass through them on its way to an embedding
+_RESHAPES = frozenset({torch.ops.aten.view, torch.ops.aten.reshape, torch.ops.aten._unsafe_view,
+                       torch.ops.aten.flatten, torch.ops.aten.unflatten, torch.ops.aten.squeeze,
+                       torch.ops.aten.unsqueeze, torch.ops.aten.clone, torch.ops.aten.alias})
+
+
+def _only_embedding_ids(node) -> bool:
+    """Every use of ``node`` is as an embedding's ids, directly or after ops of :data:`_RESHAPES`."""
+    for user in node.users:
+        target = aten_table.target_key(user.target)
+        if target in _RESHAPES and user.args[0] is node:
+            if not _only_embedding_ids(user):
+                return False
+        elif not (target is torch.ops.aten.embedding and user.args[1] is node):
+            return False
+    return True
+
+
 def convert(module, example_inputs, verify: bool = True) -> GraphModule:
     """See :func:`smpc.nn.from_torch`."""
     example_inputs = _checked_arguments(module, example_inputs)
@@ -153,18 +171,18 @@ class _Builder:
                 self._reject(node, f"input of kind {spec.kind.name}")
 
     def _mark_token_inputs(self) -> None:
-        """An integer input read only as the ids of embeddings of one vocabulary may be passed shared, as the
-        one-hot its owner makes with :func:`smpc.nn.share_tokens` (its spec records the vocabulary size)."""
+        """An integer input read only as the ids of embeddings of one vocabulary (directly or through reshapes)
+        may be passed shared, as integers its owner shares with :func:`smpc.nn.share_tokens` (its spec records
+        the vocabulary size)."""
         placeholders = {n.name: n for n in self.nodes if n.op == "placeholder"}
         for i, spec in enumerate(self.inputs):
             sizes = self.vocabularies.get(spec.name, set())
-            users = placeholders[spec.name].users
-            if spec.kind in "iu" and len(sizes) == 1 and all(
-                    aten_table.target_key(u.target) is torch.ops.aten.embedding and u.args[1].name == spec.name
-                    for u in users):
-                self.inputs[i] = dataclasses.replace(spec, one_hot=sizes.pop())
+            if spec.kind in "iu" and len(sizes) == 1 and _only_embedding_ids(placeholders[spec.name]):
+                self.inputs[i] = dataclasses.replace(spec, vocabulary=sizes.pop())
 
     def note_embedding(self, ids, vocabulary: int) -> None:
+        while isinstance(ids, Node) and aten_table.target_key(ids.target) in _RESHAPES:
+            ids = ids.args[0]
         if isinstance(ids, Node) and ids.op == "placeholder":
             self.vocabularies.setdefault(ids.name, set()).add(int(vocabulary))
 

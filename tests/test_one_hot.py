@@ -1,0 +1,121 @@
+"""Private one-hot encoding and table lookup (smpc.mpc.one_hot) on every protocol, against numpy."""
+
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import programs
+import smpc
+from conftest import frame, only
+from smpc.mpc import dealer as dealer_module
+from smpc.mpc.one_hot import width_bits
+
+SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
+
+
+def encode(ids, size, protocol, parties, table=None):
+    """Party 0 shares ``ids``; every party's revealed one-hot (and lookup of party 1's ``table``)."""
+
+    def program(party):
+        shared = party.share(only(ids, party, 0), src=0)
+        party.reset_stats()
+        encoded = shared.one_hot(size)
+        stats = party.stats
+        looked_up = None
+        if table is not None:
+            looked_up = (encoded @ party.share(only(table, party, 1), src=1)).reveal()
+        return encoded.reveal(), stats, looked_up
+
+    return smpc.run(program, parties=parties, protocol=protocol)
+
+
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_one_hot_matches_numpy(protocol, parties, data):
+    size = data.draw(st.integers(1, 70))
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    ids = data.draw(hnp.arrays(np.int64, shape, elements=st.integers(0, size - 1)))
+    for encoded, _, _ in encode(ids, size, protocol, parties):
+        assert encoded.dtype == np.int64 and encoded.shape == ids.shape + (size,)
+        np.testing.assert_array_equal(encoded, np.eye(size, dtype=np.int64)[ids])
+
+
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+def test_lookup_is_exact_fixed_point(protocol, parties):
+    rng = np.random.default_rng(3)
+    ids, table = rng.integers(0, 50, size=(2, 7)), rng.normal(size=(50, 4))
+    for _, _, looked_up in encode(ids, 50, protocol, parties, table):
+        np.testing.assert_allclose(looked_up, table[ids], atol=2.0**-17)  # the table's encoding only
+
+
+@pytest.mark.parametrize("protocol, parties", SETUPS)
+def test_one_round_and_the_bytes_of_one_opening(protocol, parties):
+    ids = np.arange(12).reshape(3, 4) % 10
+    for rank, (_, stats, _) in enumerate(encode(ids, 10, protocol, parties)):
+        assert stats["rounds"] == 1
+        if protocol == "additive":  # every party opens its n masked shares to every other
+            assert stats["bytes"] == (parties - 1) * frame((12,))
+            last = rank == parties - 1
+            request = frame((3,))  # [kind, count, bits]
+            assert stats["offline_bytes_sent"] == request
+            assert stats["offline_bytes_received"] == (frame((12, 16)) if last else 0)
+        else:  # each party sends one component to one neighbour; pairs (1, 0) then (2, 1) swap 12 x 16 words
+            assert stats["bytes"] == frame((12,))
+            assert stats["offline_bytes_sent"] == {0: 1, 1: 2, 2: 1}[rank] * frame((12, 16))
+
+
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("additive", 3), ("aby3", 3)])
+def test_the_random_offsets_are_uniform_and_their_rows_one_hot(protocol, parties):
+    count, bits = 8192, 4
+
+    def program(party):
+        any_tensor = party.share(only(np.zeros(1, np.int64), party, 0), src=0)
+        offsets, rows = any_tensor._random_one_hot(count, bits)
+        return offsets.reveal(), rows().reveal()
+
+    offsets, rows = smpc.run(program, parties=parties, protocol=protocol)[0]
+    low = offsets.view(np.uint64) & np.uint64(15)
+    np.testing.assert_array_equal(rows, np.eye(16, dtype=np.int64)[low.astype(np.int64)])
+    counts = np.bincount(low.astype(np.int64), minlength=16)
+    assert np.all(np.abs(counts - count / 16) < 6 * np.sqrt(count / 16))  # uniform mod 16: 6 sigma
+    assert len(np.unique(offsets)) > count - 4  # and over the whole ring
+
+
+def test_tcp_matches_local():
+    ids, table = np.array([[3, 0, 9], [9, 9, 1]]), np.linspace(-2, 2, 40).reshape(10, 4)
+    for protocol, parties in [("additive", 2), ("aby3", 3)]:
+        program = functools.partial(programs.one_hot_and_lookup, ids, 10, table)
+        for encoded, looked_up in smpc.run(program, parties=parties, protocol=protocol, transport="tcp"):
+            np.testing.assert_array_equal(encoded, np.eye(10, dtype=np.int64)[ids])
+            np.testing.assert_allclose(looked_up, table[ids], atol=2.0**-17)
+
+
+def test_bad_input():
+    def fixed_point(party):
+        return party.share(only(np.ones(3), party, 0), src=0).one_hot(4)
+
+    with pytest.raises(smpc.PartyFailedError, match="needs a shared integer tensor"):
+        smpc.run(fixed_point, parties=2)
+    for size in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="size must be a positive integer"):
+            width_bits(size)
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        width_bits((1 << 24) + 1)
+
+    def paillier(party):
+        return party.share(only(np.ones(3, np.int64), party, 0), src=0).one_hot(4)
+
+    with pytest.raises(smpc.PartyFailedError, match="random one-hot rows"):
+        smpc.run(paillier, parties=2, dealer="paillier")
+
+
+def test_dealer_refuses_a_malformed_one_hot_request():
+    for values in ([dealer_module.ONE_HOT, 4, 25], [dealer_module.ONE_HOT, -1, 3], [dealer_module.ONE_HOT, 4]):
+        with pytest.raises(smpc.ProtocolError, match="malformed one-hot request"):
+            dealer_module._correction([], None, values)
+    assert dealer_module._describe((dealer_module.ONE_HOT, 12, 4)) == "random one-hot rows (12 of 2^4)"
