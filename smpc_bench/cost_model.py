@@ -62,6 +62,13 @@ class Ledger:
         computing = _tree(words) + frame_bytes((words,)) + frame_bytes((count,))
         self._add(8, [helper, computing, computing])
 
+    def opening(self, shape) -> None:
+        """Opening a shared value to every party (one round)."""
+        if self.protocol == "additive":
+            self._add(1, [(self.parties - 1) * frame_bytes(shape)] * self.parties)
+        else:  # each party sends one component to its predecessor
+            self._add(1, [frame_bytes(shape)] * 3)
+
     def busiest(self) -> int:
         return max(self.bytes)
 
@@ -97,8 +104,17 @@ class CostTensor(SharedTensor):
         self.party.ledger.sign(self.size, with_product=True)
         return self._new((np.zeros(self.shape, np.uint64),))
 
+    def _random_one_hot(self, count: int, bits: int):
+        """Offline material (no online cost): zeros of the right shapes."""
+        rows = self._new((np.zeros((count, 1 << bits), np.uint64),), 0)
+        return self._new((np.zeros(count, np.uint64),), 0), lambda: rows
+
     def reveal_ring(self, to=None):
-        raise TypeError("a cost model has no values to reveal")
+        """An opening inside a protocol step (a table lookup's masked index): its cost, and zeros."""
+        if to is not None:
+            raise TypeError("a cost model has no values to reveal")
+        self.party.ledger.opening(self.shape)
+        return np.zeros(self.shape, np.uint64)
 
 
 def theory(fn, shapes: list[tuple[int, ...]], protocol: str, parties: int, frac_bits: int = 16) -> dict:

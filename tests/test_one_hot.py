@@ -99,7 +99,7 @@ def test_bad_input():
     def fixed_point(party):
         return party.share(only(np.ones(3), party, 0), src=0).one_hot(4)
 
-    with pytest.raises(smpc.PartyFailedError, match="needs a shared integer tensor"):
+    with pytest.raises(smpc.PartyFailedError, match="need a shared integer tensor"):
         smpc.run(fixed_point, parties=2)
     for size in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="size must be a positive integer"):

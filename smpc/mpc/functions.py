@@ -4,39 +4,42 @@ interface: they run on any protocol's shared tensors, and on plain numpy arrays 
 ===========  ============================================  ==============================  ======================
 function     method                                        default input range             online rounds
 ===========  ============================================  ==============================  ======================
-exp          degree-5 polynomial per unit piece            [-12, 16]; 0 / e^16 outside     C + 3M + T + 1
-sigmoid      degree-4 polynomial per unit piece            all x (0 and 1 past +-12)       C + 2M + T + 1
-tanh         degree-4 polynomial per half-unit piece       all x (-1 and 1 past +-7)       C + 2M + T + 1
+exp          degree-7 polynomial per unit piece (lookup)   [-12, 16]; clamped outside      C + 3M + 2T + 2
+sigmoid      degree-6 polynomial per unit piece (lookup)   all x (clamped to +-12)         C + 3M + 2T + 2
+tanh         degree-6 polynomial per half-unit piece       all x (clamped to +-7)          C + 3M + 2T + 2
 log          octaves + degree-7 polynomial                 [2^-16, 2^32), clamped          C + 3M + 2T + 1
 reciprocal   octaves + polynomial seed + 1 Newton step     +-[2^-16, 2^16), clamped        C + 4M + 3T + 2
 divide       x times reciprocal's mantissa part, 2^-k      +-[2^-16, 2^16), |x/y| < 2^30   C + 5M + 3T + 2
 inv_sqrt     octaves + polynomial seed + 1 Newton step     [2^-16, 2^32), clamped          C + 5M + 3T + 2
 sqrt         m / sqrt(m) 2^(k/2), as inv_sqrt              [0, 2^32), clamped              C + 5M + 3T + 2
-softmax      exp(x - max) / sum                            all x                           max + 2C + 8M + 4T + 3
-log_softmax  x - max - log(sum exp(x - max))               all x                           max + 2C + 6M + 3T + 2
+softmax      exp(x - max) / sum                            all x                           max + 2C + 8M + 5T + 4
+log_softmax  x - max - log(sum exp(x - max))               all x                           max + 2C + 6M + 4T + 3
 ===========  ============================================  ==============================  ======================
 
 Rounds: C is one comparison, M one fixed-point product (2 rounds in both protocols), T one truncation
-(additive 1, aby3 2), a bare number that many products with an integer tensor (1 round each), max the
-rounds of ``x.max(axis)``: exact on the additive protocol (the tests assert them), upper bounds on aby3.
-Each function compares its input with all of its breakpoints in one batch (per element: exp 29
-comparisons, sigmoid 25, tanh 29, log, sqrt and inv_sqrt 49, reciprocal and divide 67). A batch of more
-than ``smpc.mpc.tensor.SIGN_BATCH`` (2^22) compared elements runs as consecutive pieces, so memory stays
-bounded and C counts once per piece: exp on 10^6 elements takes 7 comparison rounds of 7 (aby3: 8).
+(additive 1, aby3 2), a bare number that many one-round steps (products with an integer tensor, table
+lookups), max the rounds of ``x.max(axis)``: exact on the additive protocol (the tests assert them), upper
+bounds on aby3. exp, sigmoid and tanh clamp their input (two comparisons in one batch), find the piece by
+one truncation and read its coefficients with one table lookup (:func:`smpc.mpc.one_hot.lookup`); the
+octave functions (log, sqrt, inv_sqrt, reciprocal, divide) still compare their input with all of their
+breakpoints in one batch (49, or 67 for reciprocal and divide). A batch of more than
+``smpc.mpc.tensor.SIGN_BATCH`` (2^22) compared elements runs as consecutive pieces, so memory stays
+bounded and C counts once per piece.
 Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_functions.py) are the largest
 measured against the exact function of the fixed-point input on dense grids over the stated ranges, on the
 additive protocol (2 and 3 parties) and aby3, rounded up; one unit is 2^-16.
 
 Why not CrypTen's iterations (exp by (1 + x/2^n)^(2^n), log by Householder steps on exp, reciprocal by Newton
 from an exp seed): with 16 fraction bits, n squarings multiply the last bit's error by 2^n (0.4 % for n = 8),
-and the iterations converge on a bounded range only. Here one batch of comparisons places x between public
-breakpoints; every public function of that interval (a coefficient, 2^-k, k ln 2, a clamp value) is then a
-*linear*, local map of the comparison bits, and a short polynomial does the rest: fewer rounds, errors of
-one to four units, and out-of-range inputs clamped by the same tables.
+and the iterations converge on a bounded range only. Here x is placed in a piece of public breakpoints (by
+a truncation and a table lookup, or by a batch of comparisons); every public function of that piece (a
+coefficient, 2^-k, k ln 2, a clamp value) is then a lookup or a *linear*, local map of the comparison bits,
+and a short polynomial does the rest: errors of one to four units, out-of-range inputs clamped.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,6 +48,7 @@ from typing import Callable, Union
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
+from smpc.mpc.one_hot import lookup
 from smpc.mpc.tensor import SharedTensor, stack
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
@@ -76,8 +80,8 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class Rounds:
-    """Online rounds: comparisons (C), fixed-point products (M), truncations (T), products with an integer
-    tensor (1 round each) and calls of ``x.max`` (max)."""
+    """Online rounds: comparisons (C), fixed-point products (M), truncations (T), one-round steps (products with
+    an integer tensor, table lookups) and calls of ``x.max`` (max)."""
 
     comparisons: int
     products: int
@@ -112,60 +116,61 @@ ERRORS = {
 
 #: online rounds with default options (docstrings quote them; tests assert them on the additive protocol)
 ROUNDS = {
-    "exp": Rounds(1, 3, 1, 1),
-    "sigmoid": Rounds(1, 2, 1, 1),
-    "tanh": Rounds(1, 2, 1, 1),
+    "exp": Rounds(1, 3, 2, 2),
+    "sigmoid": Rounds(1, 3, 2, 2),
+    "tanh": Rounds(1, 3, 2, 2),
     "log": Rounds(1, 3, 2, 1),
     "reciprocal": Rounds(1, 4, 3, 2),
     "divide": Rounds(1, 5, 3, 2),
     "inv_sqrt": Rounds(1, 5, 3, 2),
     "sqrt": Rounds(1, 5, 3, 2),
-    "softmax": Rounds(2, 8, 4, 3, maxima=1),
-    "log_softmax": Rounds(2, 6, 3, 2, maxima=1),
+    "softmax": Rounds(2, 8, 5, 4, maxima=1),
+    "log_softmax": Rounds(2, 6, 4, 3, maxima=1),
 }
 
 
 # --- public functions ---------------------------------------------------------------------------------------
-def exp(x: Tensor, *, low: int | None = None, high: int = 16, degree: int = 5) -> Tensor:
+def exp(x: Tensor, *, low: int | None = None, high: int = 16, degree: int = 7) -> Tensor:
     """e^x for low <= x <= high (defaults -12 and 16: e^-12 is below half a unit, e^16 = 8.9e6).
 
-    Outside: x < low gives 0 (error below e^low = 6.1e-6), x > high gives e^high; ``high`` <= 20.
-    Breakpoints at the integers low..high; on [j, j+1) a degree-``degree`` Chebyshev interpolant of e^x
-    (coefficient tables e^j a_i). Rounds: C + ceil(log2 degree) M + T + 1, by default C + 3M + T + 1.
+    Outside, x is clamped: x < low gives e^low (below half a unit by default), x > high gives e^high;
+    ``high`` <= 20. Pieces [j, j+1) for the integers low..high, each a degree-``degree`` Chebyshev
+    interpolant of e^x; the piece's coefficients come from one table lookup (module docstring).
+    Rounds: C + ceil(log2 degree) M + 2T + 2, by default C + 3M + 2T + 2.
     Measured error: 1.5 units (2.3e-05) absolute where |f| <= 1, 2.5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
     return _exp(x, frac, low, high, degree)
 
 
-def sigmoid(x: Tensor, *, limit: int = 12, degree: int = 4) -> Tensor:
+def sigmoid(x: Tensor, *, limit: int = 12, degree: int = 6) -> Tensor:
     """1 / (1 + e^-x) for every x (|x| < 2^45, as every comparison needs).
 
-    Breakpoints at the integers -limit..limit; past them 0 and 1 (error at most e^-limit: 6.1e-6 by
-    default). On [j, j+1) a degree-``degree`` Chebyshev interpolant of the sigmoid.
-    Rounds: C + ceil(log2 degree) M + T + 1, by default C + 2M + T + 1.
+    x is clamped to [-limit, limit] (error there at most e^-limit: 6.1e-6 by default). On each piece
+    [j, j+1) a degree-``degree`` Chebyshev interpolant of the sigmoid, its coefficients looked up.
+    Rounds: C + ceil(log2 degree) M + 2T + 2, by default C + 3M + 2T + 2.
     Measured error: 1.5 units (2.3e-05) absolute where |f| <= 1.
     """
     x, frac = _prepare(x)
     _check_int("limit", limit, 1, 64)
     _check_int("degree", degree, 1, 12)
-    table = _fit_pieces(_logistic, -limit, limit, 1.0, degree)
-    return _piecewise(x, frac, table, -limit, 1.0, below=0.0, above=1.0)
+    table = _overlapping_fits(_logistic, -limit, limit, 1.0, degree)
+    return _piecewise(x, frac, table, -limit, limit, 1.0)
 
 
-def tanh(x: Tensor, *, limit: int = 7, degree: int = 4) -> Tensor:
+def tanh(x: Tensor, *, limit: int = 7, degree: int = 6) -> Tensor:
     """tanh(x) for every x (|x| < 2^45).
 
-    Breakpoints every 1/2 on [-limit, limit]; past them -1 and 1 (error at most 2 e^(-2 limit): 1.7e-6 by
-    default). On each half-unit piece a degree-``degree`` Chebyshev interpolant of tanh.
-    Rounds: C + ceil(log2 degree) M + T + 1, by default C + 2M + T + 1.
+    x is clamped to [-limit, limit] (error there at most 2 e^(-2 limit): 1.7e-6 by default). On each
+    half-unit piece a degree-``degree`` Chebyshev interpolant of tanh, its coefficients looked up.
+    Rounds: C + ceil(log2 degree) M + 2T + 2, by default C + 3M + 2T + 2.
     Measured error: 1.75 units (2.7e-05) absolute where |f| <= 1.
     """
     x, frac = _prepare(x)
     _check_int("limit", limit, 1, 32)
     _check_int("degree", degree, 1, 12)
-    table = _fit_pieces(np.tanh, -limit, limit, 0.5, degree)
-    return _piecewise(x, frac, table, -limit, 0.5, below=-1.0, above=1.0)
+    table = _overlapping_fits(np.tanh, -limit, limit, 0.5, degree)
+    return _piecewise(x, frac, table, -limit, limit, 0.5)
 
 
 def log(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = LOG_DEGREE) -> Tensor:
@@ -251,34 +256,34 @@ def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, 
     return octaves.rescale(twice, values, output_bound=2.0 ** (1 + octaves.k.max() / 2))
 
 
-def softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 5) -> Tensor:
+def softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 6) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along ``axis``, for any x (|x| < 2^44: x - max is compared).
 
     Differences x - max below ``low`` (default -18 with 16 fraction bits) count as 0; ``low`` and ``degree`` go to
     :func:`exp` on [low, 0], which here keeps 8 more fraction bits so that the sum (in [1, n] for n
     elements) does not add up n rounding errors; the division then needs only the octaves of [1, n].
-    Rounds: max + exp's + divide's, by default max + 2C + 8M + 4T + 3.
+    Rounds: max + exp's + divide's, by default max + 2C + 8M + 5T + 4.
     Measured error: 4 units (6.1e-05) absolute where |f| <= 1.
     """
     x, axis, frac = _prepare_axis(x, axis)
     low = _sum_low(frac) if low is None else low
-    numerator = _exp(x - _max(x, axis), frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS)
+    numerator = _exp(x - _max(x, axis), frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS, clamp_high=False)
     total = numerator.sum(axis=axis, keepdims=True)
     high = SUM_EXTRA_BITS + _length_bits(x, axis)
     return divide(numerator, total, low=SUM_EXTRA_BITS, high=high, signed=False)
 
 
-def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 5) -> Tensor:
+def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 6) -> Tensor:
     """x - max - log(sum(exp(x - max))) along ``axis``, for any x (|x| < 2^44).
 
     exp as in :func:`softmax` (8 more fraction bits), then :func:`log` of the sum on the octaves of [1, n].
-    Rounds: max + exp's + log's, by default max + 2C + 6M + 3T + 2.
+    Rounds: max + exp's + log's, by default max + 2C + 6M + 4T + 3.
     Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, axis, frac = _prepare_axis(x, axis)
     low = _sum_low(frac) if low is None else low
     shifted = x - _max(x, axis)
-    total = _exp(shifted, frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS).sum(axis=axis, keepdims=True)
+    total = _exp(shifted, frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS, clamp_high=False).sum(axis=axis, keepdims=True)
     high = SUM_EXTRA_BITS + _length_bits(x, axis)
     return shifted - _log(total, frac, SUM_EXTRA_BITS, high, LOG_DEGREE, shift=SUM_EXTRA_BITS)
 
@@ -289,14 +294,15 @@ def _sum_low(frac: int) -> int:
     return math.floor(-(frac + SUM_EXTRA_BITS + 1) * LN2)
 
 
-def _exp(x: Tensor, frac: int, low: int | None, high: int, degree: int, extra_bits: int = 0) -> Tensor:
+def _exp(x: Tensor, frac: int, low: int | None, high: int, degree: int, extra_bits: int = 0,
+         clamp_high: bool = True) -> Tensor:
     """e^x 2^extra_bits (the last truncation keeps ``extra_bits`` more fraction bits)."""
     _check_int("high", high, -63, 20)
     low = math.floor(-(frac + 1) * LN2) if low is None else low
     _check_int("low", low, -64, high - 1)
     _check_int("degree", degree, 1, 12)
-    table = _exp_table(low, high, degree)
-    return _piecewise(x, frac, table, low, 1.0, below=0.0, above=math.exp(high), extra_bits=extra_bits)
+    table = _overlapping_fits(np.exp, low, high, 1.0, degree)
+    return _piecewise(x, frac, table, low, high, 1.0, clamp_high=clamp_high, extra_bits=extra_bits)
 
 
 def _log(x: Tensor, frac: int, low: int | None, high: int | None, degree: int, shift: int = 0) -> Tensor:
@@ -429,43 +435,80 @@ def _polynomial(u: Tensor, frac: int, coefficients: np.ndarray, bits=None, value
 
 
 # --- piecewise polynomials on equal pieces (exp, sigmoid, tanh) ---------------------------------------------
-# A secret piece index with public per-piece coefficient tables: the comparison bits select the coefficients
-# linearly (no rounds), one product with the powers of the local variable evaluates the piece.
+# x is clamped to [low, high] (one batched ReLU pair), its piece index i is one truncation of t = (x - low) / width
+# (floor(t), or floor(t) + 1 with the probability of t's fraction: the stochastic rounding of the exact truncation),
+# and the coefficients of piece i come from one table lookup (:func:`smpc.mpc.one_hot.lookup`: a dealer-made
+# random one-hot rotated by the opened i - r, one round, no comparison per piece). Because i may be one above
+# floor(t), each piece's polynomial in v = t - i is fitted on v in [-1, 1): two widths, so either rounding is right.
 @lru_cache(maxsize=None)
-def _fit_pieces(fn: Callable, low: float, high: float, width: float, degree: int) -> np.ndarray:
-    """(pieces, degree + 1) coefficient rows, one Chebyshev interpolant per piece [low + i w, low + (i+1) w)."""
-    count = round((high - low) / width)
-    return np.array([_fit(fn, degree, low + i * width, low + (i + 1) * width) for i in range(count)])
+def _overlapping_fits(fn: Callable, low: float, high: float, width: float, degree: int) -> np.ndarray:
+    """(pieces + 1, degree + 1) monomial coefficients in v of fn(low + (i + v) width), fitted (Chebyshev) on
+    v in [-1, 1] within [low, high]: [0, 1] for the first piece, [-1, 0] for the last (i = pieces: x = high)."""
+    pieces = round((high - low) / width)
+    rows = []
+    for i in range(pieces + 1):
+        start, stop = (-1.0 if i > 0 else 0.0), (1.0 if i < pieces else 0.0)
+        g = functools.partial(_at_piece, fn, low, width, i)
+        rows.append(_fit_in(g, degree, start, stop))
+    return np.array(rows)
 
 
-@lru_cache(maxsize=None)
-def _exp_table(low: int, high: int, degree: int) -> np.ndarray:
-    base = _fit(np.exp, degree, 0.0, 1.0)  # e^(j + r) = e^j e^r on [j, j+1)
-    return np.array([math.exp(j) * base for j in range(low, high)])
+def _at_piece(fn: Callable, low: float, width: float, i: int, v):
+    return fn(low + (i + v) * width)
 
 
-def _piecewise(x: Tensor, frac: int, table: np.ndarray, low: float, width: float, below: float, above: float,
-               extra_bits: int = 0) -> Tensor:
-    """Evaluate the piece x falls in: one batched comparison with the breakpoints, then per-piece
-    coefficients looked up as integer tables (scaled by 2^S) and multiplied with the powers of the
-    local variable u = 2 (x - left) / width - 1 in [-1, 1). Outside: the constants ``below``/``above``.
-    The result is scaled by 2^extra_bits (its last truncation keeps that many more bits).
-    """
-    pieces, degree = table.shape[0], table.shape[1] - 1
-    rows = np.zeros((pieces + 2, degree + 1))  # per interval: below, the pieces, above
-    rows[0, 0], rows[1:-1], rows[-1, 0] = below, table, above
-    scale = _scale_bits(float(np.max(np.sum(np.abs(rows), axis=1))), frac)
+def _fit_in(fn: Callable, degree: int, a: float, b: float) -> np.ndarray:
+    """Monomial coefficients (v^0..v^degree) in v itself of the Chebyshev interpolant of fn on [a, b]."""
+    interpolant = np.polynomial.Chebyshev.interpolate(fn, degree, domain=[a, b])
+    coefficients = interpolant.convert(kind=np.polynomial.Polynomial, domain=[-1, 1], window=[-1, 1]).coef
+    return np.pad(coefficients, (0, degree + 1 - len(coefficients)))
+
+
+def _piecewise(x: Tensor, frac: int, table: np.ndarray, low: float, high: float, width: float,
+               clamp_high: bool = True, extra_bits: int = 0) -> Tensor:
+    """The piecewise polynomial ``table`` (rows of :func:`_overlapping_fits`) at x clamped to [low, high]
+    (``clamp_high=False``: to [low, ..), for inputs known to be <= high); the result carries ``extra_bits`` more
+    fraction bits. Rounds: one ReLU (the clamp), T (the index), 1 (the lookup), the powers, 1 (the terms), T."""
+    degree = table.shape[1] - 1
+    scale = _scale_bits(float(np.max(np.sum(np.abs(table), axis=1))), frac)
     if scale < extra_bits:
-        raise ValueError(f"values up to {np.max(np.abs(rows)):.3g} leave no room for {extra_bits} extra bits")
-    edges = low + width * np.arange(pieces + 1)
-    bits = _at_least(x, edges)
-    lefts = np.concatenate([[low - width], edges])  # interval i starts at lefts[i] (0: below, last: above)
-    u = (x - _lookup(bits, lefts)) * round(2 / width) - 1  # exact: edges are multiples of 2^-16
-    if not _is_shared(u):
-        u = np.clip(u, -1.0, 1.0)  # outside pieces the coefficients are 0; keep the powers finite
-    coefficients = _lookup(bits, _scaled_ints(rows.T, scale))  # (degree + 1, *shape), integer tensor
-    terms = coefficients[1:] * _stack(_powers(u, degree))  # integer times fixed point: 1 round, no truncation
+        raise ValueError(f"values up to {np.max(np.abs(table)):.3g} leave no room for {extra_bits} extra bits")
+    t = _clamp(x, low, high if clamp_high else None) - low
+    if width != 1:
+        t = t * round(1 / width)  # exact: widths are 2^-j
+    index = _integer_part(t)
+    v = t - index  # in (-1, 1): exact
+    coefficients = _move_last_first(_table_lookup(index, _scaled_ints(table, scale)))  # integer tensor
+    terms = coefficients[1:] * _stack(_powers(v, degree))  # integer times fixed point: 1 round, no truncation
     return _truncate(terms.sum(axis=0) + coefficients[0], scale - extra_bits)
+
+
+def _clamp(x: Tensor, low: float, high: float | None) -> Tensor:
+    """x clamped to [low, high] (high None: no upper bound): one batched ReLU on shared tensors, exact."""
+    if not _is_shared(x):
+        return np.clip(x, low, high)
+    if high is None:
+        return (x - low).relu() + low
+    both = stack([x - low, x - high]).relu()
+    return both[0] - both[1] + low
+
+
+def _integer_part(t: Tensor) -> Tensor:
+    """floor(t) of a non-negative fixed-point t as an integer tensor (shared: one truncation, floor(t) + 1 with
+    the probability of t's fraction)."""
+    return t.integer_part() if _is_shared(t) else np.floor(t)
+
+
+def _table_lookup(index: Tensor, table: np.ndarray) -> Tensor:
+    """table[index] (shape index.shape + table.shape[1:]): one lookup round on shared indices."""
+    if _is_shared(index):
+        return lookup(index, table)
+    return table[index.astype(np.int64)].astype(np.float64)
+
+
+def _move_last_first(t: Tensor) -> Tensor:
+    axes = (t.ndim - 1,) + tuple(range(t.ndim - 1))
+    return t.transpose(axes) if _is_shared(t) else np.transpose(t, axes)
 
 
 # --- octave reduction (log, reciprocal, divide, sqrt, inv_sqrt) -------------------------------------------------

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from smpc.ring.lookup import rotate_rows, rotated_dot
+
 MAX_ONE_HOT_BITS = 24  # a one-hot of 2^24 entries per value is already far beyond any vocabulary
 
 
@@ -36,23 +38,61 @@ def one_hot(x, size: int):
     outside encodes as (x mod 2^m) with 2^m the next power of two at or above ``size``: a one-hot of
     that position, or all zeros if it is at or past ``size``). One online round (module docstring).
     """
-    if x.is_fixed_point:
-        raise TypeError("one_hot needs a shared integer tensor (frac_bits 0), not fixed point")
-    bits = width_bits(size)
-    flat = x.reshape(-1)
-    offset, rows = x._random_one_hot(flat.size, bits)
-    mask = np.uint64((1 << bits) - 1)
-    masked = (flat - offset)._local(lambda c: c & mask)
-    shift = masked.reveal_ring() & mask
-    encoded = rows()._local(lambda c: rotate_rows(c, shift)[:, :size])
+    (rows, shifts), = _rotations([x], [width_bits(size)])
+    encoded = rows._local(lambda c: rotate_rows(c, shifts)[:, :size])
     return encoded.reshape(*x.shape, size)
 
 
-def rotate_rows(values: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """Row i of ``values`` (n, L) rotated right by ``shifts[i]`` (mod L): out[i, j] = values[i, j - shifts[i]]."""
-    length = values.shape[1]  # a power of two
-    positions = (np.arange(length, dtype=np.int64)[None, :] - shifts.astype(np.int64)[:, None]) & (length - 1)
-    return np.take_along_axis(values, positions, axis=1)
+def lookup(x, table):
+    """``table[x]`` for a shared integer tensor x (values in [0, len(table))) and a public table: shape
+    ``x.shape + table.shape[1:]``; an integer table gives an integer tensor (exact), a float table a
+    fixed-point one (the table's encoding is the only error). One online round; see :func:`lookups`."""
+    return lookups([x], [table])[0]
+
+
+def lookups(indices: list, tables: list) -> list:
+    """``[table[x] for x, table in zip(indices, tables)]`` with one opening for all of them (one round).
+
+    Each lookup is its random one-hot rows, rotated by the opened difference, times the public table (the
+    product is computed without materialising the rotation; :func:`smpc.ring.lookup.rotated_dot`).
+    """
+    if len(indices) != len(tables) or not indices:
+        raise ValueError("lookups needs as many tables as index tensors, and at least one")
+    rings = []
+    for table in tables:
+        table = np.asarray(table)
+        if table.ndim == 0 or len(table) == 0:
+            raise ValueError(f"lookup: the table needs a first axis of at least one entry, got shape {table.shape}")
+        rings.append(indices[0]._coerce(table))  # (ring, frac): integers exactly, floats in fixed point
+    rotations = _rotations(indices, [width_bits(len(table)) for table, _ in rings])
+    results = []
+    for x, (ring, frac), (rows, shifts) in zip(indices, rings, rotations):
+        flat_table = ring.reshape(len(ring), -1)
+        looked_up = rows._local(lambda c, t=flat_table: rotated_dot(c, shifts, t))
+        results.append(x._new(looked_up.components, frac).reshape(*x.shape, *ring.shape[1:]))
+    return results
+
+
+def _rotations(indices: list, widths: list) -> list:
+    """For each integer tensor x (flattened) of ``indices``: (random one-hot rows of 2^bits columns, the opened
+    shifts (x - r) mod 2^bits), all differences opened in one round."""
+    parts, masked = [], []
+    for x, bits in zip(indices, widths):
+        if x.is_fixed_point:
+            raise TypeError("one_hot and lookup need a shared integer tensor (frac_bits 0), not fixed point")
+        flat = x.reshape(-1)
+        offsets, rows = x._random_one_hot(flat.size, bits)
+        mask = np.uint64((1 << bits) - 1)
+        masked.append((flat - offsets)._local(lambda c, m=mask: c & m))
+        parts.append((rows, mask, flat.size))
+    first = masked[0]
+    joined = first._new(tuple(np.concatenate([m.components[i] for m in masked]) for i in range(len(first.components))))
+    opened = joined.reveal_ring()
+    out, start = [], 0
+    for rows, mask, count in parts:
+        out.append((rows(), opened[start : start + count] & mask))
+        start += count
+    return out
 
 
 def one_hot_rows(offsets: np.ndarray, bits: int) -> np.ndarray:

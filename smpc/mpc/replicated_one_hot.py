@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.mpc.one_hot import one_hot_rows, rotate_rows
+from smpc.mpc.one_hot import one_hot_rows
+from smpc.ring.lookup import rotate_rows
 from smpc.ring.arith import wrapping
 
 PARTIES = 3

@@ -216,6 +216,13 @@ class SharedTensor:
             raise ValueError(f"truncation bits must be in [0, 62], got {bits}")
         return self if bits == 0 else self._new(self._truncate_ring(bits))
 
+    def integer_part(self) -> "SharedTensor":
+        """floor(x) of a fixed-point tensor as an integer tensor, or floor(x) + 1 with the probability of x's
+        fraction (the truncation's stochastic rounding; exact where x is an integer). One truncation."""
+        if not self.is_fixed_point:
+            return self
+        return self._new(self._truncate_ring(self.frac_bits), 0)
+
     def __truediv__(self, other):
         """Division by a public value: multiply by 2^s / d rounded, then truncate by s.
 
