@@ -12,7 +12,8 @@ import programs
 import smpc
 from conftest import frame, only
 from smpc.mpc import dealer as dealer_module
-from smpc.mpc.one_hot import width_bits
+from smpc.mpc.one_hot import lookup, lookups, width_bits
+from smpc.ring.lookup import rotate_rows, rotated_dot
 
 SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
 
@@ -119,3 +120,53 @@ def test_dealer_refuses_a_malformed_one_hot_request():
         with pytest.raises(smpc.ProtocolError, match="malformed one-hot request"):
             dealer_module._correction([], None, values)
     assert dealer_module._describe((dealer_module.ONE_HOT, 12, 4)) == "random one-hot rows (12 of 2^4)"
+
+
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+def test_several_lookups_share_one_opening(protocol, parties):
+    rng = np.random.default_rng(5)
+    first, second = rng.integers(0, 5, size=(3, 2)), rng.integers(0, 40, size=7)
+    small, large = rng.integers(-9, 9, size=(5, 2, 3)), rng.normal(size=(40,))
+
+    def program(party):
+        a = party.share(only(first, party, 0), src=0)
+        b = party.share(only(second, party, 1), src=1)
+        party.reset_stats()
+        got = lookups([a, b], [small, large])
+        rounds = party.stats["rounds"]
+        return [t.reveal() for t in got], rounds
+
+    for (got_small, got_large), rounds in smpc.run(program, parties=parties, protocol=protocol):
+        assert rounds == 1
+        np.testing.assert_array_equal(got_small, small[first])
+        np.testing.assert_allclose(got_large, large[second], atol=2.0**-17)
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(0, 9), bits=st.integers(0, 6), seed=st.integers(0, 2**32 - 1))
+def test_ring_kernels_match_numpy(count, bits, seed):
+    rng = np.random.default_rng(seed)
+    length = 1 << bits
+    rows = rng.integers(0, 2**64, size=(count, length), dtype=np.uint64)
+    shifts = rng.integers(0, 2**64, size=count, dtype=np.uint64)
+    table = rng.integers(0, 2**64, size=(max(length - 1, 1), 3), dtype=np.uint64)
+    rotated = np.array([np.roll(row, int(s % length)) for row, s in zip(rows, shifts)], np.uint64).reshape(count, length)
+    np.testing.assert_array_equal(rotate_rows(rows, shifts), rotated)
+    padded = np.zeros((length, 3), np.uint64)
+    padded[: len(table)] = table[:length]
+    with np.errstate(over="ignore"):
+        want = rotated @ padded if count else np.zeros((0, 3), np.uint64)
+    np.testing.assert_array_equal(rotated_dot(rows, shifts, table[:length]), want)
+
+
+def test_kernels_and_lookups_refuse_bad_shapes():
+    with pytest.raises(ValueError, match="power-of-two|2\\^m"):
+        rotate_rows(np.zeros((2, 3), np.uint64), np.zeros(2, np.uint64))
+    with pytest.raises(ValueError, match="do not fit"):
+        rotated_dot(np.zeros((2, 4), np.uint64), np.zeros(2, np.uint64), np.zeros((5, 1), np.uint64))
+
+    def empty_table(party):
+        return lookup(party.share(only(np.zeros(2, np.int64), party, 0), src=0), np.zeros((0, 2)))
+
+    with pytest.raises(smpc.PartyFailedError, match="at least one entry"):
+        smpc.run(empty_table, parties=2)
