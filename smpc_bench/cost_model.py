@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.mpc import sign_bit
+from smpc.mpc.adders import add, carry_save, prefix_carries
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.tensor import SharedTensor
 from smpc.ring.bitslice import plane_words
@@ -69,8 +70,74 @@ class Ledger:
         else:  # each party sends one component to its predecessor
             self._add(1, [frame_bytes(shape)] * 3)
 
+    def binary_and(self, pairs: list) -> list:
+        """One round of ANDs of pairs of XOR-shared words (additive: Beaver-style openings of both operands to
+        every peer; aby3: one message of the flattened results to the predecessor)."""
+        shapes = [np.broadcast_shapes(x.shape, y.shape) for x, y in pairs]
+        if self.protocol == "additive":
+            self._add(1, [(self.parties - 1) * sum(2 * frame_bytes(shape) for shape in shapes)] * self.parties)
+        else:
+            total = sum(int(np.prod(shape, dtype=np.int64)) for shape in shapes)
+            self._add(1, [frame_bytes((total,))] * 3)
+        return [CostBinary(self, shape) for shape in shapes]
+
+    def a2b(self, shape) -> "CostBinary":
+        """Arithmetic to binary sharing: the adders of :mod:`smpc.mpc.conversions` (additive) or ABY3's first
+        level by party 0 and the pair, then the Kogge-Stone levels (:mod:`smpc.mpc.replicated_conversions`)."""
+        if self.protocol == "additive":
+            words = carry_save(self.binary_and, [CostBinary(self, shape) for _ in range(self.parties)])
+            return words[0] if len(words) == 1 else add(self.binary_and, words[0], words[1])
+        count = int(np.prod(shape, dtype=np.int64))
+        self._add(1, [2 * frame_bytes((2, count))] + [frame_bytes((2, count))] * 2)
+        prefix_carries(self.binary_and, CostBinary(self, (count,)), CostBinary(self, (count,)), shift=2)
+        return CostBinary(self, shape)
+
+    def b2a(self, shape) -> None:
+        """Binary bits to arithmetic sharing, one round: additive opens the bits masked by dabits; aby3's party
+        0 sends each other party one word per bit, and parties 1 and 2 one word to each other."""
+        count = int(np.prod(shape, dtype=np.int64))
+        if self.protocol == "additive":
+            self._add(1, [(self.parties - 1) * frame_bytes(shape)] * self.parties)
+        else:
+            self._add(1, [2 * frame_bytes((count,))] + [frame_bytes((count,))] * 2)
+
     def busiest(self) -> int:
         return max(self.bytes)
+
+
+class CostBinary:
+    """XOR-shared words of a shape: local operations are free, ANDs of two shared words cost a round."""
+
+    def __init__(self, ledger: Ledger, shape):
+        self.ledger, self.shape = ledger, tuple(shape)
+
+    def _like(self, other) -> "CostBinary":
+        other_shape = other.shape if isinstance(other, CostBinary) else np.shape(other)
+        return CostBinary(self.ledger, np.broadcast_shapes(self.shape, other_shape))
+
+    def __xor__(self, other):
+        return self._like(other)
+
+    __rxor__ = __xor__
+
+    def __and__(self, other):
+        if isinstance(other, CostBinary):
+            return self.ledger.binary_and([(self, other)])[0]
+        return self._like(other)
+
+    __rand__ = __and__
+
+    def __invert__(self):
+        return self
+
+    def __lshift__(self, bits: int):
+        return self
+
+    def __rshift__(self, bits: int):
+        return self
+
+    def bit(self, index: int):
+        return self
 
 
 class _CostParty:
@@ -103,6 +170,14 @@ class CostTensor(SharedTensor):
     def _times_negative(self):
         self.party.ledger.sign(self.size, with_product=True)
         return self._new((np.zeros(self.shape, np.uint64),))
+
+    def to_binary(self):
+        return self.party.ledger.a2b(self.shape)
+
+    def _bits_to_arithmetic(self, bits: list):
+        shape = (len(bits), *self.shape)
+        self.party.ledger.b2a(shape)
+        return self._new((np.zeros(shape, np.uint64),), 0)
 
     def _random_one_hot(self, count: int, bits: int):
         """Offline material (no online cost): zeros of the right shapes."""

@@ -12,6 +12,7 @@ import programs
 import smpc
 from conftest import TCP_PHASES, only
 from smpc.mpc import functions
+from smpc.mpc.bit_length import leading_one
 from smpc.mpc.functions import ERRORS, ROUNDS
 
 SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
@@ -217,6 +218,7 @@ def test_rounds_match_the_documented_formulas(protocol, parties):
             "M": rounds_of(party, lambda: a * a),
             "T": rounds_of(party, lambda: a.truncate(1)),
             "max": rounds_of(party, lambda: a.max(axis=-1, keepdims=True)),
+            "B": rounds_of(party, lambda: leading_one(a, signed=True)),
         }
         for name in NAMES:
             call = (lambda: functions.divide(a, a)) if name == "divide" else (lambda n=name: getattr(functions, n)(a))
@@ -227,7 +229,7 @@ def test_rounds_match_the_documented_formulas(protocol, parties):
     measured = {key: max(result[key] for result in results) for key in results[0]}  # a computation's rounds
     for name in NAMES:
         assert ROUNDS[name].describe() in getattr(functions, name).__doc__, name
-        want = ROUNDS[name].count(measured["C"], measured["M"], measured["T"], measured["max"])
+        want = ROUNDS[name].count(measured["C"], measured["M"], measured["T"], measured["max"], measured["B"])
         if protocol == "additive":
             assert measured[name] == want, (name, measured)
         else:  # aby3's party 0 only sends in truncations, so the parts' maxima only bound the whole

@@ -7,24 +7,25 @@ function     method                                        default input range  
 exp          degree-7 polynomial per unit piece (lookup)   [-12, 16]; clamped outside      C + 3M + 2T + 2
 sigmoid      degree-6 polynomial per unit piece (lookup)   all x (clamped to +-12)         C + 3M + 2T + 2
 tanh         degree-6 polynomial per half-unit piece       all x (clamped to +-7)          C + 3M + 2T + 2
-log          octaves + degree-7 polynomial                 [2^-16, 2^32), clamped          C + 3M + 2T + 1
-reciprocal   octaves + polynomial seed + 1 Newton step     +-[2^-16, 2^16), clamped        C + 4M + 3T + 2
-divide       x times reciprocal's mantissa part, 2^-k      +-[2^-16, 2^16), |x/y| < 2^30   C + 5M + 3T + 2
-inv_sqrt     octaves + polynomial seed + 1 Newton step     [2^-16, 2^32), clamped          C + 5M + 3T + 2
-sqrt         m / sqrt(m) 2^(k/2), as inv_sqrt              [0, 2^32), clamped              C + 5M + 3T + 2
-softmax      exp(x - max) / sum                            all x                           max + 2C + 8M + 5T + 4
-log_softmax  x - max - log(sum exp(x - max))               all x                           max + 2C + 6M + 4T + 3
+log          octaves + degree-7 polynomial                 [2^-16, 2^32), clamped          B + 3M + 2T + 3
+reciprocal   octaves + polynomial seed + 1 Newton step     +-[2^-16, 2^16), clamped        B + 4M + 3T + 5
+divide       x times reciprocal's mantissa part, 2^-k      +-[2^-16, 2^16), |x/y| < 2^30   B + 5M + 3T + 5
+inv_sqrt     octaves + polynomial seed + 1 Newton step     [2^-16, 2^32), clamped          B + 5M + 3T + 4
+sqrt         m / sqrt(m) 2^(k/2), as inv_sqrt              [0, 2^32), clamped              B + 5M + 3T + 4
+softmax      exp(x - max) / sum                            all x                           max + C + B + 8M + 5T + 6
+log_softmax  x - max - log(sum exp(x - max))               all x                           max + C + B + 6M + 4T + 5
 ===========  ============================================  ==============================  ======================
 
-Rounds: C is one comparison, M one fixed-point product (2 rounds in both protocols), T one truncation
-(additive 1, aby3 2), a bare number that many one-round steps (products with an integer tensor, table
-lookups), max the rounds of ``x.max(axis)``: exact on the additive protocol (the tests assert them), upper
-bounds on aby3. exp, sigmoid and tanh clamp their input (two comparisons in one batch), find the piece by
-one truncation and read its coefficients with one table lookup (:func:`smpc.mpc.one_hot.lookup`); the
-octave functions (log, sqrt, inv_sqrt, reciprocal, divide) still compare their input with all of their
-breakpoints in one batch (49, or 67 for reciprocal and divide). A batch of more than
-``smpc.mpc.tensor.SIGN_BATCH`` (2^22) compared elements runs as consecutive pieces, so memory stays
-bounded and C counts once per piece.
+Rounds: C is one comparison, B one bit length (:func:`smpc.mpc.bit_length.leading_one`: an A2B, six ANDs
+and a B2A), M one fixed-point product (2 rounds in both protocols), T one truncation (additive 1, aby3 2), a
+bare number that many one-round steps (products with an integer tensor, table lookups), max the rounds of
+``x.max(axis)``: exact on the additive protocol (the tests assert them), upper bounds on aby3. exp, sigmoid
+and tanh clamp their input (two comparisons in one batch), find the piece by one truncation and read its
+coefficients with one table lookup (:func:`smpc.mpc.one_hot.lookup`). The octave functions (log, sqrt,
+inv_sqrt, reciprocal, divide) find the position of the input's leading one bit (B) and read every function
+of the octave (2^-k, k ln 2, clamp values) from tables selected by it: no comparison at all. A clamp of more
+than ``smpc.mpc.tensor.SIGN_BATCH`` (2^22) elements runs as consecutive pieces, so memory stays bounded
+and C counts once per piece.
 Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_functions.py) are the largest
 measured against the exact function of the fixed-point input on dense grids over the stated ranges, on the
 additive protocol (2 and 3 parties) and aby3, rounded up; one unit is 2^-16.
@@ -48,7 +49,8 @@ from typing import Callable, Union
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from smpc.mpc.one_hot import lookup
+from smpc.mpc.bit_length import leading_one
+from smpc.mpc.one_hot import lookup, select
 from smpc.mpc.tensor import SharedTensor, stack
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
@@ -88,16 +90,18 @@ class Rounds:
     truncations: int
     integer_products: int
     maxima: int = 0
+    bit_lengths: int = 0
 
     def describe(self) -> str:
-        terms = [("max", self.maxima), ("C", self.comparisons), ("M", self.products), ("T", self.truncations)]
+        terms = [("max", self.maxima), ("C", self.comparisons), ("B", self.bit_lengths), ("M", self.products),
+                 ("T", self.truncations)]
         text = " + ".join(f"{count if count > 1 else ''}{name}" for name, count in terms if count)
         return f"{text} + {self.integer_products}" if self.integer_products else text
 
-    def count(self, comparison: int, product: int, truncation: int, maximum: int = 0) -> int:
-        """The total for measured rounds of one comparison, product, truncation and max."""
+    def count(self, comparison: int, product: int, truncation: int, maximum: int = 0, bit_length: int = 0) -> int:
+        """The total for measured rounds of one comparison, product, truncation, max and bit length."""
         return (self.maxima * maximum + self.comparisons * comparison + self.products * product
-                + self.truncations * truncation + self.integer_products)
+                + self.truncations * truncation + self.integer_products + self.bit_lengths * bit_length)
 
 
 #: measured maximum errors with 16 fraction bits and default options (docstrings quote them; tests assert them)
@@ -119,13 +123,13 @@ ROUNDS = {
     "exp": Rounds(1, 3, 2, 2),
     "sigmoid": Rounds(1, 3, 2, 2),
     "tanh": Rounds(1, 3, 2, 2),
-    "log": Rounds(1, 3, 2, 1),
-    "reciprocal": Rounds(1, 4, 3, 2),
-    "divide": Rounds(1, 5, 3, 2),
-    "inv_sqrt": Rounds(1, 5, 3, 2),
-    "sqrt": Rounds(1, 5, 3, 2),
-    "softmax": Rounds(2, 8, 5, 4, maxima=1),
-    "log_softmax": Rounds(2, 6, 4, 3, maxima=1),
+    "log": Rounds(0, 3, 2, 3, bit_lengths=1),
+    "reciprocal": Rounds(0, 4, 3, 5, bit_lengths=1),
+    "divide": Rounds(0, 5, 3, 5, bit_lengths=1),
+    "inv_sqrt": Rounds(0, 5, 3, 4, bit_lengths=1),
+    "sqrt": Rounds(0, 5, 3, 4, bit_lengths=1),
+    "softmax": Rounds(1, 8, 5, 6, maxima=1, bit_lengths=1),
+    "log_softmax": Rounds(1, 6, 4, 5, maxima=1, bit_lengths=1),
 }
 
 
@@ -177,9 +181,9 @@ def log(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = LOG_
     """Natural logarithm for 2^low <= x < 2^high (defaults 2^-16, one unit, and 2^32).
 
     Outside, x is clamped: x < 2^low (zero and negative x included) gives low ln 2 (-11.09), x >= 2^high
-    gives high ln 2. Octave reduction x = m 2^k, m in [1, 2) (one batch of comparisons, one product with
-    the table 2^-k), then a degree-``degree`` Chebyshev interpolant of log m, plus the table k ln 2.
-    Rounds: C + ceil(log2 degree) M + 2T + 1, by default C + 3M + 2T + 1.
+    gives high ln 2. Octave reduction x = m 2^k, m in [1, 2) (the bit length of x, one product with the
+    table 2^-k), then a degree-``degree`` Chebyshev interpolant of log m, plus the table k ln 2.
+    Rounds: B + ceil(log2 degree) M + 2T + 3, by default B + 3M + 2T + 3.
     Measured error: 2 units (3.1e-05) absolute where |f| <= 1, 3.5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
@@ -191,15 +195,15 @@ def reciprocal(x: Tensor, *, low: int | None = None, high: int | None = None, si
     """1 / x for 2^low <= |x| < 2^high (defaults 2^-16 and 2^16).
 
     Outside, |x| is clamped: 0 < |x| < 2^low gives +-2^-low (x = 0 gives +2^-low), |x| >= 2^high gives
-    +-2^-high. ``signed=False`` halves the comparisons for positive x; negative x then read as 2^low.
+    +-2^-high. ``signed=False`` (for positive x) spares two products; negative x then read as 2^low.
     Octave reduction |x| = m 2^k, a degree-``degree`` Chebyshev seed for 1/m, ``iterations`` Newton
     steps y <- y (2 - m y) (Ercegovac and Lang, "Digital Arithmetic", 2004, chapter 7), times the
-    tables 2^-k and sign(x). Rounds: C + (ceil(log2 degree) + 2 iterations) M + 3T + 2, by default
-    C + 4M + 3T + 2. Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 4e-05 relative where |f| > 1.
+    tables 2^-k and sign(x). Rounds: B + (ceil(log2 degree) + 2 iterations) M + 3T + 5, by default
+    B + 4M + 3T + 5. Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 4e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
     octaves, inverse, rest = _inverse(x, frac, low, high, signed, degree, iterations)
-    return octaves.rescale(inverse, octaves.sign * 2.0**rest, output_bound=2.0 ** (1 - octaves.k.min()))
+    return octaves.rescale(inverse, 2.0**rest, output_bound=2.0 ** (1 - octaves.k.min()))
 
 
 def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | None = None, signed: bool = True,
@@ -210,7 +214,7 @@ def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | 
     shapes must broadcast. y is clamped as in :func:`reciprocal` (y = 0 reads as 2^low), whose options
     these are. x / y = (x 2^max(-k, 0) / m) sign(y) 2^min(-k, 0): the quotient keeps its significant bits
     even where 1 / y alone would not (small x and y, or large y). Rounds: those of reciprocal + M, by
-    default C + 5M + 3T + 2. Measured error: 4 units (6.1e-05) absolute where |f| <= 1, 7e-05 relative where |f| > 1.
+    default B + 5M + 3T + 5. Measured error: 4 units (6.1e-05) absolute where |f| <= 1, 7e-05 relative where |f| > 1.
     """
     if not isinstance(y, SharedTensor) and isinstance(x, SharedTensor):
         _check_shapes(x.shape, np.shape(y))
@@ -218,7 +222,7 @@ def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | 
     y, frac = _prepare(y)
     _check_shapes(np.shape(x), y.shape)
     octaves, inverse, rest = _inverse(y, frac, low, high, signed, degree, iterations)
-    return octaves.rescale(inverse * x, octaves.sign * 2.0**rest)
+    return octaves.rescale(inverse * x, 2.0**rest)
 
 
 def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, iterations: int = 1) -> Tensor:
@@ -227,7 +231,7 @@ def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int =
     Outside, x is clamped: x < 2^low (zero and negative x included) gives 2^(-low/2) = 256, x >= 2^high
     gives 2^(-high/2). Octave reduction x = m 2^k, a degree-``degree`` Chebyshev seed for m^-1/2,
     ``iterations`` Newton steps y <- y (3 - m y^2) / 2 (Ercegovac and Lang, chapter 7), times the
-    table 2^(-k/2). Rounds: C + (ceil(log2 degree) + 3 iterations) M + 3T + 2, by default C + 5M + 3T + 2.
+    table 2^(-k/2). Rounds: B + (ceil(log2 degree) + 3 iterations) M + 3T + 4, by default B + 5M + 3T + 4.
     Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
@@ -243,14 +247,14 @@ def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, 
 
     Outside: x < 2^low (default 2^-16, so zero and negative x) gives 0, x >= 2^high gives 2^(high/2).
     sqrt(x) = m / sqrt(m) 2^(k/2) with the seed and Newton steps of :func:`inv_sqrt`; the product with m
-    rides in their rounds. Rounds: as inv_sqrt, by default C + 5M + 3T + 2.
+    rides in their rounds. Rounds: as inv_sqrt, by default B + 5M + 3T + 4.
     Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
     low, high = _octave_range(frac, low, high)
-    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations)
+    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations, zero_mantissa=0)
     up, rest = octaves.split(octaves.k / 2)
-    m = octaves.mantissa
+    m = octaves.mantissa  # 0 at x = 0, so the result is exactly 0 there
     twice = _inv_sqrt_newton(m, seed, iterations, m, up)  # 2^(up + 1) m / sqrt(m)
     values = np.where(octaves.below, 0.0, 2.0 ** (rest - 1))
     return octaves.rescale(twice, values, output_bound=2.0 ** (1 + octaves.k.max() / 2))
@@ -262,7 +266,7 @@ def softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 
     Differences x - max below ``low`` (default -18 with 16 fraction bits) count as 0; ``low`` and ``degree`` go to
     :func:`exp` on [low, 0], which here keeps 8 more fraction bits so that the sum (in [1, n] for n
     elements) does not add up n rounding errors; the division then needs only the octaves of [1, n].
-    Rounds: max + exp's + divide's, by default max + 2C + 8M + 5T + 4.
+    Rounds: max + exp's + divide's, by default max + C + B + 8M + 5T + 6.
     Measured error: 4 units (6.1e-05) absolute where |f| <= 1.
     """
     x, axis, frac = _prepare_axis(x, axis)
@@ -277,7 +281,7 @@ def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: in
     """x - max - log(sum(exp(x - max))) along ``axis``, for any x (|x| < 2^44).
 
     exp as in :func:`softmax` (8 more fraction bits), then :func:`log` of the sum on the octaves of [1, n].
-    Rounds: max + exp's + log's, by default max + 2C + 6M + 4T + 3.
+    Rounds: max + exp's + log's, by default max + C + B + 6M + 4T + 5.
     Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, axis, frac = _prepare_axis(x, axis)
@@ -311,7 +315,7 @@ def _log(x: Tensor, frac: int, low: int | None, high: int | None, degree: int, s
     _check_int("degree", degree, 1, 12)
     octaves = _Octaves.of(x, frac, low, high, signed=False)
     u = 2 * octaves.mantissa - 3  # m in [1, 2] -> u in [-1, 1], exact
-    return _polynomial(u, frac, _fit(np.log, degree, 1.0, 2.0), octaves.bits, (octaves.k - shift) * LN2)
+    return _polynomial(u, frac, _fit(np.log, degree, 1.0, 2.0), octaves.selection, (octaves.k - shift) * LN2)
 
 
 def _logistic(x):
@@ -364,30 +368,6 @@ def _max(x: Tensor, axis: int) -> Tensor:
     return x.max(axis=axis, keepdims=True) if _is_shared(x) else np.max(x, axis=axis, keepdims=True)
 
 
-def _at_least(x: Tensor, thresholds: np.ndarray) -> Tensor:
-    """Bits [x >= t] for every public threshold t (increasing), stacked on a new first axis: one comparison."""
-    column = np.asarray(thresholds, dtype=np.float64).reshape((-1,) + (1,) * x.ndim)
-    if _is_shared(x):
-        return x >= column  # broadcasts to (thresholds, *shape) in the subtraction: no stacked copies of x
-    return (x >= column).astype(np.float64)
-
-
-def _lookup(bits: Tensor, table: np.ndarray) -> Tensor:
-    """table[..., i] at the interval index i = sum of the thermometer ``bits`` (b_1 >= b_2 >= ...):
-    table[0] + sum_j b_j (table[j] - table[j-1]), a linear map with public coefficients, so local.
-
-    Integer tables give integer tensors (exact); float tables give fixed point (exact on the 2^-16 grid).
-    Accumulated one bit at a time, so memory stays that of the output (not of every bit times every row).
-    """
-    table = np.asarray(table)
-    lead, spread = table.shape[:-1], (1,) * (bits.ndim - 1)
-    steps = np.diff(table, axis=-1)
-    total = table[..., 0].reshape(lead + spread)
-    for j in range(steps.shape[-1]):
-        total = bits[j] * steps[..., j].reshape(lead + spread) + total
-    return total
-
-
 def _scale_bits(bound: float, frac: int) -> int:
     """The most extra fraction bits S (<= SCALE_CAP) with bound * 2^(S + frac) < 2^61."""
     scale = min(SCALE_CAP, math.floor(61 - frac - math.log2(max(bound, 1e-9))))
@@ -422,15 +402,15 @@ def _powers(u: Tensor, degree: int) -> list:
     return powers
 
 
-def _polynomial(u: Tensor, frac: int, coefficients: np.ndarray, bits=None, values=None) -> Tensor:
-    """sum_i c_i u^i for public c_i (+ ``values`` looked up by the thermometer ``bits``): local
+def _polynomial(u: Tensor, frac: int, coefficients: np.ndarray, selection=None, values=None) -> Tensor:
+    """sum_i c_i u^i for public c_i (+ ``values`` picked by a ``selection`` of :func:`_select`): local
     products with the coefficients scaled to integers by 2^S, then one truncation by S."""
     bound = float(np.sum(np.abs(coefficients))) + (0.0 if values is None else float(np.max(np.abs(values))))
     scale = _scale_bits(bound, frac)
     ints = _scaled_ints(coefficients, scale)
     total = sum(p * int(c) for p, c in zip(_powers(u, len(ints) - 1), ints[1:])) + int(ints[0])
     if values is not None:
-        total = total + _lookup(bits, _scaled_ints(values, scale))
+        total = total + _pick(selection, _scaled_ints(values, scale))
     return _truncate(total, scale)
 
 
@@ -513,51 +493,59 @@ def _move_last_first(t: Tensor) -> Tensor:
 
 # --- octave reduction (log, reciprocal, divide, sqrt, inv_sqrt) -------------------------------------------------
 # Range reduction x = m 2^k as in libm (Muller, "Elementary Functions: Algorithms and Implementation", 3rd ed.,
-# 2016, chapter 11); k is never revealed: every function of k is a lookup by the comparison bits.
+# 2016, chapter 11); k is never revealed: the position of x's leading one bit (one bit decomposition and a
+# prefix OR, :mod:`smpc.mpc.bit_length`) selects every function of k by a table lookup.
+POSITIONS = 64  # a ring value's leading one lies at a position 0..63
+
+
 @dataclass
 class _Octaves:
-    """x placed between the public breakpoints +-2^j (one batched comparison): per interval its exponent
-    ``k``, ``sign`` and whether it is ``inside`` the range (else x reads as sign 2^k), and the mantissa
-    m = |x| 2^-k in [1, 2] (1 outside the range)."""
+    """x = m 2^k: the position p of x's leading one bit selects, per p, the exponent ``k`` and whether x is
+    ``inside`` the range (else it reads as 2^k: clamped), and gives the mantissa m = |x| 2^-k in [1, 2]
+    (1 outside the range) and, for signed octaves, the sign bit (a shared 0/1, else None)."""
 
-    bits: Tensor
+    selection: object
     k: np.ndarray
-    sign: np.ndarray
     inside: np.ndarray
+    sign: Tensor | None
     mantissa: Tensor
     frac: int
 
     @classmethod
-    def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool) -> "_Octaves":
-        powers = 2.0 ** np.arange(low, high + 1)
-        # positive side: [.., 2^low) clamps to 2^low, [2^j, 2^(j+1)) has k = j, [2^high, ..) clamps to 2^high
-        k = np.arange(low - 1, high + 1).clip(low, high)
-        inside = np.r_[False, np.ones(high - low, bool), False]
-        sign = np.ones(len(k))
-        thresholds = powers
-        if signed:  # mirrored: [-2^(j+1), -2^j) has k = j, [-2^low, 0) clamps to -2^low, [0, 2^low) to 2^low
-            thresholds = np.concatenate([-powers[::-1], [0.0], powers])
-            k, inside, sign = np.r_[k[::-1], k], np.r_[inside[::-1], inside], np.r_[-sign, sign]
-        bits = _at_least(x, thresholds)
-        # m = x (sign 2^(S-k)) / 2^S inside, 1 outside: one product with a table, one truncation
+    def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool, zero_mantissa: int = 1) -> "_Octaves":
+        exponent = np.arange(POSITIONS) - frac  # a leading one at position p: x in [2^(p - frac), 2^(p - frac + 1))
+        inside = (exponent >= low) & (exponent < high)
+        k = exponent.clip(low, high)  # below 2^low (x = 0 included) clamps to 2^low, from 2^high on to 2^high
+        if not signed:  # unsigned, a negative x has its top bit set: it reads as 2^low
+            inside[-1], k[-1] = False, low
+        position, sign, zero = _leading_one(x, frac, signed)
+        selection = _select(position, POSITIONS)
+        # m = |x| 2^(S-k) / 2^S inside, 1 outside or at x = 0 (or ``zero_mantissa``): one lookup of two columns,
+        # one product, one truncation
         scale = max(high, 0)
-        to_unit = np.where(inside, sign * 2.0 ** (scale - k), 0).astype(np.int64)
+        to_unit = np.where(inside, 2.0 ** (scale - k), 0).astype(np.int64)
         one = np.where(inside, 0, 2**scale).astype(np.int64)
-        factor, offset = _unstack(_lookup(bits, np.stack([to_unit, one])))
-        return cls(bits, k, sign, inside, _truncate(x * factor + offset, scale), frac)
+        factor, offset = _unstack(_move_last_first(_pick(selection, np.stack([to_unit, one], axis=1))))
+        magnitude = x
+        if sign is not None:  # |x|, and x = 0 alone counts as zero (not x = -2^-frac): one round for both
+            signed_x, signed_zero = _products([sign, sign], [x, zero])
+            magnitude, zero = x - signed_x * 2, zero - signed_zero
+        mantissa = _truncate(magnitude * factor + offset + zero * (zero_mantissa << scale), scale)
+        return cls(selection, k, inside, sign if signed else None, mantissa, frac)
 
     @property
     def below(self) -> np.ndarray:
-        """The intervals below 2^low (on either side of 0)."""
+        """The positions read as 2^low (x below it, or negative for unsigned octaves)."""
         return ~self.inside & (self.k == self.k.min())
 
     def split(self, exponent: np.ndarray) -> tuple[Tensor, np.ndarray]:
-        """2^exponent per interval as a fixed-point lookup of 2^(whole part, if positive) and the rest."""
+        """2^exponent per position as a fixed-point lookup of 2^(whole part, if positive) and the rest."""
         whole = np.floor(np.maximum(exponent, 0))
-        return _lookup(self.bits, 2.0**whole), exponent - whole
+        return _pick(self.selection, 2.0**whole), exponent - whole
 
     def rescale(self, core: Tensor, values: np.ndarray, output_bound: float | None = None) -> Tensor:
-        """core * values[interval]: one product with an integer table scaled by 2^S, one truncation.
+        """core * values[position] (times the sign, for signed octaves): one product with an integer table
+        scaled by 2^S, one truncation (and one product with the sign bit).
 
         S makes the powers of two in ``values`` exact integers, and is larger where |output| <=
         ``output_bound`` still keeps the product below 2^(61 - frac) (more digits for irrational values).
@@ -566,7 +554,39 @@ class _Octaves:
         scale = max(0, math.ceil(-math.log2(smallest)))
         if output_bound is not None:
             scale = max(scale, _scale_bits(output_bound, self.frac))
-        return _truncate(core * _lookup(self.bits, _scaled_ints(values, scale)), scale)
+        out = _truncate(core * _pick(self.selection, _scaled_ints(values, scale)), scale)
+        return out if self.sign is None else _signed(out, self.sign)
+
+
+def _leading_one(x: Tensor, frac: int, signed: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """The position of the leading one of x's ring value (of |x| - 1 for negative x if ``signed``; 0 for x = 0),
+    the sign bit and the no-one bit: :func:`smpc.mpc.bit_length.leading_one`, or the same on numpy."""
+    if _is_shared(x):
+        return leading_one(x, signed)
+    raw = np.rint(x * 2.0**frac).astype(np.int64)
+    words = np.where(raw < 0, -raw - 1, raw).view(np.uint64) if signed else raw.view(np.uint64)
+    position = np.frexp(words.astype(np.float64))[1] - 1  # may be one too high where rounding reached 2^(p+1)
+    position = np.where(position < 0, 0, position)
+    too_high = (np.uint64(1) << position.astype(np.uint64)) > words
+    position = np.where(too_high & (position > 0), position - 1, position)
+    return position, (raw < 0).astype(np.float64), (words == 0).astype(np.float64)
+
+
+def _signed(t: Tensor, sign: Tensor) -> Tensor:
+    """t where the sign bit is 0, -t where it is 1: t - 2 (sign t), one product with an integer tensor."""
+    return t - (sign * t) * 2
+
+
+def _select(index: Tensor, size: int):
+    """Shared indices made ready for lookups (one round; :func:`smpc.mpc.one_hot.select`), or numpy indices."""
+    return select(index, size) if _is_shared(index) else np.asarray(index, dtype=np.int64)
+
+
+def _pick(selection, table: np.ndarray) -> Tensor:
+    """table[index] for a selection of :func:`_select` (local), shape index.shape + table.shape[1:]."""
+    if isinstance(selection, np.ndarray):
+        return np.asarray(table, dtype=np.float64)[selection]
+    return selection.lookup(table)
 
 
 def _unstack(t: Tensor) -> list:
@@ -581,11 +601,11 @@ def _octave_range(frac: int, low: int | None, high: int | None, default_high: in
     return low, high
 
 
-def _seeded(x, frac, low, high, signed, fn, degree, iterations) -> tuple[_Octaves, Tensor]:
+def _seeded(x, frac, low, high, signed, fn, degree, iterations, zero_mantissa: int = 1) -> tuple[_Octaves, Tensor]:
     """The octaves of x and a degree-``degree`` Chebyshev seed for fn(m), m in [1, 2]."""
     _check_int("degree", degree, 1, 12)
     _check_int("iterations", iterations, 1, 8)
-    octaves = _Octaves.of(x, frac, low, high, signed=bool(signed))
+    octaves = _Octaves.of(x, frac, low, high, signed=bool(signed), zero_mantissa=zero_mantissa)
     return octaves, _polynomial(2 * octaves.mantissa - 3, frac, _fit(fn, degree, 1.0, 2.0))
 
 

@@ -43,6 +43,32 @@ def one_hot(x, size: int):
     return encoded.reshape(*x.shape, size)
 
 
+class Selection:
+    """Shared indices made ready for table lookups (:func:`select`): their random one-hot rows, rotated by the
+    opened differences. Each :meth:`lookup` of a public table is then local: one opening serves any number."""
+
+    def __init__(self, index, rows, shifts: np.ndarray):
+        self._index, self._rows, self._shifts = index, rows, shifts
+
+    def lookup(self, table):
+        """``table[index]``: shape index.shape + table.shape[1:] (integer table: integer tensor; float table:
+        fixed point); the table has at most as many rows as the selection's size rounded up to 2^m."""
+        table = np.asarray(table)
+        if table.ndim == 0 or len(table) == 0:
+            raise ValueError(f"lookup: the table needs a first axis of at least one entry, got shape {table.shape}")
+        ring, frac = self._index._coerce(table)  # integers exactly, floats in fixed point
+        flat = ring.reshape(len(ring), -1)
+        looked_up = self._rows._local(lambda c: rotated_dot(c, self._shifts, flat))
+        return self._index._new(looked_up.components, frac).reshape(*self._index.shape, *ring.shape[1:])
+
+
+def select(x, size: int) -> Selection:
+    """The shared integer tensor x (values in [0, size)) made ready for lookups in tables of ``size`` rows:
+    one round (the opening of x - r), then every :meth:`Selection.lookup` is local."""
+    (rows, shifts), = _rotations([x], [width_bits(size)])
+    return Selection(x, rows, shifts)
+
+
 def lookup(x, table):
     """``table[x]`` for a shared integer tensor x (values in [0, len(table))) and a public table: shape
     ``x.shape + table.shape[1:]``; an integer table gives an integer tensor (exact), a float table a
@@ -58,19 +84,12 @@ def lookups(indices: list, tables: list) -> list:
     """
     if len(indices) != len(tables) or not indices:
         raise ValueError("lookups needs as many tables as index tensors, and at least one")
-    rings = []
+    tables = [np.asarray(table) for table in tables]
     for table in tables:
-        table = np.asarray(table)
         if table.ndim == 0 or len(table) == 0:
             raise ValueError(f"lookup: the table needs a first axis of at least one entry, got shape {table.shape}")
-        rings.append(indices[0]._coerce(table))  # (ring, frac): integers exactly, floats in fixed point
-    rotations = _rotations(indices, [width_bits(len(table)) for table, _ in rings])
-    results = []
-    for x, (ring, frac), (rows, shifts) in zip(indices, rings, rotations):
-        flat_table = ring.reshape(len(ring), -1)
-        looked_up = rows._local(lambda c, t=flat_table: rotated_dot(c, shifts, t))
-        results.append(x._new(looked_up.components, frac).reshape(*x.shape, *ring.shape[1:]))
-    return results
+    rotations = _rotations(indices, [width_bits(len(table)) for table in tables])
+    return [Selection(x, rows, shifts).lookup(table) for x, table, (rows, shifts) in zip(indices, tables, rotations)]
 
 
 def _rotations(indices: list, widths: list) -> list:

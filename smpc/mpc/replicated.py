@@ -17,6 +17,7 @@ import numpy as np
 
 from smpc.mpc import replicated_conversions
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.replicated_binary import ReplicatedBinaryTensor
 from smpc.mpc.replicated_one_hot import random_one_hot
 from smpc.mpc.replicated_sign import replicated_msb
 from smpc.mpc.replicated_truncation import truncate_3of3
@@ -82,6 +83,12 @@ class ReplicatedTensor(SharedTensor):
         offsets, rows = random_one_hot(self.party, count, bits)
         rows_tensor = self._new(rows, 0)
         return self._new(offsets, 0), lambda: rows_tensor
+
+    def _bits_to_arithmetic(self, bits: list) -> "ReplicatedTensor":
+        """Binary-shared bits (words 0/1, each of this shape) as one stacked integer tensor: one B2A round."""
+        stacked = ReplicatedBinaryTensor(self.party, tuple(np.stack([bit.components[i] for bit in bits])
+                                                           for i in range(2)))
+        return self._new(replicated_conversions.b2a(self.party, stacked), 0)
 
     def to_binary(self):
         """This value in replicated binary (XOR) sharing (:func:`smpc.mpc.replicated_conversions.a2b`, 6 rounds)."""

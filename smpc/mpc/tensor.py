@@ -73,6 +73,11 @@ class SharedTensor:
         """A shared integer bit (0/1): 1 where the value is negative (its top bit)."""
         raise NotImplementedError(f"comparisons are not available for {type(self).__name__} yet")
 
+    def _bits_to_arithmetic(self, bits: list) -> "SharedTensor":
+        """Bits in this protocol's binary sharing (words 0/1, of this tensor's shape) as one stacked shared
+        integer tensor of shape (len(bits), *shape)."""
+        raise NotImplementedError(f"binary-to-arithmetic conversion is not available for {type(self).__name__}")
+
     def _random_one_hot(self, count: int, bits: int) -> tuple["SharedTensor", Callable[[], "SharedTensor"]]:
         """Shared integers r (``count``, uniform mod 2^bits) unknown to every party, and a call that gives their
         one-hot rows (``count``, 2^bits) once x - r is open (see :mod:`smpc.mpc.one_hot`)."""
