@@ -150,7 +150,8 @@ def test_ring_kernels_match_numpy(count, bits, seed):
     rows = rng.integers(0, 2**64, size=(count, length), dtype=np.uint64)
     shifts = rng.integers(0, 2**64, size=count, dtype=np.uint64)
     table = rng.integers(0, 2**64, size=(max(length - 1, 1), 3), dtype=np.uint64)
-    rotated = np.array([np.roll(row, int(s % length)) for row, s in zip(rows, shifts)], np.uint64).reshape(count, length)
+    rotated = np.array([np.roll(row, int(s % length)) for row, s in zip(rows, shifts)], np.uint64)
+    rotated = rotated.reshape(count, length)
     np.testing.assert_array_equal(rotate_rows(rows, shifts), rotated)
     padded = np.zeros((length, 3), np.uint64)
     padded[: len(table)] = table[:length]

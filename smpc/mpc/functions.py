@@ -287,7 +287,8 @@ def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: in
     x, axis, frac = _prepare_axis(x, axis)
     low = _sum_low(frac) if low is None else low
     shifted = x - _max(x, axis)
-    total = _exp(shifted, frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS, clamp_high=False).sum(axis=axis, keepdims=True)
+    numerator = _exp(shifted, frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS, clamp_high=False)
+    total = numerator.sum(axis=axis, keepdims=True)
     high = SUM_EXTRA_BITS + _length_bits(x, axis)
     return shifted - _log(total, frac, SUM_EXTRA_BITS, high, LOG_DEGREE, shift=SUM_EXTRA_BITS)
 

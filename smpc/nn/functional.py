@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.mpc import functions as mpc_functions
+from smpc.mpc import functions as mpc_functions, transformer_functions as mpc_transformer
 from smpc.nn import arrays, pooling
 from smpc.nn.autograd import LazyValue, Variable, as_variable
 from smpc.nn.conv import ConvGeometry, conv2d as _conv2d, conv2d_grads
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "clamp", "conv2d",
-    "cross_entropy", "dropout", "flatten", "hardsigmoid", "hardswish", "hardtanh", "linear", "log_softmax",
-    "max_pool2d", "mse_loss", "relu", "relu6", "sigmoid", "softmax", "tanh",
+    "cross_entropy", "dropout", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "layer_norm", "linear",
+    "log_softmax", "max_pool2d", "mse_loss", "relu", "relu6", "scaled_dot_product_attention", "sigmoid", "silu",
+    "softmax", "tanh",
 ]
 
 
@@ -142,6 +143,43 @@ def hardswish(x):
     """x * relu6(x + 3) / 6 (torch.nn.Hardswish, MobileNetV3); shared: one clamp, one product of shared
     values and one public division."""
     return x * clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def gelu(x, approximate: str = "none"):
+    """torch's GELU, x Phi(x) or its tanh form (``approximate="tanh"``); shared:
+    :func:`smpc.mpc.transformer_functions.gelu` (errors there). Differentiable (shared: the derivative costs an
+    erf and an exp, or a tanh)."""
+    out = mpc_transformer.gelu(_data(x), approximate)
+    if not _taped(x):
+        return out
+    return Variable.from_op(out, (x,), lambda g: (g * _gelu_slope(x.data, approximate),))
+
+
+def _gelu_slope(z, approximate: str):
+    """d gelu / dz: Phi(z) + z phi(z), or the derivative of the tanh form."""
+    shared = arrays.is_shared(z)
+    if approximate == "tanh":
+        inner = (z + z * z * z * mpc_transformer.GELU_TANH_CUBE) * mpc_transformer.GELU_TANH
+        t = mpc_functions.tanh(inner) if shared else np.tanh(inner)
+        rate = (z * z * (3 * mpc_transformer.GELU_TANH_CUBE) + 1.0) * mpc_transformer.GELU_TANH
+        return (t + 1.0) * 0.5 + z * (1.0 - t * t) * rate * 0.5
+    half_square = z * z * -0.5
+    density = (mpc_functions.exp(half_square) if shared else np.exp(half_square)) * (1 / np.sqrt(2 * np.pi))
+    return (mpc_transformer.erf(z * (1 / np.sqrt(2.0))) + 1.0) * 0.5 + z * density
+
+
+def silu(x):
+    """x sigmoid(x) (torch's SiLU); shared: :func:`smpc.mpc.transformer_functions.silu`. Differentiable."""
+    data = _data(x)
+    out = mpc_transformer.silu(data)
+    if not _taped(x):
+        return out
+
+    def grad_fn(g):
+        s = mpc_functions.sigmoid(data) if arrays.is_shared(data) else _exact_sigmoid(data)
+        return (g * (s + data * (s - s * s)),)
+
+    return Variable.from_op(out, (x,), grad_fn)
 
 
 def _exact_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -277,6 +315,51 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     if weight is not None:
         out = out * weight.reshape(view)
     return out if bias is None else out + bias.reshape(view)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+    """torch's layer_norm over the trailing ``normalized_shape`` axes; shared:
+    :func:`smpc.mpc.transformer_functions.layer_norm` (exact variance in the ring). Differentiable in x, weight and
+    bias (on shared values the backward pass recomputes 1 / std with :func:`smpc.mpc.functions.inv_sqrt`)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if tuple(x.shape[len(x.shape) - len(shape):]) != shape or len(x.shape) < len(shape):
+        raise ValueError(f"layer_norm: input of shape {tuple(x.shape)} does not end with the normalized shape "
+                         f"{shape}")
+    if not _taped(x, weight, bias):
+        return mpc_transformer.layer_norm(x, len(shape), weight, bias, eps)
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None and tuple(value.shape) != shape:
+            raise ValueError(f"layer_norm: {name} of shape {tuple(value.shape)} does not match the normalized "
+                             f"shape {shape}")
+    data = _data(x)
+    normalised = mpc_transformer.layer_norm(data, len(shape), eps=eps)
+    out = normalised
+    if _taped(x):
+        axes = tuple(range(len(data.shape) - len(shape), len(data.shape)))
+
+        def grad_fn(g):
+            centred = data - data.mean(axis=axes, keepdims=True)
+            variance = (centred * centred).mean(axis=axes, keepdims=True) + eps
+            inv_std = mpc_functions.inv_sqrt(variance) if arrays.is_shared(data) else 1.0 / np.sqrt(variance)
+            mean_g = g.mean(axis=axes, keepdims=True)
+            mean_gn = (g * normalised).mean(axis=axes, keepdims=True)
+            return ((g - mean_g - normalised * mean_gn) * inv_std,)
+
+        out = Variable.from_op(normalised, (x,), grad_fn)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+# --- attention ----------------------------------------------------------------------------------------------
+def scaled_dot_product_attention(q, k, v, mask=None, is_causal: bool = False, scale=None):
+    """softmax(q k^T scale + mask) v, as torch's scaled_dot_product_attention (``mask``: public, boolean keep-mask
+    or additive floats); shared: :func:`smpc.mpc.transformer_functions.scaled_dot_product_attention`. Not
+    differentiated: Variables are refused."""
+    if _taped(q, k, v, mask):
+        raise NotImplementedError("scaled_dot_product_attention: gradients through attention are not supported; "
+                                  "pass arrays or shared tensors (a Module in eval() mode)")
+    return mpc_transformer.scaled_dot_product_attention(q, k, v, mask, is_causal, scale)
 
 
 # --- losses ------------------------------------------------------------------------------------------------

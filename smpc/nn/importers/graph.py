@@ -130,7 +130,8 @@ class GraphModule(Module):
     def architecture(self) -> str:
         """The graph as text (inputs, each step's operation, arguments and shape): parties compare its
         digest before sharing, so two different conversions cannot meet in one run."""
-        lines = [f"{s.name}:{s.shape}:{s.dtype}" + (f":vocabulary{s.vocabulary}" if s.vocabulary else "") for s in self.inputs]
+        lines = [f"{s.name}:{s.shape}:{s.dtype}" + (f":vocabulary{s.vocabulary}" if s.vocabulary else "")
+                 for s in self.inputs]
         for step in self.steps:
             lines.append(f"{step.name}={step.module or step.label}({_arg_text(list(step.args))};"
                          f"{_arg_text(step.kwargs)})->{step.shape}")

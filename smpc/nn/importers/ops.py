@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.special
 
 from smpc.mpc import functions as mpc_functions
 from smpc.nn import arrays, functional as F
@@ -328,7 +329,7 @@ def gelu(x, approximate: str = "none"):
     return x * (F.tanh(inner) + 1.0) * 0.5
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erf = scipy.special.erf
 
 
 def masked_fill(x, mask, value: float):
