@@ -449,3 +449,43 @@ def test_bad_input_is_refused_inside_a_run():
     for program, message in [(wrong_mask, "does not broadcast"), (shared_mask, "must be a public array")]:
         with pytest.raises(smpc.PartyFailedError, match=message):
             smpc.run(program, parties=2)
+
+
+# --- embedding ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+def test_embedding_matches_torch_plaintext_and_with_private_ids(protocol, parties):
+    torch.manual_seed(0)
+    reference = torch.nn.Embedding(50, 6)
+    ours = nn.Embedding(50, 6)
+    ours.load_state_dict({k: v.detach().numpy().astype(np.float64) for k, v in reference.state_dict().items()})
+    ids = np.random.default_rng(2).integers(0, 50, size=(2, 5))
+    want = reference(torch.from_numpy(ids)).detach().numpy()
+    np.testing.assert_allclose(ours(ids), want, rtol=1e-6)
+    assert repr(ours) == "Embedding(50, 6)"
+
+    def program(party):
+        shared = ours.share(party, src=0)
+        tokens = nn.share_tokens(party, only(ids, party, parties - 1), parties - 1, 50)
+        public_ids = shared(ids)  # public ids, shared weight
+        return shared(tokens).reveal(), public_ids.reveal()
+
+    for private, public in smpc.run(program, parties=parties, protocol=protocol):
+        np.testing.assert_allclose(private, want, atol=2.0**-16)
+        np.testing.assert_allclose(public, want, atol=2.0**-15)
+
+
+def test_embedding_bad_input():
+    table = nn.Embedding(4, 2)
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 4\)"):
+        table(np.array([0, 4]))
+    with pytest.raises(TypeError, match="token ids must be integers"):
+        table(np.array([0.5]))
+    with pytest.raises(ValueError, match="num_embeddings"):
+        nn.Embedding(0, 2)
+
+    def fixed_point_ids(party):
+        shared = table.share(party, src=0)
+        return shared(party.share(only(np.array([1.0]), party, 0), src=0))
+
+    with pytest.raises(smpc.PartyFailedError, match="must be an integer tensor"):
+        smpc.run(fixed_point_ids, parties=2)

@@ -18,7 +18,7 @@ from smpc.nn.module import Module, Parameter, StateDictError
 from smpc.nn.optim import SGD
 from smpc.nn.per_example import per_example_gradients
 from smpc.nn.private import check_fixed_point_range, fold_batchnorm
-from smpc.nn.transformer import GELU, LayerNorm, MultiheadAttention, SiLU
+from smpc.nn.transformer import GELU, Embedding, LayerNorm, MultiheadAttention, SiLU
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BasicBlock", "BatchNorm1d", "BatchNorm2d", "ChannelAffine",
@@ -26,5 +26,5 @@ __all__ = [
     "MSELoss", "MaxPool2d", "Module", "Parameter", "ReLU", "ReLU6", "SGD", "Sequential", "Sigmoid", "StateDictError",
     "Tanh", "UnsupportedModelError", "Variable", "check_fixed_point_range", "fold_batchnorm", "from_onnx", "from_torch",
     "functional", "models", "per_example_gradients", "share_tokens", "skip_init",
-    "GELU", "LayerNorm", "MultiheadAttention", "SiLU",
+    "Embedding", "GELU", "LayerNorm", "MultiheadAttention", "SiLU",
 ]

@@ -17,7 +17,7 @@ from smpc.nn.conv import ConvGeometry, conv2d as _conv2d, conv2d_grads
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "clamp", "conv2d",
-    "cross_entropy", "dropout", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "layer_norm", "linear",
+    "cross_entropy", "dropout", "embedding", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "layer_norm", "linear",
     "log_softmax", "max_pool2d", "mse_loss", "relu", "relu6", "scaled_dot_product_attention", "sigmoid", "silu",
     "softmax", "tanh",
 ]
@@ -363,6 +363,31 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal: bool = False, sc
 
 
 # --- losses ------------------------------------------------------------------------------------------------
+def embedding(ids, weight):
+    """Rows ``ids`` of ``weight`` (torch.nn.functional.embedding; note the argument order).
+
+    Public integer ids select rows (of a shared weight: a one-hot of the ids times it, one truncation). Shared
+    ids are an integer tensor (:func:`smpc.nn.share_tokens`): their one-hot is made inside the private run from
+    a random-offset one-hot (:func:`smpc.mpc.one_hot.one_hot`, one round), then multiplied by the weight (an
+    integer times fixed-point product: one round, no truncation). Not differentiated.
+    """
+    weight = _data(weight)
+    vocabulary = weight.shape[0]
+    if arrays.is_shared(ids):
+        if ids.is_fixed_point:
+            raise TypeError("embedding: shared token ids must be an integer tensor (smpc.nn.share_tokens), "
+                            "not fixed point")
+        return ids.one_hot(vocabulary) @ weight
+    ids = np.asarray(_data(ids))
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"embedding: token ids must be integers, got a {ids.dtype} array")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocabulary):
+        raise ValueError(f"embedding: token ids must lie in [0, {vocabulary}), got {ids.min()}..{ids.max()}")
+    if not arrays.is_shared(weight):
+        return np.asarray(weight)[ids]
+    return np.eye(vocabulary)[ids] @ weight
+
+
 def mse_loss(prediction, target):
     """mean((prediction - target)^2) over every element."""
     _same_shape(prediction, target, "mse_loss")

@@ -1,4 +1,5 @@
-"""Transformer layers with torch.nn's names, arguments and state-dict keys: GELU, SiLU, LayerNorm, MultiheadAttention.
+"""Transformer layers with torch.nn's names, arguments and state-dict keys: Embedding, GELU, SiLU, LayerNorm,
+MultiheadAttention.
 
 They run on numpy arrays (exact float64), on shared tensors (:mod:`smpc.mpc.transformer_functions`) and, for
 GELU, SiLU and LayerNorm, on Variables for training.
@@ -13,6 +14,24 @@ from smpc.nn.autograd import Variable
 from smpc.nn.layers import Linear, _generator, _positive_int
 from smpc.nn.module import Module
 from smpc.mpc.transformer_functions import MASK_FLOOR, attention_with_weights
+
+
+class Embedding(Module):
+    """A table of ``num_embeddings`` vectors of ``embedding_dim`` (torch.nn.Embedding; its ``weight`` drawn from
+    N(0, 1) as torch's): public integer ids or private ids shared as integers (:func:`smpc.nn.share_tokens`)
+    select rows; the private lookup is one round (:func:`smpc.nn.functional.embedding`)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, rng: np.random.Generator | None = None):
+        super().__init__()
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+        self.register_parameter("weight", _generator(rng).normal(size=(self.num_embeddings, self.embedding_dim)))
+
+    def forward(self, ids):
+        return F.embedding(ids, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
 class GELU(Module):

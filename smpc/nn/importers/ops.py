@@ -373,22 +373,6 @@ def attention(q, k, v, mask=None, causal: bool = False, scale: float | None = No
 
 
 def embedding(weight, ids):
-    """Rows ``ids`` of ``weight`` (torch.nn.Embedding).
-
-    Public integer ids (numpy): their one-hot rows times the weight (on a shared weight, a public-by-shared
-    product: one truncation). Private ids are a shared integer tensor (:func:`smpc.nn.share_tokens`): their
-    one-hot is made inside the private run from a random-offset one-hot (:func:`smpc.mpc.one_hot.one_hot`, one
-    round), then multiplied by the weight (one product of integers by fixed point: one round, no truncation).
-    """
-    vocabulary = weight.shape[0]
-    if arrays.is_shared(ids):
-        if ids.is_fixed_point:
-            raise TypeError("embedding: shared token ids must be an integer tensor (smpc.nn.share_tokens), "
-                            "not fixed point")
-        return ids.one_hot(vocabulary) @ weight
-    ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= vocabulary):
-        raise ValueError(f"embedding: token ids must lie in [0, {vocabulary}), got {ids.min()}..{ids.max()}")
-    if not arrays.is_shared(weight):
-        return np.asarray(weight)[ids]
-    return np.eye(vocabulary)[ids] @ weight
+    """Rows ``ids`` of ``weight`` (torch.nn.Embedding): :func:`smpc.nn.functional.embedding` (public ids, or
+    private ids shared as integers by :func:`smpc.nn.share_tokens`, looked up inside the private run)."""
+    return F.embedding(ids, weight)
