@@ -20,9 +20,11 @@ _PREFIX_SHIFTS = (1, 2, 4, 8, 16, 32)
 _POSITION_MASKS = tuple(sum(1 << p for p in range(WORD_BITS) if p >> t & 1) for t in range(POSITION_BITS))
 
 
-def leading_one(x, signed: bool):
+def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1):
     """(p, s, z) for a shared tensor x: p the position (integer tensor in 0..63) of the leading one of the ring
-    value's bits, 0 where there is none, s the sign bit and z = 1 where there is none (integer 0/1 tensors).
+    value's bits, clamped to [lowest, highest] (``lowest`` where there is none), s the sign bit and z = 1 where
+    there is no one bit at all (integer 0/1 tensors). The clamp is free: the smeared bits are cut above
+    ``highest`` and filled up to ``lowest`` (local operations with public masks).
 
     ``signed``: p is that of |x| - 1 for negative x (its one's complement, so |x| = 2^j gives p = j - 1),
     of x otherwise; unsigned, a negative x has its top bit set and p = 63. z is 1 for x = 0, and for
@@ -35,8 +37,14 @@ def leading_one(x, signed: bool):
     smeared = words
     for shift in _PREFIX_SHIFTS:
         smeared = _or(smeared, smeared >> shift)
-    leading = smeared ^ (smeared >> 1)
-    bits = [_parity(leading & mask) for mask in _POSITION_MASKS] + [sign, ~smeared.bit(0) & 1]
+    if not 0 <= lowest <= highest < WORD_BITS:
+        raise ValueError(f"leading_one: need 0 <= lowest <= highest < 64, got {lowest}, {highest}")
+    none = ~smeared.bit(0) & 1
+    clamped = smeared & ((1 << (highest + 1)) - 1) if highest < WORD_BITS - 1 else smeared
+    fill = (1 << (lowest + 1)) - 1
+    clamped = (clamped & ~fill) ^ fill  # OR with public bits: set them, keep the rest
+    leading = clamped ^ (clamped >> 1)
+    bits = [_parity(leading & mask) for mask in _POSITION_MASKS] + [sign, none]
     arithmetic = x._bits_to_arithmetic(bits)
     position = sum(arithmetic[t] * (1 << t) for t in range(POSITION_BITS))
     return position, arithmetic[POSITION_BITS], arithmetic[POSITION_BITS + 1]

@@ -7,11 +7,11 @@ function     method                                        default input range  
 exp          degree-7 polynomial per unit piece (lookup)   [-12, 16]; clamped outside      C + 3M + 2T + 2
 sigmoid      degree-6 polynomial per unit piece (lookup)   all x (clamped to +-12)         C + 3M + 2T + 2
 tanh         degree-6 polynomial per half-unit piece       all x (clamped to +-7)          C + 3M + 2T + 2
-log          octaves + degree-7 polynomial                 [2^-16, 2^32), clamped          B + 3M + 2T + 3
-reciprocal   octaves + polynomial seed + 1 Newton step     +-[2^-16, 2^16), clamped        B + 4M + 3T + 5
+log          octaves + degree-7 polynomial                 [2^-16, 2^32), clamped          B + 3M + 2T + 4
+reciprocal   octaves + polynomial seed + 1 Newton step     +-[2^-16, 2^15), clamped        B + 4M + 3T + 5
 divide       x times reciprocal's mantissa part, 2^-k      +-[2^-16, 2^16), |x/y| < 2^30   B + 5M + 3T + 5
-inv_sqrt     octaves + polynomial seed + 1 Newton step     [2^-16, 2^32), clamped          B + 5M + 3T + 4
-sqrt         m / sqrt(m) 2^(k/2), as inv_sqrt              [0, 2^32), clamped              B + 5M + 3T + 4
+inv_sqrt     octaves + polynomial seed + 1 Newton step     [2^-16, 2^32), clamped          B + 5M + 3T + 5
+sqrt         m / sqrt(m) 2^(k/2), as inv_sqrt              [0, 2^32), clamped              B + 5M + 3T + 5
 softmax      exp(x - max) / sum                            all x                           max + C + B + 8M + 5T + 6
 log_softmax  x - max - log(sum exp(x - max))               all x                           max + C + B + 6M + 4T + 5
 ===========  ============================================  ==============================  ======================
@@ -123,11 +123,11 @@ ROUNDS = {
     "exp": Rounds(1, 3, 2, 2),
     "sigmoid": Rounds(1, 3, 2, 2),
     "tanh": Rounds(1, 3, 2, 2),
-    "log": Rounds(0, 3, 2, 3, bit_lengths=1),
+    "log": Rounds(0, 3, 2, 4, bit_lengths=1),
     "reciprocal": Rounds(0, 4, 3, 5, bit_lengths=1),
     "divide": Rounds(0, 5, 3, 5, bit_lengths=1),
-    "inv_sqrt": Rounds(0, 5, 3, 4, bit_lengths=1),
-    "sqrt": Rounds(0, 5, 3, 4, bit_lengths=1),
+    "inv_sqrt": Rounds(0, 5, 3, 5, bit_lengths=1),
+    "sqrt": Rounds(0, 5, 3, 5, bit_lengths=1),
     "softmax": Rounds(1, 8, 5, 6, maxima=1, bit_lengths=1),
     "log_softmax": Rounds(1, 6, 4, 5, maxima=1, bit_lengths=1),
 }
@@ -183,7 +183,7 @@ def log(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = LOG_
     Outside, x is clamped: x < 2^low (zero and negative x included) gives low ln 2 (-11.09), x >= 2^high
     gives high ln 2. Octave reduction x = m 2^k, m in [1, 2) (the bit length of x, one product with the
     table 2^-k), then a degree-``degree`` Chebyshev interpolant of log m, plus the table k ln 2.
-    Rounds: B + ceil(log2 degree) M + 2T + 3, by default B + 3M + 2T + 3.
+    Rounds: B + ceil(log2 degree) M + 2T + 4, by default B + 3M + 2T + 4.
     Measured error: 2 units (3.1e-05) absolute where |f| <= 1, 3.5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
@@ -192,18 +192,20 @@ def log(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = LOG_
 
 def reciprocal(x: Tensor, *, low: int | None = None, high: int | None = None, signed: bool = True,
                degree: int = 4, iterations: int = 1) -> Tensor:
-    """1 / x for 2^low <= |x| < 2^high (defaults 2^-16 and 2^16).
+    """1 / x for 2^low <= |x| < 2^high (defaults 2^-16 and 2^15).
 
     Outside, |x| is clamped: 0 < |x| < 2^low gives +-2^-low (x = 0 gives +2^-low), |x| >= 2^high gives
-    +-2^-high. ``signed=False`` (for positive x) spares two products; negative x then read as 2^low.
+    +-2^-high (by default 2^-15, at most one unit from 1 / x). ``signed=False`` (for positive x) spares two products; negative x then read as 2^low.
     Octave reduction |x| = m 2^k, a degree-``degree`` Chebyshev seed for 1/m, ``iterations`` Newton
     steps y <- y (2 - m y) (Ercegovac and Lang, "Digital Arithmetic", 2004, chapter 7), times the
     tables 2^-k and sign(x). Rounds: B + (ceil(log2 degree) + 2 iterations) M + 3T + 5, by default
     B + 4M + 3T + 5. Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 4e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
+    high = frac - 1 if high is None else high  # 2^15: 32 octave positions, and at most 1 unit lost above it
     octaves, inverse, rest = _inverse(x, frac, low, high, signed, degree, iterations)
-    return octaves.rescale(inverse, 2.0**rest, output_bound=2.0 ** (1 - octaves.k.min()))
+    out = octaves.rescale(inverse, 2.0**rest, output_bound=2.0 ** (1 - octaves.k.min()))
+    return octaves.finish(out, 2.0 ** -float(octaves.k.min()))
 
 
 def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | None = None, signed: bool = True,
@@ -221,8 +223,16 @@ def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | 
         return x / y
     y, frac = _prepare(y)
     _check_shapes(np.shape(x), y.shape)
+    return _divide(x, y, frac, low, high, signed, degree, iterations)
+
+
+def _divide(x, y, frac, low, high, signed, degree, iterations, positive: bool = False) -> Tensor:
+    """x / y as :func:`divide` says; ``positive``: y is known to be positive (no fix for negative y)."""
     octaves, inverse, rest = _inverse(y, frac, low, high, signed, degree, iterations)
-    return octaves.rescale(inverse * x, 2.0**rest)
+    out = octaves.rescale(inverse * x, 2.0**rest)
+    if positive or octaves.negative is None:
+        return out
+    return octaves.finish(out, x * 2.0 ** -float(octaves.k.min()))
 
 
 def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, iterations: int = 1) -> Tensor:
@@ -231,7 +241,7 @@ def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int =
     Outside, x is clamped: x < 2^low (zero and negative x included) gives 2^(-low/2) = 256, x >= 2^high
     gives 2^(-high/2). Octave reduction x = m 2^k, a degree-``degree`` Chebyshev seed for m^-1/2,
     ``iterations`` Newton steps y <- y (3 - m y^2) / 2 (Ercegovac and Lang, chapter 7), times the
-    table 2^(-k/2). Rounds: B + (ceil(log2 degree) + 3 iterations) M + 3T + 4, by default B + 5M + 3T + 4.
+    table 2^(-k/2). Rounds: B + (ceil(log2 degree) + 3 iterations) M + 3T + 5, by default B + 5M + 3T + 5.
     Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
@@ -239,7 +249,8 @@ def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int =
     octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations)
     up, rest = octaves.split(-octaves.k / 2)
     twice = _inv_sqrt_newton(octaves.mantissa, seed, iterations, up)  # 2^(up + 1) / sqrt(m)
-    return octaves.rescale(twice, 2.0 ** (rest - 1), output_bound=2.0 ** (1 - octaves.k.min() / 2))
+    out = octaves.rescale(twice, 2.0 ** (rest - 1), output_bound=2.0 ** (1 - octaves.k.min() / 2))
+    return octaves.finish(out, 2.0 ** (-low / 2))
 
 
 def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, iterations: int = 1) -> Tensor:
@@ -247,7 +258,7 @@ def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, 
 
     Outside: x < 2^low (default 2^-16, so zero and negative x) gives 0, x >= 2^high gives 2^(high/2).
     sqrt(x) = m / sqrt(m) 2^(k/2) with the seed and Newton steps of :func:`inv_sqrt`; the product with m
-    rides in their rounds. Rounds: as inv_sqrt, by default B + 5M + 3T + 4.
+    rides in their rounds. Rounds: as inv_sqrt, by default B + 5M + 3T + 5.
     Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
@@ -257,7 +268,8 @@ def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, 
     m = octaves.mantissa  # 0 at x = 0, so the result is exactly 0 there
     twice = _inv_sqrt_newton(m, seed, iterations, m, up)  # 2^(up + 1) m / sqrt(m)
     values = np.where(octaves.below, 0.0, 2.0 ** (rest - 1))
-    return octaves.rescale(twice, values, output_bound=2.0 ** (1 + octaves.k.max() / 2))
+    out = octaves.rescale(twice, values, output_bound=2.0 ** (1 + octaves.k.max() / 2))
+    return octaves.finish(out, 0.0)
 
 
 def softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 6) -> Tensor:
@@ -274,7 +286,7 @@ def softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 
     numerator = _exp(x - _max(x, axis), frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS, clamp_high=False)
     total = numerator.sum(axis=axis, keepdims=True)
     high = SUM_EXTRA_BITS + _length_bits(x, axis)
-    return divide(numerator, total, low=SUM_EXTRA_BITS, high=high, signed=False)
+    return _divide(numerator, total, frac, SUM_EXTRA_BITS, high, False, 4, 1, positive=True)  # total >= 1
 
 
 def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 6) -> Tensor:
@@ -290,7 +302,7 @@ def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: in
     numerator = _exp(shifted, frac, low, 0, degree, extra_bits=SUM_EXTRA_BITS, clamp_high=False)
     total = numerator.sum(axis=axis, keepdims=True)
     high = SUM_EXTRA_BITS + _length_bits(x, axis)
-    return shifted - _log(total, frac, SUM_EXTRA_BITS, high, LOG_DEGREE, shift=SUM_EXTRA_BITS)
+    return shifted - _log(total, frac, SUM_EXTRA_BITS, high, LOG_DEGREE, shift=SUM_EXTRA_BITS, positive=True)
 
 
 def _sum_low(frac: int) -> int:
@@ -310,13 +322,15 @@ def _exp(x: Tensor, frac: int, low: int | None, high: int, degree: int, extra_bi
     return _piecewise(x, frac, table, low, high, 1.0, clamp_high=clamp_high, extra_bits=extra_bits)
 
 
-def _log(x: Tensor, frac: int, low: int | None, high: int | None, degree: int, shift: int = 0) -> Tensor:
-    """log(x 2^-shift) for x in [2^low, 2^high)."""
+def _log(x: Tensor, frac: int, low: int | None, high: int | None, degree: int, shift: int = 0,
+         positive: bool = False) -> Tensor:
+    """log(x 2^-shift) for x in [2^low, 2^high); ``positive``: x is known to be positive."""
     low, high = _octave_range(frac, low, high)
     _check_int("degree", degree, 1, 12)
     octaves = _Octaves.of(x, frac, low, high, signed=False)
     u = 2 * octaves.mantissa - 3  # m in [1, 2] -> u in [-1, 1], exact
-    return _polynomial(u, frac, _fit(np.log, degree, 1.0, 2.0), octaves.selection, (octaves.k - shift) * LN2)
+    out = _polynomial(u, frac, _fit(np.log, degree, 1.0, 2.0), octaves.selection, (octaves.k - shift) * LN2)
+    return out if positive else octaves.finish(out, (low - shift) * LN2)
 
 
 def _logistic(x):
@@ -511,16 +525,17 @@ class _Octaves:
     sign: Tensor | None
     mantissa: Tensor
     frac: int
+    negative: Tensor | None = None
 
     @classmethod
     def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool, zero_mantissa: int = 1) -> "_Octaves":
-        exponent = np.arange(POSITIONS) - frac  # a leading one at position p: x in [2^(p - frac), 2^(p - frac + 1))
+        # positions of the leading one, clamped to one below the range (x < 2^low) and its top (x >= 2^high)
+        lowest, highest = max(low + frac - 1, 0), min(high + frac, POSITIONS - 1)
+        exponent = np.arange(lowest, highest + 1) - frac  # position p: x in [2^(p - frac), 2^(p - frac + 1))
         inside = (exponent >= low) & (exponent < high)
         k = exponent.clip(low, high)  # below 2^low (x = 0 included) clamps to 2^low, from 2^high on to 2^high
-        if not signed:  # unsigned, a negative x has its top bit set: it reads as 2^low
-            inside[-1], k[-1] = False, low
-        position, sign, zero = _leading_one(x, frac, signed)
-        selection = _select(position, POSITIONS)
+        position, sign, zero = _leading_one(x, frac, signed, lowest, highest)
+        selection = _select(position - lowest, len(exponent))
         # m = |x| 2^(S-k) / 2^S inside, 1 outside or at x = 0 (or ``zero_mantissa``): one lookup of two columns,
         # one product, one truncation
         scale = max(high, 0)
@@ -532,7 +547,14 @@ class _Octaves:
             signed_x, signed_zero = _products([sign, sign], [x, zero])
             magnitude, zero = x - signed_x * 2, zero - signed_zero
         mantissa = _truncate(magnitude * factor + offset + zero * (zero_mantissa << scale), scale)
-        return cls(selection, k, inside, sign if signed else None, mantissa, frac)
+        # unsigned, a negative x (top bit set) reads as 2^high here and as 2^low in the end (:meth:`finish`)
+        return cls(selection, k, inside, sign if signed else None, mantissa, frac, None if signed else sign)
+
+    def finish(self, out: Tensor, at_low) -> Tensor:
+        """The output, with ``at_low`` (the function at 2^low) where an unsigned x was negative: one product."""
+        if self.negative is None:
+            return out
+        return out + self.negative * (at_low - out)
 
     @property
     def below(self) -> np.ndarray:
@@ -559,17 +581,18 @@ class _Octaves:
         return out if self.sign is None else _signed(out, self.sign)
 
 
-def _leading_one(x: Tensor, frac: int, signed: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """The position of the leading one of x's ring value (of |x| - 1 for negative x if ``signed``; 0 for x = 0),
-    the sign bit and the no-one bit: :func:`smpc.mpc.bit_length.leading_one`, or the same on numpy."""
+def _leading_one(x: Tensor, frac: int, signed: bool, lowest: int, highest: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The position of the leading one of x's ring value (of |x| - 1 for negative x if ``signed``) clamped to
+    [lowest, highest], the sign bit and the no-one bit: :func:`smpc.mpc.bit_length.leading_one`, or the same on
+    numpy."""
     if _is_shared(x):
-        return leading_one(x, signed)
+        return leading_one(x, signed, lowest, highest)
     raw = np.rint(x * 2.0**frac).astype(np.int64)
     words = np.where(raw < 0, -raw - 1, raw).view(np.uint64) if signed else raw.view(np.uint64)
     position = np.frexp(words.astype(np.float64))[1] - 1  # may be one too high where rounding reached 2^(p+1)
     position = np.where(position < 0, 0, position)
     too_high = (np.uint64(1) << position.astype(np.uint64)) > words
-    position = np.where(too_high & (position > 0), position - 1, position)
+    position = np.where(too_high & (position > 0), position - 1, position).clip(lowest, highest)
     return position, (raw < 0).astype(np.float64), (words == 0).astype(np.float64)
 
 
