@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 import smpc
-from smpc.mpc import functions
+from smpc.mpc import functions, transformer_functions
 from smpc_bench import cost_model
 from smpc_bench.timing import spread
 
@@ -29,7 +29,7 @@ class Operation:
     shared: Callable
     plain: Callable
     inputs: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
-    bound: str  # "exact" or a key of functions.ERRORS
+    bound: str  # "exact", a key of functions.ERRORS, or "transformer:<key of transformer_functions.ERRORS>"
     two_operands: bool = False
 
     def on_tensors(self, *tensors):
@@ -49,6 +49,19 @@ def _reciprocal_inputs(rng, n):
     return rng.choice([-1.0, 1.0], n) * np.exp(rng.uniform(np.log(0.01), np.log(100), n)), None
 
 
+def _positive_inputs(rng, n):
+    return np.exp(rng.uniform(np.log(0.01), np.log(1000), n)), None
+
+
+def _rows_of_768(rng, n):
+    return rng.normal(0, 2, (max(n // 768, 1), 768)), None
+
+
+def _layer_norm(x):
+    centred = x - x.mean(axis=-1, keepdims=True)
+    return centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + 1e-5)
+
+
 def _softmax_inputs(rng, n):
     side = min(n, 1000)
     return rng.normal(0, 3, (n // side, side)), None
@@ -63,7 +76,16 @@ OPERATIONS = [
     Operation("relu", lambda x, y: x.relu(), lambda x, y: np.maximum(x, 0), _normal, "exact"),
     Operation("x < y", lambda x, y: x < y, lambda x, y: (x < y).astype(np.float64), _normal, "exact", True),
     Operation("exp", lambda x, y: x.exp(), lambda x, y: np.exp(x), _exp_inputs, "exp"),
+    Operation("sigmoid", lambda x, y: functions.sigmoid(x), lambda x, y: 1 / (1 + np.exp(-x)), _normal, "sigmoid"),
+    Operation("tanh", lambda x, y: functions.tanh(x), lambda x, y: np.tanh(x), _normal, "tanh"),
+    Operation("GELU", lambda x, y: transformer_functions.gelu(x), lambda x, y: transformer_functions.gelu(x),
+              _normal, "transformer:gelu"),
     Operation("reciprocal", lambda x, y: x.reciprocal(), lambda x, y: 1 / x, _reciprocal_inputs, "reciprocal"),
+    Operation("log", lambda x, y: functions.log(x), lambda x, y: np.log(x), _positive_inputs, "log"),
+    Operation("inv_sqrt", lambda x, y: functions.inv_sqrt(x), lambda x, y: 1 / np.sqrt(x), _positive_inputs,
+              "inv_sqrt"),
+    Operation("layer norm (rows of 768)", lambda x, y: transformer_functions.layer_norm(x),
+              lambda x, y: _layer_norm(x), _rows_of_768, "transformer:layer_norm"),
     Operation("softmax (rows of 1000)", lambda x, y: x.softmax(axis=-1), lambda x, y: _softmax(x),
               _softmax_inputs, "softmax"),
 ]
@@ -95,10 +117,21 @@ def _plain_time(operation: Operation, x, y, repeat: int) -> tuple[float, np.ndar
     return max(float(np.median(seconds)), 1e-6), result
 
 
-def _within(bound: str, got: np.ndarray, expected: np.ndarray) -> bool:
+def _within(bound: str, got: np.ndarray, expected: np.ndarray, x: np.ndarray) -> bool:
     if bound == "exact":
         return bool(np.array_equal(got, expected))
+    if bound.startswith("transformer:"):
+        error = transformer_functions.ERRORS[bound.split(":", 1)[1]]
+        return bool(np.all(np.abs(got - expected) <= error.allowed(expected if error.of == "f" else x)))
     return bool(np.all(np.abs(got - expected) <= functions.ERRORS[bound].allowed(expected)))
+
+
+def _bound_text(bound: str) -> str:
+    if bound == "exact":
+        return "exact"
+    if bound.startswith("transformer:"):
+        return transformer_functions.ERRORS[bound.split(":", 1)[1]].describe()
+    return functions.ERRORS[bound].describe()
 
 
 def _fixed(values):
@@ -136,7 +169,7 @@ def nonlinear_rows(n: int, setups: list[tuple[str, int]], repeat: int,
                 "rounds": max(result[2]["rounds"] for result in last),
                 "rounds_theory": theory["rounds"],
                 "max_error": float(np.max(np.abs(last[0][0] - expected))),
-                "error_bound": "exact" if operation.bound == "exact" else functions.ERRORS[operation.bound].describe(),
-                "within_bound": _within(operation.bound, last[0][0], expected),
+                "error_bound": _bound_text(operation.bound),
+                "within_bound": _within(operation.bound, last[0][0], expected, _fixed(x)),
             })
     return rows
