@@ -3,7 +3,6 @@ masked_fill), embeddings of private token ids; small ViT, BERT-style and GPT-sty
 against torch in plaintext and on shared tensors (2-party additive, 3-party aby3)."""
 
 import functools
-import math
 
 import numpy as np
 import pytest
@@ -225,17 +224,6 @@ def test_private_inference_matches_torch(case, protocol, parties):
 
 
 # --- the pieces, on shared values --------------------------------------------------------------------------------
-def test_gelu_erf_fit_error_is_as_documented():
-    x = np.linspace(-30, 30, 600001)
-    exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
-    a, b, c = ops.GELU_ERF_FIT
-    u = np.clip(x, -ops.GELU_CLAMP, ops.GELU_CLAMP)
-    fit = 0.5 * x * (1 + np.tanh(a * u + b * u**3 + c * u**5))
-    assert np.max(np.abs(fit - exact)) <= ops.GELU_ERF_FIT_ERROR
-    torch_tanh = 0.5 * x * (1 + np.tanh(ops.GELU_TANH * (x + 0.044715 * x**3)))
-    assert 4.7e-4 < np.max(np.abs(torch_tanh - exact)) < 4.8e-4  # why the tanh formula is not used for erf-GELU
-
-
 def test_shared_activations_and_layer_norm_against_torch():
     x = np.linspace(-8, 8, 321).reshape(3, 107) + 0.01
     weight, bias = np.linspace(0.5, 1.5, 107), np.linspace(-0.3, 0.3, 107)
@@ -252,7 +240,7 @@ def test_shared_activations_and_layer_norm_against_torch():
     got = smpc.run(program, parties=2)[0]
     for name in want:
         np.testing.assert_allclose(ops.gelu(x) if name == "gelu" else got[name], want[name], atol=1e-3)
-    assert np.max(np.abs(got["gelu"] - want["gelu"])) < ops.GELU_ERF_FIT_ERROR + 1e-4
+    assert np.max(np.abs(got["gelu"] - want["gelu"])) < 2e-4  # 2 units + 1.5 units times |x| <= 8
     assert np.max(np.abs(got["gelu_tanh"] - want["gelu_tanh"])) < 1e-4
     assert np.max(np.abs(got["silu"] - want["silu"])) < 2e-4  # sigmoid's 1.5 units times |x| <= 8
     assert np.max(np.abs(got["layer_norm"] - want["layer_norm"])) < 1e-3

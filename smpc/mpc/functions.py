@@ -177,6 +177,24 @@ def tanh(x: Tensor, *, limit: int = 7, degree: int = 6) -> Tensor:
     return _piecewise(x, frac, table, -limit, limit, 0.5)
 
 
+def piecewise(x: Tensor, fn: Callable, low: float, high: float, *, width: float = 1.0, degree: int = 6) -> Tensor:
+    """fn(clamp(x, low, high)) by pieces of ``width`` (a power of two, at most 1), each a degree-``degree``
+    Chebyshev interpolant fitted on two widths, its coefficients read by one table lookup (as exp, sigmoid and
+    tanh are made; see the module docstring). ``fn`` must be a numpy function (vectorised), smooth on [low,
+    high]; at most 63 pieces. Rounds: C + ceil(log2 degree) M + 2T + 2. The error is fn's fit error (below a
+    unit for smooth functions of modest derivatives at the defaults) plus about 1.5 units of fixed-point noise.
+    """
+    x, frac = _prepare(x)
+    _check_int("degree", degree, 1, 12)
+    if not (0 < width <= 1 and math.log2(width).is_integer()):
+        raise ValueError(f"piecewise: width must be a power of two in (0, 1], got {width!r}")
+    pieces = (high - low) / width
+    if not (pieces.is_integer() and 1 <= pieces <= 63):
+        raise ValueError(f"piecewise: [low, high] = [{low}, {high}] must span 1 to 63 whole pieces of {width}")
+    table = _overlapping_fits(fn, float(low), float(high), float(width), degree)
+    return _piecewise(x, frac, table, low, high, width)
+
+
 def log(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = LOG_DEGREE) -> Tensor:
     """Natural logarithm for 2^low <= x < 2^high (defaults 2^-16, one unit, and 2^32).
 
@@ -195,7 +213,8 @@ def reciprocal(x: Tensor, *, low: int | None = None, high: int | None = None, si
     """1 / x for 2^low <= |x| < 2^high (defaults 2^-16 and 2^15).
 
     Outside, |x| is clamped: 0 < |x| < 2^low gives +-2^-low (x = 0 gives +2^-low), |x| >= 2^high gives
-    +-2^-high (by default 2^-15, at most one unit from 1 / x). ``signed=False`` (for positive x) spares two products; negative x then read as 2^low.
+    +-2^-high (by default 2^-15, at most one unit from 1 / x). ``signed=False`` (for positive x) spares two
+    products; negative x then read as 2^low.
     Octave reduction |x| = m 2^k, a degree-``degree`` Chebyshev seed for 1/m, ``iterations`` Newton
     steps y <- y (2 - m y) (Ercegovac and Lang, "Digital Arithmetic", 2004, chapter 7), times the
     tables 2^-k and sign(x). Rounds: B + (ceil(log2 degree) + 2 iterations) M + 3T + 5, by default

@@ -4,9 +4,9 @@ shared-tensor interface; on plain numpy arrays they compute the exact functions 
 =========================  ==============================================  ====================================
 function                   method (shared)                                 online rounds
 =========================  ==============================================  ====================================
-erf                        tanh(x (a + b x^2 + c x^4)), |x| clamped to 4   tanh's + C + 2M + T + 1
-gelu (approximate="none")  x sigmoid(2 x (a + b x^2 + c x^4)), clamp 6     sigmoid's + C + 3M + T + 1
-gelu (approximate="tanh")  x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))      sigmoid's + 3M + T
+erf                        pieces of 1/2 on [-4, 4], lookup                tanh's
+gelu (approximate="none")  x Phi(x), Phi by pieces of 1/2 on [-6, 6]       sigmoid's + M
+gelu (approximate="tanh")  x Phi~(x), torch's tanh form of Phi, the same   sigmoid's + M
 silu                       x sigmoid(x)                                    sigmoid's + M
 layer_norm                 exact ring variance, its octave, inv_sqrt       inv_sqrt's + C + M + 2T + 2
 masked_softmax             public mask (exact, local), then softmax        softmax's
@@ -20,13 +20,9 @@ probabilities times v) to masked_softmax's rounds.
 
 Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_transformer_functions.py) are the
 largest measured against the exact float64 function of the fixed-point input on dense grids, on the additive
-protocol (2 and 3 parties) and aby3, rounded up; one unit is 2^-16. They come from the shared sigmoid/tanh
-(1.5 and 1.75 units, :mod:`smpc.mpc.functions`), the fitted polynomials (below), and the final product with x.
-
-Polynomials: erf(x) ~ tanh(p(x)) and Phi(x) = (1 + erf(x / sqrt 2)) / 2 ~ sigmoid(2 p(x)) with odd degree-5 p
-fitted minimax (the GELU fit is the one of :mod:`smpc.nn.importers.ops`). Their coefficients enter as integers
-scaled by 2^S and p(u) = u q(u^2) is one product of u's ring integers with q's fixed-point value, so its only
-rounding is one truncation (16-bit coefficients alone would cost c u^5 an error of 0.1 at u = 6).
+protocol (2 and 3 parties) and aby3, rounded up; one unit is 2^-16. erf and Phi are evaluated as exp and sigmoid
+are (:func:`smpc.mpc.functions.piecewise`: a clamp, the piece by one truncation, its coefficients by one table
+lookup); GELU and SiLU then multiply by x, so their error grows with |x| (a unit of Phi times x).
 """
 
 from __future__ import annotations
@@ -38,29 +34,22 @@ import numpy as np
 import scipy.special
 
 from smpc.mpc import functions
-from smpc.mpc.tensor import SharedTensor, concatenate, stack
+from smpc.mpc.tensor import SharedTensor, concatenate
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
 ULP = 2.0**-DEFAULT_FRAC_BITS
 
-#: erf(x) ~ tanh(x (a + b x^2 + c x^4)) on |x| <= ERF_CLAMP: minimax fit, max |error| 3.7e-5 (2.4 units)
-ERF_FIT = (1.1281433796439986, 0.10408118539432862, -0.0017864744316162095)
-ERF_CLAMP = 4.0  # erf(4) = 1 - 1.5e-8; tanh(p(4)) = tanh(9.34) is exactly 1 in the shared tanh
-#: Phi(x) ~ (1 + tanh(x (a + b x^2 + c x^4))) / 2 on |x| <= GELU_CLAMP (smpc.nn.importers.ops.GELU_ERF_FIT):
-#: x Phi(x) is within 2.52e-5 of erf-GELU
-GELU_ERF_FIT = (0.797507884317028, 0.03700564601694893, -0.00035151679034615486)
+ERF_CLAMP = 4.0  # erf(4) = 1 - 1.5e-8
 GELU_CLAMP = 6.0
 GELU_TANH = math.sqrt(2.0 / math.pi)
 GELU_TANH_CUBE = 0.044715
 #: masked scores become (additive masks are floored at) this public value: after softmax's max subtraction
 #: they lie below -18, where the shared exp is exactly 0 (as MASK_FLOOR of smpc.nn.importers.ops)
 MASK_FLOOR = -1e4
-POLY_SCALE = 24  # fraction bits of the erf/GELU coefficients (|p| 2^(2f + S) < 2^62 for |p| < 2^6)
 #: layer_norm: octaves 4^e of V = n^2 (var + eps), e in [LN_LOW, LN_HIGH] (V >= 2^-32, the ring's last bit, and
 #: V < 2^30, where n^2 (var + eps) 2^32 still fits the ring); V 4^-e 2^(LN_SHIFT) stays below 2^62
 LN_LOW, LN_HIGH, LN_SHIFT = -16, 14, 28
 LN_GAIN = 14  # n (x - mean) carries 2^(LN_GAIN - e) before the product with 1 / sqrt(V 4^-e)
-TANH_SCALE = 18  # fraction bits of the tanh-GELU coefficients (|p| 2^(f + S) < 2^62 for |x| < 2^10)
 
 
 @dataclass(frozen=True)
@@ -97,7 +86,7 @@ class Cost:
         terms = [("C", self.comparisons), ("M", self.products), ("T", self.truncations)]
         text = " + ".join(f"{count if count > 1 else ''}{name}" for name, count in terms if count)
         text = f"{text} + {self.integer_products}" if self.integer_products else text
-        return f"{self.base}'s + {text}"
+        return f"{self.base}'s + {text}" if text else f"{self.base}'s"
 
     def count(self, base: int, comparison: int, product: int, truncation: int) -> int:
         """The total for measured rounds of the base function, one comparison, product and truncation."""
@@ -107,18 +96,18 @@ class Cost:
 
 #: measured maximum errors on shared values with 16 fraction bits (docstrings quote them; tests assert them)
 ERRORS = {
-    "erf": Bound(4.5 * ULP),
-    "gelu": Bound(3 * ULP, 1.5 * ULP),
-    "gelu_tanh": Bound(3 * ULP, 1.5 * ULP),
+    "erf": Bound(1.5 * ULP),
+    "gelu": Bound(2 * ULP, 1.5 * ULP),
+    "gelu_tanh": Bound(2 * ULP, 1.5 * ULP),
     "silu": Bound(3 * ULP, 1.5 * ULP),
     "layer_norm": Bound(4 * ULP, 3e-05, of="f"),
 }
 
 #: online rounds with default options (docstrings quote them; tests assert them on the additive protocol)
 ROUNDS = {
-    "erf": Cost("tanh", 1, 2, 1, 1),
-    "gelu": Cost("sigmoid", 1, 3, 1, 1),
-    "gelu_tanh": Cost("sigmoid", 0, 3, 1, 0),
+    "erf": Cost("tanh", 0, 0, 0, 0),
+    "gelu": Cost("sigmoid", 0, 1, 0, 0),
+    "gelu_tanh": Cost("sigmoid", 0, 1, 0, 0),
     "silu": Cost("sigmoid", 0, 1, 0, 0),
     "layer_norm": Cost("inv_sqrt", 1, 1, 2, 2),
 }
@@ -128,22 +117,21 @@ ROUNDS = {
 def erf(x):
     """The error function, for every x (|x| < 2^30, the fixed-point range).
 
-    Shared: tanh(x (a + b x^2 + c x^4)) of :data:`ERF_FIT` with x clamped to [-4, 4] (fit: 3.7e-5), on the
-    shared tanh. Rounds: tanh's + C + 2M + T + 1. Measured error: 4.5 units (6.9e-05).
+    Shared: x clamped to [-4, 4] (erf(4) = 1 - 1.5e-8), then pieces of 1/2, each a degree-6 polynomial looked
+    up by the piece (:func:`smpc.mpc.functions.piecewise`). Rounds: tanh's. Measured error: 1.5 units (2.3e-05).
     """
     x = _prepare(x)
     if not _is_shared(x):
         return _exact_erf(x)
-    return functions.tanh(_odd_polynomial(_clamp(x, ERF_CLAMP), ERF_FIT))
+    return functions.piecewise(x, _exact_erf, -ERF_CLAMP, ERF_CLAMP, width=0.5)
 
 
 def gelu(x, approximate: str = "none"):
     """torch's GELU: x Phi(x) (``approximate="none"``) or x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 ("tanh").
 
-    Shared, "none": x sigmoid(2 p(x)) with p of :data:`GELU_ERF_FIT`, x clamped to [-6, 6] inside p (the fit is
-    2.52e-5 from x Phi(x)). Rounds: sigmoid's + C + 3M + T + 1. Measured error: 3 units (4.6e-05) + 2.3e-05 |x|.
-    Shared, "tanh": exactly torch's formula as x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)), for |x| < 2^10 (x^3
-    must fit the ring). Rounds: sigmoid's + 3M + T. Measured error: 3 units (4.6e-05) + 2.3e-05 |x|.
+    Shared: x times Phi (or torch's tanh form of it) at x clamped to [-6, 6] (Phi(-6) = 1e-9), by pieces of 1/2,
+    each a degree-6 polynomial looked up by the piece (:func:`smpc.mpc.functions.piecewise`). Rounds:
+    sigmoid's + M. Measured error: 2 units (3.1e-05) + 2.3e-05 |x| (both forms).
     """
     _check_approximate(approximate)
     x = _prepare(x)
@@ -151,13 +139,18 @@ def gelu(x, approximate: str = "none"):
         if approximate == "tanh":
             return 0.5 * x * (1.0 + np.tanh(GELU_TANH * (x + GELU_TANH_CUBE * x**3)))
         return 0.5 * x * (1.0 + _exact_erf(x / math.sqrt(2.0)))
-    if approximate == "tanh":
-        cube = (x * x) * x
-        k1, k3 = (int(round(c * 2.0**TANH_SCALE)) for c in (2 * GELU_TANH, 2 * GELU_TANH * GELU_TANH_CUBE))
-        inner = (x * k1 + cube * k3).truncate(TANH_SCALE)
-    else:
-        inner = _odd_polynomial(_clamp(x, GELU_CLAMP), tuple(2 * c for c in GELU_ERF_FIT))
-    return x * functions.sigmoid(inner)
+    phi = _phi_tanh if approximate == "tanh" else _phi
+    return x * functions.piecewise(x, phi, -GELU_CLAMP, GELU_CLAMP, width=0.5)
+
+
+def _phi(x):
+    """The standard normal distribution function."""
+    return 0.5 * (1.0 + _exact_erf(x / math.sqrt(2.0)))
+
+
+def _phi_tanh(x):
+    """torch's tanh approximation of Phi."""
+    return 0.5 * (1.0 + np.tanh(GELU_TANH * (x + GELU_TANH_CUBE * x**3)))
 
 
 def silu(x):
@@ -370,21 +363,6 @@ def _ring_integers(x: SharedTensor) -> SharedTensor:
 def _with_scale(x: SharedTensor, frac_bits: int) -> SharedTensor:
     """The same shared ring elements read with ``frac_bits`` fraction bits."""
     return type(x)(x.party, x.components, frac_bits)
-
-
-def _clamp(x: SharedTensor, limit: float) -> SharedTensor:
-    """x clamped to [-limit, limit]: -limit + relu(x + limit) - relu(x - limit), one batched ReLU (C rounds)."""
-    both = stack([x + limit, x - limit]).relu()
-    return both[0] - both[1] - limit
-
-
-def _odd_polynomial(u: SharedTensor, coefficients: tuple) -> SharedTensor:
-    """u (c0 + c1 u^2 + c2 u^4): u^2, u^4 (2M), q 2^S with integer coefficients (local), u's ring integers times
-    q (1 round, exact), one truncation by f + S. Needs |p(u)| < 2^(62 - 2f - S) (2^6)."""
-    c0, c1, c2 = (int(round(c * 2.0**POLY_SCALE)) for c in coefficients)
-    square = u * u
-    q = square * c1 + (square * square) * c2 + c0  # value q(u^2) 2^S
-    return (_ring_integers(u) * q).truncate(u.frac_bits + POLY_SCALE)
 
 
 def _exact_erf(x: np.ndarray) -> np.ndarray:

@@ -156,7 +156,8 @@ def _tls_failure(exc: BaseException, who: str) -> str:
     text = f"{detail} {exc}".lower()
     hint = ""
     if isinstance(exc, ssl.SSLCertVerificationError) or "unknown ca" in text or "certificate verify failed" in text:
-        hint = " (its certificate is not signed by our CA, or ours not by its CA: use the files of one `smpc certs` run)"
+        hint = (" (its certificate is not signed by our CA, or ours not by its CA: use the files of one "
+                "`smpc certs` run)")
     return f"TLS handshake with {who} failed: {printable(str(detail))}{hint}"
 
 

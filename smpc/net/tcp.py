@@ -236,7 +236,8 @@ class TcpTransport(Transport):
 
     def _setup_timeout(self, timeout: float, missing_in: set[int], missing_out: list[int]) -> PeerError:
         parts = [f"no connection from {self._who(p)}" for p in sorted(missing_in)]
-        parts += [f"cannot reach {self._who(p)} ({self._dial_problem.get(p, 'no answer')})" for p in sorted(missing_out)]
+        parts += [f"cannot reach {self._who(p)} ({self._dial_problem.get(p, 'no answer')})"
+                  for p in sorted(missing_out)]
         message = f"{self.name(self.endpoint)} could not connect all peers within {timeout:g} s: " + "; ".join(parts)
         if self.rejected:
             message += f" (refused meanwhile: {'; '.join(self.rejected[-3:])})"

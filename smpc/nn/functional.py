@@ -17,9 +17,9 @@ from smpc.nn.conv import ConvGeometry, conv2d as _conv2d, conv2d_grads
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "clamp", "conv2d",
-    "cross_entropy", "dropout", "embedding", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "layer_norm", "linear",
-    "log_softmax", "max_pool2d", "mse_loss", "relu", "relu6", "scaled_dot_product_attention", "sigmoid", "silu",
-    "softmax", "tanh",
+    "cross_entropy", "dropout", "embedding", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh", "layer_norm",
+    "linear", "log_softmax", "max_pool2d", "mse_loss", "relu", "relu6", "scaled_dot_product_attention", "sigmoid",
+    "silu", "softmax", "tanh",
 ]
 
 

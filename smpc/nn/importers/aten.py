@@ -586,10 +586,8 @@ converts(aten.silu)(_unary(ops.silu, "silu"))
 
 @converts(aten.gelu)
 def _gelu(b, node):
-    """GELU. approximate="tanh": torch's tanh formula, exactly. The default erf form: exact in plaintext; on
-    shared values a refitted tanh form, max |error| 2.52e-5 against erf-GELU (:data:`ops.GELU_ERF_FIT`), below
-    the shared computation's fixed-point noise (~6e-5). torch's own tanh formula would be 4.73e-4 off erf-GELU,
-    above that noise, so it is not used for the erf form."""
+    """GELU, either form (approximate="none" or "tanh"): exact in plaintext; on shared values x times Phi (or its
+    tanh form) by looked-up pieces (:func:`smpc.mpc.transformer_functions.gelu`)."""
     approximate = _arg(node, 1, "approximate", "none")
     if approximate not in ("none", "tanh"):
         raise Unsupported(f"approximate={approximate!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.special
 
 from smpc.mpc import functions as mpc_functions
 from smpc.nn import arrays, functional as F
@@ -273,63 +272,21 @@ MASK_FLOOR = -1e4
 
 
 def layer_norm(x, axes: int, weight=None, bias=None, eps: float = 1e-5):
-    """torch.nn.LayerNorm over the last ``axes`` axes: (x - mean) / sqrt(var + eps) * weight + bias (biased var).
-
-    Shared: mean and variance are sums of (shared) products, 1 / sqrt(var + eps) is
-    :func:`smpc.mpc.functions.inv_sqrt`, correct on [2^-16, 2^32) (2.5 units or 5e-5 relative); var + eps below
-    2^-16 (a row of almost equal values with eps = 1e-5 < 2^-16) is clamped to 2^-16, so such a row's output
-    (x - mean, then almost 0) is scaled by 256 instead of up to 316: harmless where x - mean is itself below the
-    fixed-point unit. The variance itself carries the fixed-point error of (x - mean)^2 (a unit or two), so rows
-    with a variance well above 2^-10 keep about 1e-3 relative accuracy or better.
+    """torch.nn.LayerNorm over the last ``axes`` axes (biased variance): :func:`smpc.nn.functional.layer_norm`
+    (shared: the variance exact in the ring, then inv_sqrt; see :func:`smpc.mpc.transformer_functions.layer_norm`).
     """
-    dims = tuple(range(x.ndim - axes, x.ndim))
-    centred = x - x.mean(axis=dims, keepdims=True)
-    variance = (centred * centred).mean(axis=dims, keepdims=True)
-    out = centred * rsqrt(variance + eps)
-    if weight is not None:
-        out = out * weight
-    return out if bias is None else out + bias
+    return F.layer_norm(x, tuple(x.shape[len(x.shape) - axes:]), weight, bias, eps)
 
 
 def silu(x):
-    """x * sigmoid(x) (torch.nn.SiLU); shared: the shared sigmoid (1.5 units) and one product."""
-    return x * F.sigmoid(x)
-
-
-GELU_TANH = math.sqrt(2.0 / math.pi)
-
-#: erf-GELU on shared values: x Phi(x) with Phi(x) ~ (1 + tanh(p(clamp(x, -6, 6)))) / 2, p(u) = a u + b u^3 + c u^5,
-#: fitted (minimax on [-6, 6]) to erf-GELU. Measured max |error| against exact erf-GELU in float64 over all x:
-#: 2.52e-5 (1.7 fixed-point units of 2^-16). torch's own tanh formula (approximate="tanh") is 4.73e-4 (31
-#: units) away from erf-GELU, far above the fixed-point noise of the shared computation (tanh 1.75 units times
-#: x / 2 plus truncations: about 4 units = 6e-5 near the largest error, |x| ~ 2.7), so it is NOT used for the
-#: erf form; the refit is below that noise.
-GELU_ERF_FIT = (0.797507884317028, 0.03700564601694893, -0.00035151679034615486)
-GELU_ERF_FIT_ERROR = 2.52e-5
-GELU_CLAMP = 6.0
+    """x * sigmoid(x) (torch.nn.SiLU): :func:`smpc.nn.functional.silu`."""
+    return F.silu(x)
 
 
 def gelu(x, approximate: str = "none"):
-    """torch.nn.GELU: ``approximate="tanh"`` is x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2, exactly that
-    formula (shared tanh: 1.75 units); the default erf form is exact on numpy values and, on shared values,
-    the fitted tanh form of :data:`GELU_ERF_FIT` (2.52e-5 from erf-GELU, plus the fixed-point noise)."""
-    if approximate == "tanh":
-        if not arrays.is_shared(x):
-            return 0.5 * x * (1.0 + np.tanh(GELU_TANH * (x + 0.044715 * x**3)))
-        inner = x * ((x * x) * (GELU_TANH * 0.044715) + GELU_TANH)
-        return x * (F.tanh(inner) + 1.0) * 0.5
-    if approximate != "none":
-        raise ValueError(f"gelu: approximate={approximate!r} (none or tanh)")
-    if not arrays.is_shared(x):
-        return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
-    a, b, c = GELU_ERF_FIT
-    u = F.clamp(x, -GELU_CLAMP, GELU_CLAMP)
-    u2 = u * u
-    inner = u * (u2 * b + (u2 * u2) * c + a)
-    return x * (F.tanh(inner) + 1.0) * 0.5
-
-
-_erf = scipy.special.erf
+    """torch.nn.GELU, either form: :func:`smpc.nn.functional.gelu` (shared: x times Phi by pieces looked up,
+    :func:`smpc.mpc.transformer_functions.gelu`)."""
+    return F.gelu(x, approximate)
 
 
 def masked_fill(x, mask, value: float):
