@@ -14,17 +14,20 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import cases, fl_rows, import_rows, nn_rows, nonlinear, overhead, paillier_rows, transport_rows
+from smpc_bench import (cases, fl_rows, import_rows, nn_rows, nonlinear, overhead, paillier_rows, transformer_rows,
+                        transport_rows)
 from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
 from smpc_bench.text_table import render_markdown_table, render_text
 
 SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
-                   "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3, "conversions": 1},
+                   "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3, "conversions": 1,
+                   "bert": {"layers": 1, "tokens": 8, "hidden": 64, "heads": 2, "intermediate": 128,
+                            "vocabulary": 1000}},
          "full": {"ring": 1000, "mpc": 1000, "elements": 1_000_000, "paillier": 2000, "triples": 1000,
                   "triple_side": 16, "image": 224, "clients": 10, "parameters": 1_000_000, "fl_rounds": 10,
-                  "conversions": 3}}
+                  "conversions": 3, "bert": {"layers": 12, "tokens": 128}}}
 MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
 NN_SETUPS = [("additive", 2), ("aby3", 3)]
 # size flags: (flag, the SIZES keys it sets, smallest allowed, what it is)
@@ -87,6 +90,8 @@ CASES = [
      True),
     ("imported models", lambda sizes, repeat, folder: import_rows.import_rows(sizes["image"], repeat,
                                                                               sizes["conversions"]), False),
+    ("imported transformers", lambda sizes, repeat, folder: transformer_rows.bert_rows(
+        repeat=min(repeat, 1), setups=NN_SETUPS, **sizes["bert"]), False),
     ("private training", lambda sizes, repeat, folder: nn_rows.training_rows(NN_SETUPS, repeat), False),
     ("gradient aggregation",
      lambda sizes, repeat, folder: fl_rows.aggregation_rows(sizes["clients"], sizes["parameters"], repeat), True),

@@ -8,6 +8,8 @@ peak resident memory measured for each case at two sizes on the development mach
 from __future__ import annotations
 
 import os
+import resource
+import threading
 
 GIB = 2**30
 MIB = 2**20
@@ -33,7 +35,15 @@ def estimate_bytes(sizes: dict) -> dict[str, int]:
         "ResNet-18 inference": _RESNET_FIXED + _RESNET_PER_PIXEL * sizes["image"] ** 2,
         "imported models": _IMPORTED_FIXED + _IMPORTED_PER_PIXEL * sizes["image"] ** 2,
         "gradient aggregation": 48 * sizes["clients"] * sizes["parameters"] + 64 * MIB,
+        "imported transformers": _bert_bytes(sizes.get("bert", {})),
     }
+
+
+def _bert_bytes(bert: dict) -> int:
+    """BERT-base with 128 tokens peaked at 7.7 GiB (2-party additive), then 14.2 GiB (aby3) in one process
+    (Xeon, 2 cores): 2 GiB plus 1 GiB per layer, scaled by the width."""
+    width = bert.get("hidden", 768) / 768
+    return int((2 * GIB + GIB * bert.get("layers", 12)) * width) + 64 * MIB
 
 
 def available_bytes() -> int | None:
@@ -61,3 +71,54 @@ def check_fits(sizes: dict, available: int | None = None, cases: list[str] | Non
         if (cases is None or case in cases) and need > available:
             raise MemoryError(f"{case} at these sizes needs about {need / GIB:.1f} GiB (estimated before "
                               f"allocating anything); this machine has {available / GIB:.1f} GiB available")
+
+
+def _resident_bytes() -> int | None:
+    """This process's resident memory now (Linux /proc), or None."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _lifetime_peak_bytes() -> int:
+    """The process's peak resident memory so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if os.uname().sysname == "Darwin" else peak * 1024
+
+
+class PeakMemory:
+    """Samples the process's resident memory in a thread while the block runs: ``peak`` and ``before`` (bytes).
+
+    The whole process: under the local transport every party and the dealer are its threads. Falls back to the
+    lifetime peak (ru_maxrss) where /proc is missing (then a peak reached earlier in the process may show).
+    """
+
+    def __init__(self, period: float = 0.02):
+        self.period, self.before, self.peak = period, None, None
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.period):
+            now = _resident_bytes()
+            if now is not None and now > self.peak:
+                self.peak = now
+
+    def __enter__(self) -> "PeakMemory":
+        self.before = _resident_bytes()
+        if self.before is not None:
+            self.peak = self.before
+            self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            now = _resident_bytes()
+            self.peak = max(self.peak, now) if now is not None else self.peak
+        else:
+            self.peak = _lifetime_peak_bytes()

@@ -5,14 +5,14 @@
 Each function runs on N shared elements (softmax: rows of 1000) with the reveal included, as CrypTen's
 figures are measured; the median of R runs is set beside its goal in Y and CrypTen 0.4.1's time on this
 machine (quoted from the project's issue, 2 parties, 10^6 elements). The peak resident memory of each run
-(all parties and the dealer are threads of this process) is sampled every 10 ms.
+(all parties and the dealer are threads of this process) is sampled every 20 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
-import threading
 import time
 from typing import Callable
 
@@ -20,6 +20,7 @@ import numpy as np
 
 import smpc
 from smpc.mpc import functions, transformer_functions
+from smpc_bench.memory import PeakMemory
 
 #: (name, function on a shared tensor, inputs, goal in Y, CrypTen 0.4.1 seconds at 10^6 elements, 2 parties)
 GOALS: list[tuple[str, Callable, Callable, float, float | None]] = [
@@ -45,33 +46,6 @@ def matmul_seconds(repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-class PeakMemory:
-    """The largest resident set size of this process while the block runs (sampled every 10 ms)."""
-
-    def __enter__(self):
-        self.peak, self._running = _rss(), True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while self._running:
-            self.peak = max(self.peak, _rss())
-            time.sleep(0.01)
-
-    def __exit__(self, *exc):
-        self._running = False
-        self._thread.join()
-
-
-def _rss() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def goal_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[dict]:
     """One row per function and setup: median seconds (reveal included), ratio in Y, goal, peak memory."""
     rng = np.random.default_rng(5)
@@ -88,12 +62,12 @@ def goal_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[dict]:
 
         warm = x[:64] if x.ndim == 1 else x[:1]
         for protocol, parties in setups:
-            smpc.run(lambda party: program(party, warm), parties=parties, protocol=protocol)  # warm up the kernels
+            smpc.run(functools.partial(program, x=warm), parties=parties, protocol=protocol)  # warm up the kernels
             seconds, peak = [], 0
             for _ in range(repeat):
                 with PeakMemory() as memory:
                     seconds.append(max(smpc.run(program, parties=parties, protocol=protocol)))
-                peak = max(peak, memory.peak)
+                peak = max(peak, memory.peak or 0)
             median = statistics.median(seconds)
             rows.append({"name": name, "setup": f"{parties}-party {protocol}", "elements": int(x.size),
                          "seconds": median, "in_y": median / y_seconds, "goal_y": goal, "y_seconds": y_seconds,
