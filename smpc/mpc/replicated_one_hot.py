@@ -64,10 +64,18 @@ def _rotate_and_reshare(party, rows: dict, j: int, shift: np.ndarray | None) -> 
     shift = shift & mask
     if rank == a:  # holds components j and j+1
         fresh = party.pair_prg(c).random_ring(shape)  # u_{j+1}
-        party.send(b, rotate_rows(rows[after], shift) - fresh)
-        own = rotate_rows(rows[j], shift) + rotate_rows(rows[after], shift) - fresh
-        return {j: own + party.recv_like(b, shape), after: fresh}
+        masked = rotate_rows(rows[after], shift)
+        masked -= fresh
+        party.send(b, masked)
+        own = rotate_rows(rows[j], shift)
+        own += masked
+        own += party.recv_like(b, shape)
+        return {j: own, after: fresh}
     fresh = party.pair_prg(c).random_ring(shape)  # b: holds components j-1 and j; u_{j-1}
-    party.send(a, rotate_rows(rows[before], shift) - fresh)
-    own = rotate_rows(rows[before], shift) + rotate_rows(rows[j], shift) - fresh
-    return {before: fresh, j: own + party.recv_like(a, shape)}
+    masked = rotate_rows(rows[before], shift)
+    masked -= fresh
+    party.send(a, masked)
+    own = rotate_rows(rows[j], shift)
+    own += masked
+    own += party.recv_like(a, shape)
+    return {before: fresh, j: own}
