@@ -4,7 +4,7 @@ interface: they run on any protocol's shared tensors, and on plain numpy arrays 
 ===========  ============================================  ==============================  ======================
 function     method                                        default input range             online rounds
 ===========  ============================================  ==============================  ======================
-exp          degree-7 polynomial per unit piece (lookup)   [-12, 16]; clamped outside      C + 3M + 2T + 2
+exp          e^i by lookup times a degree-7 e^v            [-12, 16]; clamped outside      C + 7T + 5
 sigmoid      degree-6 polynomial per unit piece (lookup)   all x (clamped to +-12)         C + 3M + 2T + 2
 tanh         degree-6 polynomial per half-unit piece       all x (clamped to +-7)          C + 3M + 2T + 2
 log          octaves + degree-7 polynomial                 [2^-16, 2^32), clamped          B + 3M + 2T + 4
@@ -12,8 +12,8 @@ reciprocal   octaves + polynomial seed + 1 Newton step     +-[2^-16, 2^15), clam
 divide       x times reciprocal's mantissa part, 2^-k      +-[2^-16, 2^16), |x/y| < 2^30   B + 5M + 3T + 5
 inv_sqrt     octaves + polynomial seed + 1 Newton step     [2^-16, 2^32), clamped          B + 5M + 3T + 5
 sqrt         m / sqrt(m) 2^(k/2), as inv_sqrt              [0, 2^32), clamped              B + 5M + 3T + 5
-softmax      exp(x - max) / sum                            all x                           max + C + B + 8M + 5T + 6
-log_softmax  x - max - log(sum exp(x - max))               all x                           max + C + B + 6M + 4T + 5
+softmax      exp(x - max) / sum                            all x                           max + C + B + 5M + 10T + 9
+log_softmax  x - max - log(sum exp(x - max))               all x                           max + C + B + 3M + 9T + 8
 ===========  ============================================  ==============================  ======================
 
 Rounds: C is one comparison, B one bit length (:func:`smpc.mpc.bit_length.leading_one`: an A2B, six ANDs
@@ -61,6 +61,9 @@ ULP = 2.0**-DEFAULT_FRAC_BITS
 SCALE_CAP = 40  # extra fraction bits of a table or coefficient (keeps integer tables below 2^62)
 SUM_EXTRA_BITS = 8  # softmax sums exp values that carry this many more fraction bits
 LOG_DEGREE = 7  # log m on [1, 2] to 2.6e-7
+WIDE_BITS = 24  # fraction bits of exp's powers of v (|v| < 1, so products stay below 2^48)
+EXP_COEFFICIENT_BITS = 30  # exp's polynomial coefficients as integers (terms below e 2^54)
+Q_BITS = 20  # fraction bits of e^v before the product with the looked-up e^(low + i)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class Rounds:
 
 #: measured maximum errors with 16 fraction bits and default options (docstrings quote them; tests assert them)
 ERRORS = {
-    "exp": Tolerance(1.5 * ULP, 2.5e-05),
+    "exp": Tolerance(1.25 * ULP, 2e-05),
     "sigmoid": Tolerance(1.5 * ULP),
     "tanh": Tolerance(1.75 * ULP),
     "log": Tolerance(2 * ULP, 3.5e-05),
@@ -120,7 +123,7 @@ ERRORS = {
 
 #: online rounds with default options (docstrings quote them; tests assert them on the additive protocol)
 ROUNDS = {
-    "exp": Rounds(1, 3, 2, 2),
+    "exp": Rounds(1, 0, 7, 5),
     "sigmoid": Rounds(1, 3, 2, 2),
     "tanh": Rounds(1, 3, 2, 2),
     "log": Rounds(0, 3, 2, 4, bit_lengths=1),
@@ -128,8 +131,8 @@ ROUNDS = {
     "divide": Rounds(0, 5, 3, 5, bit_lengths=1),
     "inv_sqrt": Rounds(0, 5, 3, 5, bit_lengths=1),
     "sqrt": Rounds(0, 5, 3, 5, bit_lengths=1),
-    "softmax": Rounds(1, 8, 5, 6, maxima=1, bit_lengths=1),
-    "log_softmax": Rounds(1, 6, 4, 5, maxima=1, bit_lengths=1),
+    "softmax": Rounds(1, 5, 10, 9, maxima=1, bit_lengths=1),
+    "log_softmax": Rounds(1, 3, 9, 8, maxima=1, bit_lengths=1),
 }
 
 
@@ -137,11 +140,15 @@ ROUNDS = {
 def exp(x: Tensor, *, low: int | None = None, high: int = 16, degree: int = 7) -> Tensor:
     """e^x for low <= x <= high (defaults -12 and 16: e^-12 is below half a unit, e^16 = 8.9e6).
 
-    Outside, x is clamped: x < low gives e^low (below half a unit by default), x > high gives e^high;
-    ``high`` <= 20. Pieces [j, j+1) for the integers low..high, each a degree-``degree`` Chebyshev
-    interpolant of e^x; the piece's coefficients come from one table lookup (module docstring).
-    Rounds: C + ceil(log2 degree) M + 2T + 2, by default C + 3M + 2T + 2.
-    Measured error: 1.5 units (2.3e-05) absolute where |f| <= 1, 2.5e-05 relative where |f| > 1.
+    Outside: x <= low - 1 gives exactly 0 (e^low is below half a unit by default; masked softmax scores need
+    the exact 0), x > high gives e^high; ``high`` <= 20. With x clamped to [low - 1, high], e^x = e^(low - 1 + i)
+    e^v, i = x - low + 1 rounded by one truncation (down, or up with the probability of the fraction) and
+    v = x - low + 1 - i in (-1, 1): e^(low - 1 + i) is one table lookup (0 for i = 0; in two
+    columns of different scales, so large values keep their relative and small ones their absolute
+    precision), e^v a degree-``degree`` Chebyshev polynomial with public coefficients on powers of v kept
+    to 24 fraction bits (each level of their product tree an integer product and a truncation). Rounds:
+    C + ceil(log2 degree) (T + 1) + 4T + 2, by default C + 7T + 5.
+    Measured error: 1.25 units (1.9e-05) absolute where |f| <= 1, 2e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
     return _exp(x, frac, low, high, degree)
@@ -297,7 +304,7 @@ def softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: int = 
     Differences x - max below ``low`` (default -18 with 16 fraction bits) count as 0; ``low`` and ``degree`` go to
     :func:`exp` on [low, 0], which here keeps 8 more fraction bits so that the sum (in [1, n] for n
     elements) does not add up n rounding errors; the division then needs only the octaves of [1, n].
-    Rounds: max + exp's + divide's, by default max + C + B + 8M + 5T + 6.
+    Rounds: max + exp's + divide's, by default max + C + B + 5M + 10T + 9.
     Measured error: 4 units (6.1e-05) absolute where |f| <= 1.
     """
     x, axis, frac = _prepare_axis(x, axis)
@@ -312,7 +319,7 @@ def log_softmax(x: Tensor, axis: int = -1, *, low: int | None = None, degree: in
     """x - max - log(sum(exp(x - max))) along ``axis``, for any x (|x| < 2^44).
 
     exp as in :func:`softmax` (8 more fraction bits), then :func:`log` of the sum on the octaves of [1, n].
-    Rounds: max + exp's + log's, by default max + C + B + 6M + 4T + 5.
+    Rounds: max + exp's + log's, by default max + C + B + 3M + 9T + 8.
     Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, axis, frac = _prepare_axis(x, axis)
@@ -337,8 +344,32 @@ def _exp(x: Tensor, frac: int, low: int | None, high: int, degree: int, extra_bi
     low = math.floor(-(frac + 1) * LN2) if low is None else low
     _check_int("low", low, -64, high - 1)
     _check_int("degree", degree, 1, 12)
-    table = _overlapping_fits(np.exp, low, high, 1.0, degree)
-    return _piecewise(x, frac, table, low, high, 1.0, clamp_high=clamp_high, extra_bits=extra_bits)
+    # the clamp keeps one piece below low, whose value is 0: x <= low - 1 (masked softmax scores) gives
+    # index 0 exactly, so exactly 0
+    floor = low - 1
+    t = _clamp(x, floor, high if clamp_high else None) - floor
+    index = _integer_part(t)
+    v = t - index  # in (-1, 1), exact: e^x = e^(floor + index) e^v
+    # e^v by a polynomial with public coefficients on powers kept to WIDE_BITS fraction bits, to Q_BITS bits
+    powers = _wide_powers(v, frac, degree)
+    coefficients = _scaled_ints(_fit(np.exp, degree, -1.0, 1.0), EXP_COEFFICIENT_BITS)
+    q = sum(p * int(c) for p, c in zip(powers, coefficients[1:])) + (int(coefficients[0]) << WIDE_BITS)
+    q = _truncate(q, WIDE_BITS + EXP_COEFFICIENT_BITS - Q_BITS)  # e^v 2^Q_BITS, an integer tensor
+    # e^(low + i) from one lookup, in two columns of different scales (large values keep their relative
+    # precision, small ones their absolute), each times q: one round, then one truncation each
+    values = np.exp(floor + np.arange(high - floor + 1, dtype=np.float64))
+    values[0] = 0.0
+    big_bits = math.floor(60 - math.log2(values.max() * math.e) - Q_BITS)
+    threshold = 2.0 ** (21 - big_bits)
+    small_bits = math.floor(60 - math.log2(threshold * math.e) - Q_BITS)
+    big = np.where(values >= threshold, values, 0.0)
+    small = np.where(values >= threshold, 0.0, values)
+    table = np.stack([_scaled_ints(big, big_bits), _scaled_ints(small, small_bits)], axis=1)
+    scales = _move_last_first(_table_lookup(index, table))  # (2, *shape) integer tensor
+    products = scales * _stack([q, q])  # integer products: one round
+    out = (_truncate(products[0], big_bits + Q_BITS - frac - extra_bits)
+           + _truncate(products[1], small_bits + Q_BITS - frac - extra_bits))
+    return _with_frac(out, frac)
 
 
 def _log(x: Tensor, frac: int, low: int | None, high: int | None, degree: int, shift: int = 0,
@@ -425,6 +456,29 @@ def _fit(fn: Callable, degree: int, a: float, b: float) -> np.ndarray:
     interpolant = np.polynomial.Chebyshev.interpolate(lambda u: fn(mid + half * u), degree)
     coefficients = interpolant.convert(kind=np.polynomial.Polynomial).coef
     return np.pad(coefficients, (0, degree + 1 - len(coefficients)))
+
+
+def _wide_powers(v: Tensor, frac: int, degree: int) -> list:
+    """[v, v^2, ..., v^degree] of a fixed-point |v| < 1, as integer tensors scaled by 2^WIDE_BITS (more fraction
+    bits than v's): the product tree of :func:`_powers` on ring integers, each level one integer product and one
+    truncation by WIDE_BITS (the same rounds as fixed-point products), so a power errs by 2^-WIDE_BITS."""
+    first = _ring_integers(v, frac) * (1 << (WIDE_BITS - frac))  # exact
+    powers = [first]
+    while len(powers) < degree:
+        count = min(len(powers), degree - len(powers))
+        level = _products([powers[-1]] * count, powers[:count])
+        powers += _unstack(_truncate(_stack(level), WIDE_BITS))
+    return powers
+
+
+def _ring_integers(t: Tensor, frac: int) -> Tensor:
+    """A fixed-point tensor's ring integers (t 2^frac) as an integer tensor: no computation, no rounding."""
+    return t._new(t.components, 0) if _is_shared(t) else t * 2.0**frac
+
+
+def _with_frac(t: Tensor, frac: int) -> Tensor:
+    """An integer tensor holding t 2^frac read as the fixed-point t."""
+    return t._new(t.components, frac) if _is_shared(t) else t / 2.0**frac
 
 
 def _powers(u: Tensor, degree: int) -> list:
