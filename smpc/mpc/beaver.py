@@ -24,7 +24,7 @@ def beaver_product(party, x: np.ndarray, y: np.ndarray, op: Bilinear) -> np.ndar
     """
     triple = party.dealer.triple(op, x.shape, y.shape)
     a, b = triple.a, triple.b
-    e, f = open_shares(party, [x - a, y - b])
+    e, f = open_shares(party, [x - a, y - b], owned=True)
     if party.rank == 0:
         b = b + f
     product = op.apply(e, b)

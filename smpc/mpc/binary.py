@@ -92,7 +92,7 @@ def and_many(party, pairs: list[tuple[BinaryTensor, BinaryTensor]]) -> list[Bina
     for (x, y), shape, triple in zip(pairs, shapes, triples):
         masked.append(np.broadcast_to(x.share, shape) ^ triple.a)
         masked.append(np.broadcast_to(y.share, shape) ^ triple.b)
-    opened = open_shares(party, masked, combine=np.bitwise_xor)
+    opened = open_shares(party, masked, combine=np.bitwise_xor, owned=True)
     results = []
     for index, triple in enumerate(triples):
         e, f = opened[2 * index], opened[2 * index + 1]

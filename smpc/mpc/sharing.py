@@ -77,21 +77,27 @@ def max_share_elements(party) -> int:
 
 
 @wrapping
-def open_shares(party, shares: list[np.ndarray], combine=np.add) -> list[np.ndarray]:
+def open_shares(party, shares: list[np.ndarray], combine=np.add, owned: bool = False) -> list[np.ndarray]:
     """Reconstruct several shared values at every party in one round.
 
     Each party sends each of its shares to every other party, then combines what it got
     (``np.add`` for additive sharing, ``np.bitwise_xor`` for XOR sharing).
-    Bytes sent per party: (N-1) * sum of sizes * 8.
+    Bytes sent per party: (N-1) * sum of sizes * 8. ``owned``: the shares are the caller's
+    temporaries (uint64, contiguous, used nowhere else), combined in place rather than copied.
     """
     for peer in party.others:
         for share in shares:
-            party.send(peer, share)
-    totals = [np.array(share, dtype=np.uint64, copy=True) for share in shares]
+            party.send(peer, share)  # sending copies the bytes: the shares may change afterwards
+    totals = [share if owned and _writable_words(share) else np.array(share, dtype=np.uint64, copy=True)
+              for share in shares]
     for peer in party.others:
         for total in totals:
             combine(total, party.recv_like(peer, total.shape), out=total)
     return totals
+
+
+def _writable_words(array: np.ndarray) -> bool:
+    return array.dtype == np.uint64 and array.flags.c_contiguous and array.flags.writeable and array.base is None
 
 
 def open_to(party, share: np.ndarray, dst: int) -> np.ndarray | None:

@@ -55,7 +55,7 @@ def truncate(party, x: np.ndarray, bits: int, pair=None) -> np.ndarray:
     masked = x + pair.r
     if party.rank == 0:
         masked = masked + np.uint64(1 << BIAS_BITS)
-    (c,) = open_shares(party, [masked])
+    (c,) = open_shares(party, [masked], owned=True)
     c_msb = c >> _TOP
     # [w] = c_msb + [r_msb] - 2 c_msb [r_msb]: XOR of a public bit and a shared bit
     w = pair.r_msb - np.uint64(2) * c_msb * pair.r_msb
