@@ -366,7 +366,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal: bool = False, sc
 def embedding(ids, weight):
     """Rows ``ids`` of ``weight`` (torch.nn.functional.embedding; note the argument order).
 
-    Public integer ids select rows (of a shared weight: a one-hot of the ids times it, one truncation). Shared
+    Public integer ids select rows (of a shared weight too: locally in every share, exact, no round). Shared
     ids are an integer tensor (:func:`smpc.nn.share_tokens`): their one-hot is made inside the private run from
     a random-offset one-hot (:func:`smpc.mpc.one_hot.one_hot`, one round), then multiplied by the weight (an
     integer times fixed-point product: one round, no truncation). Not differentiated.
@@ -383,9 +383,7 @@ def embedding(ids, weight):
         raise TypeError(f"embedding: token ids must be integers, got a {ids.dtype} array")
     if ids.size and (ids.min() < 0 or ids.max() >= vocabulary):
         raise ValueError(f"embedding: token ids must lie in [0, {vocabulary}), got {ids.min()}..{ids.max()}")
-    if not arrays.is_shared(weight):
-        return np.asarray(weight)[ids]
-    return np.eye(vocabulary)[ids] @ weight
+    return weight[ids]  # a shared weight's rows are selected locally in every share: exact, no round
 
 
 def mse_loss(prediction, target):
