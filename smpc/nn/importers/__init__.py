@@ -49,9 +49,8 @@ def from_torch(module, example_inputs, *, verify: bool = True) -> GraphModule:
     sqrt and reciprocal on the ranges of :mod:`smpc.mpc.functions`. Values computed from constants only
     are computed once, by torch, while converting.
 
-    Transformers: LayerNorm (shared: :func:`smpc.mpc.functions.inv_sqrt` of var + eps, on [2^-16, 2^32)),
-    SiLU, GELU (approximate="tanh" exactly; the erf form on shared values by a refitted tanh form, 2.52e-5 from
-    erf-GELU), scaled_dot_product_attention and nn.MultiheadAttention (public boolean/additive masks and
+    Transformers: LayerNorm, SiLU, GELU (both forms; :mod:`smpc.mpc.transformer_functions` on shared values:
+    the variance exact in the ring, Phi by looked-up pieces), scaled_dot_product_attention and nn.MultiheadAttention (public boolean/additive masks and
     is_causal; masked scores become -1e4, which the shared softmax maps to exactly 0), masked_fill with a public
     mask, embeddings (public ids, or private token ids shared as integers with :func:`share_tokens`).
     Not yet: transposed or 1-D convolutions, upsampling, inputs of another batch size than the example's.
