@@ -1,5 +1,6 @@
 """smpc.ring.matmul: exact Z_2^64 products, compared with numpy.matmul on uint64."""
 
+import importlib
 import threading
 
 import numpy as np
@@ -234,3 +235,14 @@ def test_dispatcher_picks_known_methods():
 
 def test_warmup_runs():
     warmup()
+
+
+def test_large_operands_are_transposed_by_tiles_exactly():
+    matmul_module = importlib.import_module("smpc.ring.matmul")
+    rng = np.random.default_rng(4)
+    b = rng.integers(0, 2**64, size=(2, 2100, 2101), dtype=np.uint64)  # above the scratch buffer's size
+    assert b[0].size > matmul_module._SCRATCH_MAX
+    np.testing.assert_array_equal(matmul_module._transposed(b), np.ascontiguousarray(b.swapaxes(1, 2)))
+    a = rng.integers(0, 2**64, size=(3, 2100), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(matmul(a, b[1]), np.matmul(a, b[1]))  # numpy's uint64 product wraps exactly

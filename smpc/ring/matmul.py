@@ -256,6 +256,10 @@ def _transposed(b3: np.ndarray) -> np.ndarray:
         return bt
     size = bt.size
     if size > _SCRATCH_MAX:
+        if b3.flags.c_contiguous:  # large: a tiled parallel transpose (numpy's strided copy is 10x slower here)
+            out = np.empty(bt.shape, np.uint64)
+            _tiled_transpose(b3, out)
+            return out
         return np.array(bt, order="C")
     buf = getattr(_scratch, "buf", None)
     if buf is None or buf.size < size:
@@ -264,6 +268,25 @@ def _transposed(b3: np.ndarray) -> np.ndarray:
     out = buf[:size].reshape(bt.shape)
     np.copyto(out, bt)  # numpy's strided copy is as fast as a blocked numba transpose
     return out
+
+
+_TILE = 64
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _tiled_transpose(source, out):
+    """out[b, j, i] = source[b, i, j] for C-contiguous (B, k, n) source and (B, n, k) out, by 64x64 tiles."""
+    batches, rows, cols = source.shape
+    row_tiles = (rows + _TILE - 1) // _TILE
+    col_tiles = (cols + _TILE - 1) // _TILE
+    for task in prange(batches * row_tiles * col_tiles):
+        b = task // (row_tiles * col_tiles)
+        rest = task % (row_tiles * col_tiles)
+        r0 = (rest // col_tiles) * _TILE
+        c0 = (rest % col_tiles) * _TILE
+        for i in range(r0, min(r0 + _TILE, rows)):
+            for j in range(c0, min(c0 + _TILE, cols)):
+                out[b, j, i] = source[b, i, j]
 
 
 def _choose(nb: int, m: int, k: int, n: int) -> tuple[str, bool]:
@@ -397,6 +420,7 @@ def warmup() -> None:
         _axpy_parallel(a, b, idx, idx, out[0], 2, 1)
     _dot_serial(a, bt, idx, idx, out, 4, 4, 4, 1)
     _axpy_serial(a, b, idx, idx, out[0], 2)
+    _tiled_transpose(b, np.empty((1, 2, 3), np.uint64))
     from smpc.ring import conv  # imports this module: import it late
 
     xp = np.zeros((1, 1, 3, 3), np.uint64)
