@@ -50,9 +50,10 @@ def from_torch(module, example_inputs, *, verify: bool = True) -> GraphModule:
     are computed once, by torch, while converting.
 
     Transformers: LayerNorm, SiLU, GELU (both forms; :mod:`smpc.mpc.transformer_functions` on shared values:
-    the variance exact in the ring, Phi by looked-up pieces), scaled_dot_product_attention and nn.MultiheadAttention (public boolean/additive masks and
-    is_causal; masked scores become -1e4, which the shared softmax maps to exactly 0), masked_fill with a public
-    mask, embeddings (public ids, or private token ids shared as integers with :func:`share_tokens`).
+    the variance exact in the ring, Phi by looked-up pieces), scaled_dot_product_attention and
+    nn.MultiheadAttention (public boolean/additive masks and is_causal; masked scores become -1e4, which the
+    shared softmax maps to exactly 0), masked_fill with a public mask, embeddings (public ids, or private token
+    ids shared as integers with :func:`share_tokens`).
     Not yet: transposed or 1-D convolutions, upsampling, inputs of another batch size than the example's.
 
     Raises :class:`UnsupportedModelError` listing every unsupported op with its count and layer paths
