@@ -101,8 +101,8 @@ class Transport(ABC):
                 raise PeerFinished(rank, f"{self.name(peer)} finished while a message from it was expected")
             raise PeerError(rank, f"{self.name(peer)} sent nothing more ({item[1]}) while a message was expected")
 
-    def _consumed(self, peer: int, nbytes: int) -> None:
-        """Hook: the program has taken ``nbytes`` of payload from ``peer``'s inbox."""
+    def _consumed(self, peer: int, nbytes: int) -> None:  # noqa: B027 (an optional hook, not abstract)
+        """Hook: the program has taken ``nbytes`` of payload from ``peer``'s inbox (nothing to do by default)."""
 
     @abstractmethod
     def abort(self, reason: str) -> None:
