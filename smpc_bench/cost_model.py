@@ -93,11 +93,12 @@ class Ledger:
         return CostBinary(self, shape)
 
     def b2a(self, shape) -> None:
-        """Binary bits to arithmetic sharing, one round: additive opens the bits masked by dabits; aby3's party
-        0 sends each other party one word per bit, and parties 1 and 2 one word to each other."""
+        """Binary bits (``shape``: bits first) to arithmetic sharing, one round: additive opens the bits masked by
+        dabits, packed into one word per element; aby3's party 0 sends each other party one word per bit, and
+        parties 1 and 2 one word to each other."""
         count = int(np.prod(shape, dtype=np.int64))
         if self.protocol == "additive":
-            self._add(1, [(self.parties - 1) * frame_bytes(shape)] * self.parties)
+            self._add(1, [(self.parties - 1) * frame_bytes(shape[1:])] * self.parties)
         else:
             self._add(1, [2 * frame_bytes((count,))] + [frame_bytes((count,))] * 2)
 

@@ -206,6 +206,27 @@ def test_binary_msb_and_b2a(parties):
         assert np.array_equal(arithmetic, (values >> np.uint64(63)).astype(np.int64))
 
 
+@pytest.mark.parametrize("parties", [2, 3])
+def test_packed_b2a_of_many_bits_in_one_round(parties):
+    values = np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 1, 12345, 0xA5A5], dtype=np.uint64)
+    positions = [0, 1, 2, 7, 15, 62, 63]
+
+    def program(party):
+        words = conversions.a2b(party, party.share(only(values.view(np.int64), party, 0), src=0).share)
+        party.reset_stats()
+        shares = conversions.b2a_packed(party, [words.bit(j) for j in positions])
+        stats = party.stats
+        return type(party.share(only(np.zeros(1, np.int64), party, 0), src=0))(party, shares, 0).reveal(), stats
+
+    for arithmetic, stats in smpc.run(program, parties=parties):
+        want = np.stack([(values >> np.uint64(j)) & np.uint64(1) for j in positions]).astype(np.int64)
+        assert np.array_equal(arithmetic, want)
+        assert stats["rounds"] == 1 and stats["bytes"] == (parties - 1) * frame((values.size,))  # one packed word
+
+    with pytest.raises(ValueError, match="1 to 64 bits"):
+        conversions.b2a_packed(None, [])
+
+
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 def test_to_binary_gives_the_twos_complement_words(protocol, parties):
     values = np.array([0, 1, -1, 2**63 - 1, -(2**63), 12345, -98765], dtype=np.int64)

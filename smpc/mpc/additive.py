@@ -15,8 +15,7 @@ import numpy as np
 
 from smpc.mpc import dealer as dealer_module
 from smpc.mpc.beaver import beaver_product
-from smpc.mpc.binary import BinaryTensor
-from smpc.mpc.conversions import a2b, b2a
+from smpc.mpc.conversions import a2b, b2a_packed
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.sharing import open_shares, open_to, share_from
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
@@ -94,9 +93,9 @@ class AdditiveTensor(SharedTensor):
         return a2b(self.party, self.share)
 
     def _bits_to_arithmetic(self, bits: list) -> "AdditiveTensor":
-        """Binary-shared bits (words 0/1, each of this shape) as one stacked integer tensor: one B2A round."""
-        stacked = BinaryTensor(self.party, np.stack([bit.share for bit in bits]))
-        return self._new((b2a(self.party, stacked),), 0)
+        """Binary-shared bits (words 0/1, each of this shape) as one stacked integer tensor: one B2A round, the
+        masked bits opened packed into one word per element."""
+        return self._new((b2a_packed(self.party, bits),), 0)
 
     def reveal_ring(self, to: int | None = None) -> np.ndarray | None:
         """The raw ring elements (uint64), to all or to party ``to``. One round."""

@@ -41,6 +41,25 @@ def msb(party, share: np.ndarray) -> BinaryTensor:
 
 
 @wrapping
+def b2a_packed(party, bits: list[BinaryTensor]) -> np.ndarray:
+    """Arithmetic shares (stacked: ``(len(bits), *shape)``) of up to 64 binary-shared bits of one shape (words 0/1),
+    in one round with dabits: the masked bits travel packed, bit j of one word per element, so the opening is
+    n words rather than n per bit."""
+    if not 1 <= len(bits) <= 64:
+        raise ValueError(f"b2a_packed takes 1 to 64 bits, got {len(bits)}")
+    r_binary, r_arith = party.dealer.dabits((len(bits), *bits[0].shape))
+    packed = np.zeros(bits[0].shape, np.uint64)
+    for j, bit in enumerate(bits):
+        packed |= ((bit.share ^ r_binary[j]) & np.uint64(1)) << np.uint64(j)
+    opened = BinaryTensor(party, packed).reveal()
+    c = np.stack([(opened >> np.uint64(j)) & np.uint64(1) for j in range(len(bits))])
+    share = r_arith * (np.uint64(1) - np.uint64(2) * c)
+    if party.rank == 0:
+        share += c
+    return share
+
+
+@wrapping
 def b2a(party, bit: BinaryTensor) -> np.ndarray:
     """An arithmetic share of a binary-shared bit (words 0/1), one round with a dabit."""
     r_binary, r_arith = party.dealer.dabits(bit.shape)
