@@ -59,23 +59,13 @@ def _rotate_and_reshare(party, rows: dict, j: int, shift: np.ndarray | None) -> 
     after, before = (j + 1) % PARTIES, (j - 1) % PARTIES  # component indices j+1, j-1
     if rank == c:  # holds components j+1 and j-1: both become fresh PRG streams
         return {after: party.pair_prg(a).random_ring(shape), before: party.pair_prg(b).random_ring(shape)}
-    bits = int(shape[1]).bit_length() - 1
-    mask = np.uint64((1 << bits) - 1)
-    shift = shift & mask
-    if rank == a:  # holds components j and j+1
-        fresh = party.pair_prg(c).random_ring(shape)  # u_{j+1}
-        masked = rotate_rows(rows[after], shift)
-        masked -= fresh
-        party.send(b, masked)
-        own = rotate_rows(rows[j], shift)
-        own += masked
-        own += party.recv_like(b, shape)
-        return {j: own, after: fresh}
-    fresh = party.pair_prg(c).random_ring(shape)  # b: holds components j-1 and j; u_{j-1}
-    masked = rotate_rows(rows[before], shift)
+    # a holds components j and j+1 and re-randomises j+1 with c; b holds j-1 and j and re-randomises j-1 with c
+    other, partner = (after, b) if rank == a else (before, a)
+    fresh = party.pair_prg(c).random_ring(shape)  # u_other
+    masked = rotate_rows(rows[other], shift)
     masked -= fresh
-    party.send(a, masked)
+    party.send(partner, masked)
     own = rotate_rows(rows[j], shift)
     own += masked
-    own += party.recv_like(a, shape)
-    return {before: fresh, j: own}
+    own += party.recv_like(partner, shape)  # the partner's masked rotation of the component this party lacks
+    return {j: own, other: fresh}
