@@ -53,9 +53,7 @@ class Selection:
     def lookup(self, table):
         """``table[index]``: shape index.shape + table.shape[1:] (integer table: integer tensor; float table:
         fixed point); the table has at most as many rows as the selection's size rounded up to 2^m."""
-        table = np.asarray(table)
-        if table.ndim == 0 or len(table) == 0:
-            raise ValueError(f"lookup: the table needs a first axis of at least one entry, got shape {table.shape}")
+        table = _checked_table(table)
         ring, frac = self._index._coerce(table)  # integers exactly, floats in fixed point
         flat = ring.reshape(len(ring), -1)
         looked_up = self._rows._local(lambda c: rotated_dot(c, self._shifts, flat))
@@ -84,12 +82,16 @@ def lookups(indices: list, tables: list) -> list:
     """
     if len(indices) != len(tables) or not indices:
         raise ValueError("lookups needs as many tables as index tensors, and at least one")
-    tables = [np.asarray(table) for table in tables]
-    for table in tables:
-        if table.ndim == 0 or len(table) == 0:
-            raise ValueError(f"lookup: the table needs a first axis of at least one entry, got shape {table.shape}")
+    tables = [_checked_table(table) for table in tables]  # before any round
     rotations = _rotations(indices, [width_bits(len(table)) for table in tables])
     return [Selection(x, rows, shifts).lookup(table) for x, table, (rows, shifts) in zip(indices, tables, rotations)]
+
+
+def _checked_table(table) -> np.ndarray:
+    table = np.asarray(table)
+    if table.ndim == 0 or len(table) == 0:
+        raise ValueError(f"lookup: the table needs a first axis of at least one entry, got shape {table.shape}")
+    return table
 
 
 def _rotations(indices: list, widths: list) -> list:

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from smpc.mpc import functions as mpc_functions
+from smpc.mpc.transformer_functions import MASK_FLOOR
 from smpc.nn import arrays, functional as F
 
 
@@ -263,12 +264,10 @@ def hard_sigmoid(x, alpha: float, beta: float):
 
 
 # --- transformer operations ---------------------------------------------------------------------------------------
-#: masked attention scores and masked_fill values below this (torch writes -inf or finfo.min) become this public
-#: constant: after softmax's max subtraction a masked score is below -1e4 + (max - min of the row), and shared
-#: exp returns exactly 0 below -12, so the masked weights are exactly 0 as in torch, while -inf or -3.4e38 would
-#: not fit the fixed-point ring (2^-16 units, |x| < 2^30 or so). Differs from torch only on a row that masks
-#: every position (torch gives NaN there).
-MASK_FLOOR = -1e4
+# Masked attention scores and masked_fill values below MASK_FLOOR (torch writes -inf or finfo.min) become it (the
+# transformer functions' constant): after softmax's max subtraction a masked score lies far below where the shared
+# exp gives exactly 0, so masked weights are exactly 0 as in torch, while -inf or -3.4e38 would not fit the
+# fixed-point ring. Differs from torch only on a row that masks every position (torch gives NaN there).
 
 
 def layer_norm(x, axes: int, weight=None, bias=None, eps: float = 1e-5):
