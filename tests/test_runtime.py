@@ -122,10 +122,12 @@ def _fake_peer_sends(garbage: bytes):
     socks, addresses = net_helpers.listeners(2)
     party0 = net_helpers.Outcome()
     outcome = {}
+    set_up = threading.Event()
 
     def real_party():
         thread, _ = net_helpers.start(0, 2, addresses, socks[0], net_helpers.creds(), outcome=party0)
         thread.join()
+        set_up.set()
         if party0.error is not None:
             outcome["setup"] = party0.error
             return
@@ -141,6 +143,9 @@ def _fake_peer_sends(garbage: bytes):
     fake, party1 = net_helpers.start(1, 2, addresses, socks[1], net_helpers.creds())
     fake.join(20)
     assert party1.error is None, party1.error
+    # Party 1 can finish its set-up first; the garbage must reach party 0 after its own set-up ended
+    # (during set-up it is refused as well, but this test is about the receiver).
+    assert set_up.wait(20)
     transport = party1.transport
     transport._loop.call_soon_threadsafe(transport._writers[0].write, garbage)
     thread.join(20)
