@@ -2,6 +2,10 @@
 
 import sys
 
+from smpc.net.allocator import restart_tuned
+
+restart_tuned()  # malloc settings under which runs reuse freed memory (smpc.net.allocator)
+
 from smpc.cli import main
 
 sys.exit(main())

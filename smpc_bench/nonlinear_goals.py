@@ -20,6 +20,7 @@ import numpy as np
 
 import smpc
 from smpc.mpc import functions, transformer_functions
+from smpc.net.allocator import release_freed_memory, restart_tuned
 from smpc_bench.memory import PeakMemory
 
 #: (name, function on a shared tensor, inputs, goal in Y, CrypTen 0.4.1 seconds at 10^6 elements, 2 parties)
@@ -65,6 +66,7 @@ def goal_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[dict]:
 
         warm = x[:64] if x.ndim == 1 else x[:1]
         for protocol, parties in setups:
+            release_freed_memory()  # the row's peak is its own, not what earlier rows left free in the heap
             smpc.run(functools.partial(program, x=warm), parties=parties, protocol=protocol)  # warm up the kernels
             seconds, peak = [], 0
             for _ in range(repeat):
@@ -108,4 +110,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+    restart_tuned()
     main()

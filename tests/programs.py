@@ -139,3 +139,8 @@ def one_hot_and_lookup(ids, size, table, party):
     shared_table = party.share(only(table, party, 1), src=1)
     encoded = shared_ids.one_hot(size)
     return encoded.reveal(), (encoded @ shared_table).reveal()
+
+
+def malloc_settings(party):
+    """The malloc tunables this party's process started with."""
+    return {name: os.environ.get(name) for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_")}

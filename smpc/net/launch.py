@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from smpc.exceptions import PartyFailedError, PeerError, PeerTimeoutError
-from smpc.net import module_data
+from smpc.net import allocator, module_data
 from smpc.net.certs import endpoint_cert_name
 from smpc.net.handshake import Credentials
 from smpc.net.party import Party, PartyOptions
@@ -162,18 +162,19 @@ def _launch_tcp(fn, parties, endpoints, protocol, options, tls) -> list:
     data = module_data.fingerprints(fn)
     pipes, processes = [], []
     try:
-        for endpoint in range(endpoints):
-            ours, theirs = context.Pipe()
-            process = context.Process(
-                target=_tcp_child,
-                args=(endpoint, parties, fn, protocol, options, session, data, theirs),
-                name=f"smpc-{endpoint}",
-                daemon=True,
-            )
-            process.start()
-            theirs.close()
-            pipes.append(ours)
-            processes.append(process)
+        with allocator.for_child_processes():  # malloc settings read at their start (smpc.net.allocator)
+            for endpoint in range(endpoints):
+                ours, theirs = context.Pipe()
+                process = context.Process(
+                    target=_tcp_child,
+                    args=(endpoint, parties, fn, protocol, options, session, data, theirs),
+                    name=f"smpc-{endpoint}",
+                    daemon=True,
+                )
+                process.start()
+                theirs.close()
+                pipes.append(ours)
+                processes.append(process)
         ports = [_receive(pipes[e], processes[e], options.timeout + 60, e, parties) for e in range(endpoints)]
         ports = [p if isinstance(p, (int, _Failure)) else _child_outcome(p, e, parties) for e, p in enumerate(ports)]
         failed = [p for p in ports if isinstance(p, _Failure)]
