@@ -6,6 +6,6 @@ from smpc.net.allocator import restart_tuned
 
 restart_tuned()  # malloc settings under which runs reuse freed memory (smpc.net.allocator)
 
-from smpc_bench.cli import main
+from smpc_bench.cli import main  # noqa: E402 (after the restart: no import work twice)
 
 sys.exit(main())
