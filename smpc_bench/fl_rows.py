@@ -21,7 +21,7 @@ from smpc_bench.timing import spread, timed
 CLIP_NORM = 1.0
 NOISE_MULTIPLIER = 1.0
 DELTA = 1e-5
-SECAGG_ROUNDS = 4  # advertise keys, share keys, masked input, unmasking (Bonawitz et al. 2017, Sec. 4)
+SECAGG_ROUNDS = 5  # advertise keys, share keys, masked input, consistency check, unmasking (Bonawitz et al. 2017)
 
 
 def _updates(clients: int, size: int) -> list[np.ndarray]:

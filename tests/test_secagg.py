@@ -31,6 +31,7 @@ from smpc.fl.secagg_crypto import (
 )
 from smpc.fl.secagg_errors import MalformedMessageError, SecAggError, TooFewSurvivorsError
 from smpc.fl.secagg_graph import graph_degree, is_connected, neighbour_graph
+from smpc.fl.secagg_identity import Enrolment, enrol
 from smpc.fl.secagg_quantize import capacity, choose_frac_bits, dequantize, error_bound, quantize
 from smpc.fl.secagg_server import SecAggServer
 from smpc.net.launch import launch
@@ -55,16 +56,29 @@ def zeros(count: int) -> bytes:
     return bytes(count)
 
 
-def run_with(config, updates, server=None, client_configs=None, timeout=10.0):
-    """Launch server and clients on threads, with an optional server object and per-client configs."""
+SIGNING_KEYS, ENROLMENT = enrol(12)
+
+
+def enrolled(config):
+    """``config`` with the enrolment of the first n of the test clients' keys."""
+    return dataclasses.replace(config, enrolment=Enrolment(ENROLMENT.keys[: config.n_clients]))
+
+
+def run_with(config, updates, server=None, client_configs=None, timeout=10.0, client=None):
+    """Launch server and clients on threads, with an optional server object, per-client configs and client
+    program (the test clients' keys and enrolment filled in where a config has none)."""
+    config = config if config.enrolment else enrolled(config)
     server = server or SecAggServer(config)
-    client_configs = client_configs or {}
+    client_configs = {c: (cc if cc.enrolment else enrolled(cc)) for c, cc in (client_configs or {}).items()}
+    if server.config.enrolment is None:
+        server.config = enrolled(server.config)
+    client = client or run_client
 
     def program(party):
         if party.rank == 0:
             return server.run(party)
         c = party.rank - 1
-        run_client(party, c, client_configs.get(c, config), updates[c])
+        client(party, c, client_configs.get(c, config), updates[c], SIGNING_KEYS[c])
         return None
 
     return launch(program, config.n_clients + 1, SecAggProtocol(), "local", PartyOptions(timeout=timeout))
@@ -237,9 +251,10 @@ def test_fewer_than_t_survivors_raise_naming_the_counts():
     updates = [np.ones(3)] * 5
     with pytest.raises(TooFewSurvivorsError, match="only 2 clients sent masked updates, fewer than the threshold 3"):
         secure_aggregate(updates, threshold=3, drop_before=(0, 1, 2))
-    with pytest.raises(TooFewSurvivorsError, match=r"only 2 of its neighbourhood answered: 2 of 4") as info:
+    with pytest.raises(TooFewSurvivorsError, match=r"only 2 clients confirmed the survivor list, fewer than the "
+                                                   r"threshold 3 \(5 clients\); missing clients: \[0, 1, 2\]") as info:
         secure_aggregate(updates, threshold=3, drop_before=(0,), drop_after=(1, 2))
-    assert info.value.available == 2 and info.value.threshold == 3 and info.value.stage == "unmasking"
+    assert info.value.available == 2 and info.value.threshold == 3 and info.value.stage == "consistency check"
 
 
 def test_ring_64_and_explicit_fraction_bits():
@@ -338,9 +353,10 @@ def test_bytes_per_client_match_the_message_table():
     n, size = 5, 100
     k = n - 1
     result = secure_aggregate([np.ones(size)] * n, threshold=3, return_stats=True)
-    sent = frame((64,), 1) + frame((k, CIPHERTEXT_BYTES), 1) + frame((size,), 4) + frame((k + 1, 66), 1)
-    received = (3 * frame((2,), 8) + frame((k,), 8) + frame((k, 64), 1) + frame((k,), 8)
-                + frame((k, CIPHERTEXT_BYTES), 1) + frame((k,), 1))
+    sent = (frame((128,), 1) + frame((k, CIPHERTEXT_BYTES), 1) + frame((size,), 4) + frame((64,), 1)
+            + frame((k + 1, 66), 1))
+    received = (4 * frame((2,), 8) + frame((k,), 8) + frame((k, 128), 1) + frame((k,), 8)
+                + frame((k, CIPHERTEXT_BYTES), 1) + frame((n,), 8) + frame((k + 1,), 8) + frame((k + 1, 64), 1))
     assert result.client_bytes_sent == [sent] * n
     assert result.client_bytes_received == [received] * n
     assert result.server_bytes_received == n * sent and result.server_bytes_sent == n * received
@@ -362,8 +378,9 @@ KEYS = ClientKeys.generate().public_bytes()
 
 
 def other_keys(count):
-    return np.frombuffer(b"".join(ClientKeys.generate().public_bytes() for _ in range(count)), np.uint8).reshape(
-        count, 64)
+    """``count`` advertisements: fresh keys and 64 signature bytes (checked by the client, not here)."""
+    return np.frombuffer(b"".join(ClientKeys.generate().public_bytes() + bytes(64) for _ in range(count)),
+                         np.uint8).reshape(count, 128)
 
 
 @pytest.mark.parametrize("ids, keys, match", [
@@ -372,7 +389,7 @@ def other_keys(count):
     (np.array([0, 1], np.int64), None, "may not be on it"),
     (np.array([1, 9], np.int64), None, "may not be on it"),
     (np.array([1, 2, 3, 4], np.int64), None, "more than the graph's degree"),
-    (np.array([1, 2], np.int64), other_keys(3), r"expected uint8\[2, 64\]"),
+    (np.array([1, 2], np.int64), other_keys(3), r"expected uint8\[2, 128\]"),
     (np.array([1, 2], np.int64), np.repeat(other_keys(1), 2, axis=0), "repeat"),
 ])
 def test_client_rejects_bad_neighbour_lists(ids, keys, match):
@@ -388,8 +405,18 @@ def test_client_and_server_reject_malformed_round_messages():
         msg.recv_go(ScriptedParty(np.array([1, 5], np.int64)), 1)
     with pytest.raises(MalformedMessageError, match="may not be on it"):
         msg.recv_routed_shares(ScriptedParty(np.array([3], np.int64)), 0, [1, 2])
-    with pytest.raises(MalformedMessageError, match="0 and 1"):
-        msg.recv_unmask_request(ScriptedParty(np.array([1, 2], np.uint8)), 2)
+    with pytest.raises(MalformedMessageError, match="survivor list that is not sorted"):
+        msg.recv_survivors(ScriptedParty(np.array([2, 1], np.int64)), 1, 5)
+    with pytest.raises(MalformedMessageError, match="may not be on it"):
+        msg.recv_survivors(ScriptedParty(np.array([1, 5], np.int64)), 1, 5)
+    with pytest.raises(MalformedMessageError, match="without this client"):
+        msg.recv_survivors(ScriptedParty(np.array([0, 2], np.int64)), 1, 5)
+    with pytest.raises(MalformedMessageError, match="confirming clients naming a client that may not be on it"):
+        msg.recv_confirmations(ScriptedParty(np.array([0, 3], np.int64)), {0, 1, 2})
+    with pytest.raises(MalformedMessageError, match=r"uint8\[1, 64\] as the confirmations, expected uint8\[2, 64\]"):
+        msg.recv_confirmations(ScriptedParty(np.array([0, 1], np.int64), np.zeros((1, 64), np.uint8)), {0, 1, 2})
+    with pytest.raises(MalformedMessageError, match=r"client 2 sent uint8\[63\] as its signature"):
+        msg.recv_signature(ScriptedParty(np.zeros(63, np.uint8)), 2)
     with pytest.raises(MalformedMessageError, match="client 1 sent uint64"):
         msg.recv_masked(ScriptedParty(np.zeros(4, np.uint64)), 1, 4, np.uint32)
     with pytest.raises(MalformedMessageError, match=r"uint8\[2, 66\] as its unmasking shares, expected uint8\[3, 66\]"):
@@ -430,7 +457,8 @@ def test_a_client_refuses_to_unmask_when_the_server_goes_on_below_its_threshold(
     n, shape = 5, (2,)
     strict = make_config(n, shape, 4, (0, 1), (), None, 16.0, 32, None)
     lax = dataclasses.replace(strict, threshold=3)
-    with pytest.raises(PartyFailedError, match="went on with 3 surviving neighbours .* below the threshold 4"):
+    with pytest.raises(PartyFailedError, match="went on with 3 clients of its neighbourhood confirming the survivor "
+                                               "list .* below the threshold 4"):
         run_with(lax, [np.ones(shape)] * n, server=SecAggServer(lax), client_configs={c: strict for c in (2, 3, 4)})
 
 

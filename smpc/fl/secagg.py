@@ -5,17 +5,25 @@ sum and nothing else. It launches ``n + 1`` endpoints of smpc's runtime (threads
 ``transport="local"``, processes over loopback TCP with ``"tcp"``): endpoint 0 is the
 server, endpoint ``c + 1`` is client ``c``; clients talk only to the server.
 
-Threat model: semi-honest (honest-but-curious) server and clients that follow the four
-rounds AdvertiseKeys, ShareKeys, MaskedInputCollection and Unmasking
-(Bonawitz et al., figure 4, without the consistency round the active version needs).
-The server, even together with fewer than t clients of any neighbourhood, learns
-only the sum of the updates of the clients that sent one (Bonawitz et al., section 6,
-honest-but-curious security; Bell et al., the semi-honest construction, for the sparse
-graph, eprint 2020/704); clients learn nothing. Dropouts
-may happen at any point; the threshold rule is in
-:func:`smpc.fl.secagg_config.threshold_range`. Not covered: a malicious server (it
-could lie about who dropped, or pick a graph that isolates a client), and the
-quantisation and clipping bounds, which are public parameters.
+Rounds: AdvertiseKeys, ShareKeys, MaskedInputCollection, ConsistencyCheck and Unmasking
+(Bonawitz et al., figure 4, in the version for an active adversary). Every client holds a
+long-term Ed25519 key registered at enrolment (:mod:`smpc.fl.secagg_identity`) and signs
+its advertised keys and the survivor list it is shown.
+
+Threat model. Against a semi-honest server, even together with fewer than t clients of
+any neighbourhood, the server learns only the sum of the updates of the clients that
+sent one (Bonawitz et al., section 6; Bell et al., eprint 2020/704, for the sparse
+graph); clients learn nothing. Against an actively malicious server: it cannot
+substitute a client's keys (every neighbour checks the signature under the enrolled
+key), and it cannot call a client dropped to some clients and alive to others without
+being caught (a client unmasks only after t clients of its neighbourhood signed the
+very survivor list it was shown); with c clients of a neighbourhood colluding with it,
+no single update is revealed as long as 2t > group + c (:func:`smpc.fl.secagg_config.threshold_range`).
+Not covered: a malicious server can still pick a neighbour graph that isolates a
+client (the graph is public but server-chosen) or abort. A malicious client can shift
+the sum by up to its clip per element (honest clients clip before masking); a value
+beyond that is caught by the server's range check of the unmasked sum, unless other
+clients' values bring the sum back into range. Dropouts may happen at any point.
 
 Parameters and their reasons: :mod:`smpc.fl.secagg_quantize` (ring, clip, fraction
 bits, error bound), :mod:`smpc.fl.secagg_graph` (neighbour graph),
@@ -35,6 +43,7 @@ from smpc.exceptions import ProtocolError
 from smpc.fl.secagg_client import run_client
 from smpc.fl.secagg_config import SecAggConfig, make_config
 from smpc.fl.secagg_errors import SecAggError, TooFewSurvivorsError
+from smpc.fl.secagg_identity import Enrolment, check_signing_keys, enrol
 from smpc.fl.secagg_quantize import DEFAULT_CLIP, error_bound
 from smpc.fl.secagg_server import SecAggServer, ServerOutcome
 from smpc.net.launch import TRANSPORTS, launch
@@ -108,6 +117,8 @@ def secure_aggregate(
     timeout: float = 60.0,
     tls: TlsConfig | None = None,
     return_stats: bool = False,
+    signing_keys: Sequence[bytes] | None = None,
+    enrolment: Enrolment | None = None,
 ) -> np.ndarray | SecAggResult:
     """The float sum of ``updates`` over the clients not in ``drop_before``, by secure aggregation.
 
@@ -120,13 +131,16 @@ def secure_aggregate(
     ``neighbours``: SecAgg+ degree k (default: complete graph). ``clip``, ``ring_bits``,
     ``frac_bits``: quantisation (frac_bits default: the most that cannot overflow). ``tls``: mutual
     TLS between the endpoints (``transport="tcp"`` only), as :func:`smpc.run`.
+    ``signing_keys`` (client c's 32-byte Ed25519 private key at index c) and their ``enrolment``:
+    given together, or neither (fresh ones for this run, as in a simulation).
     Returns the sum (float64, shape of an update), or a :class:`SecAggResult` with
     ``return_stats=True``. Raises ``ValueError`` for bad arguments and
     :class:`TooFewSurvivorsError` naming the counts when fewer than t clients remain.
     """
     result = run_secure_aggregation(
         updates, threshold, drop_before, drop_after, transport, neighbours=neighbours, clip=clip,
-        ring_bits=ring_bits, frac_bits=frac_bits, timeout=timeout, tls=tls,
+        ring_bits=ring_bits, frac_bits=frac_bits, timeout=timeout, tls=tls, signing_keys=signing_keys,
+        enrolment=enrolment,
     )
     return result if return_stats else result.total
 
@@ -145,6 +159,8 @@ def run_secure_aggregation(
     timeout: float = 60.0,
     tls: TlsConfig | None = None,
     record_view: bool = False,
+    signing_keys: Sequence[bytes] | None = None,
+    enrolment: Enrolment | None = None,
 ) -> SecAggResult:
     """Like :func:`secure_aggregate` with ``return_stats=True``; ``record_view`` keeps the server's transcript."""
     start = time.perf_counter()
@@ -153,9 +169,10 @@ def run_secure_aggregation(
         raise ValueError(f"unknown transport {transport!r}; choose one of {TRANSPORTS}")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    signing_keys, enrolment = _identities(len(arrays), signing_keys, enrolment)
     config = make_config(len(arrays), arrays[0].shape, threshold, drop_before, drop_after, neighbours, clip,
-                         ring_bits, frac_bits, record_view)
-    program = functools.partial(_endpoint, config, arrays)
+                         ring_bits, frac_bits, record_view, enrolment=enrolment)
+    program = functools.partial(_endpoint, config, arrays, signing_keys)
     report = launch(program, config.n_clients + 1, SecAggProtocol(), transport, PartyOptions(timeout=float(timeout)),
                     tls)
     outcome: ServerOutcome = report.results[SERVER]
@@ -203,11 +220,24 @@ def check_updates(updates: Sequence[np.ndarray]) -> list[np.ndarray]:
     return arrays
 
 
-def _endpoint(config: SecAggConfig, updates: list[np.ndarray], party: Party) -> ServerOutcome | None:
-    """One endpoint's program: the server on endpoint 0, client ``rank - 1`` elsewhere."""
+def _identities(n_clients: int, signing_keys, enrolment) -> tuple[list[bytes], Enrolment]:
+    """The clients' signing keys and enrolment: both given (checked to match), or fresh ones."""
+    if signing_keys is None and enrolment is None:
+        return enrol(n_clients)
+    if signing_keys is None or enrolment is None:
+        raise ValueError("give both signing_keys and their enrolment, or neither (fresh keys for this run)")
+    if not isinstance(enrolment, Enrolment) or len(enrolment) != n_clients:
+        raise ValueError(f"the enrolment must be an Enrolment of {n_clients} clients")
+    return check_signing_keys(signing_keys, enrolment), enrolment
+
+
+def _endpoint(config: SecAggConfig, updates: list[np.ndarray], signing_keys: list[bytes],
+              party: Party) -> ServerOutcome | None:
+    """One endpoint's program: the server on endpoint 0, client ``rank - 1`` elsewhere (only its own key)."""
     if party.rank == SERVER:
         return SecAggServer(config).run(party)
-    run_client(party, party.rank - 1, config, updates[party.rank - 1])
+    client = party.rank - 1
+    run_client(party, client, config, updates[client], signing_keys[client])
     return None
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from smpc.fl.secagg_graph import graph_degree
+from smpc.fl.secagg_identity import SESSION_BYTES, Enrolment, new_session
 from smpc.fl.secagg_quantize import DEFAULT_CLIP, check_clip, check_frac_bits, choose_frac_bits
 
 
@@ -16,8 +17,10 @@ class SecAggConfig:
 
     ``degree`` is each client's number of neighbours (``n_clients - 1``: complete graph),
     ``threshold`` the Shamir threshold t within each closed neighbourhood (the client
-    and its neighbours, ``degree + 1`` clients). ``drop_before`` / ``drop_after`` only
-    script the simulated dropouts; no endpoint but the dropping client reads them.
+    and its neighbours, ``degree + 1`` clients). ``enrolment`` holds every client's
+    verification key and ``session`` the run's 16-byte id, both signed into every statement
+    (:mod:`smpc.fl.secagg_identity`). ``drop_before`` / ``drop_after`` only script the
+    simulated dropouts; no endpoint but the dropping client reads them.
     """
 
     n_clients: int
@@ -31,6 +34,8 @@ class SecAggConfig:
     drop_before: frozenset[int] = frozenset()
     drop_after: frozenset[int] = frozenset()
     record_view: bool = False
+    enrolment: Enrolment | None = None
+    session: bytes = b""
 
     @property
     def size(self) -> int:
@@ -39,6 +44,12 @@ class SecAggConfig:
         for dim in self.shape:
             count *= dim
         return count
+
+    def required_enrolment(self) -> Enrolment:
+        """The enrolment; a run cannot go without it (``ValueError``)."""
+        if self.enrolment is None:
+            raise ValueError("secure aggregation needs the clients' enrolment (their verification keys)")
+        return self.enrolment
 
     @property
     def group(self) -> int:
@@ -52,9 +63,12 @@ def threshold_range(group: int) -> tuple[int, int]:
     The threshold must exceed half of each neighbourhood (Bonawitz et al., CCS 2017,
     section 4, double masking; Bell et al., CCS 2020): an honest client reveals, for each
     neighbour, a share of either its mask key or its self-mask seed, never both, so a
-    server that wrongly calls a slow client dropped cannot gather t shares of both
-    from at most ``group`` honest holders. It also keeps any t-1 colluding clients
-    from learning a secret. The default is the lower end, tolerating the most dropouts.
+    server that wrongly calls a client dropped cannot gather t shares of both from at
+    most ``group`` honest holders. With c holders colluding with the server (they give
+    both), that needs 2t > group + c: choose t above (group + c) / 2 to tolerate c
+    colluders (the ConsistencyCheck round then also makes any such lie visible). It also
+    keeps any t-1 colluding clients from learning a secret. The default is the lower end,
+    tolerating the most dropouts (and no colluder for an odd group, one for an even one).
     """
     return group // 2 + 1, group
 
@@ -70,8 +84,12 @@ def make_config(
     ring_bits: int,
     frac_bits: int | None,
     record_view: bool = False,
+    *,
+    enrolment: Enrolment | None = None,
+    session: bytes | None = None,
 ) -> SecAggConfig:
-    """Check every argument (``ValueError`` naming the problem) and fix the derived parameters."""
+    """Check every argument (``ValueError`` naming the problem) and fix the derived parameters; ``session``
+    defaults to a fresh one. A run needs the ``enrolment`` of its ``n_clients`` clients."""
     degree = graph_degree(n_clients, neighbours)
     low, high = threshold_range(degree + 1)
     if threshold is None:
@@ -92,8 +110,13 @@ def make_config(
         frac_bits = choose_frac_bits(n_clients, float(clip), ring_bits)
     else:
         check_frac_bits(frac_bits, n_clients, float(clip), ring_bits)
+    if enrolment is not None and (not isinstance(enrolment, Enrolment) or len(enrolment) != n_clients):
+        raise ValueError(f"the enrolment must be an Enrolment of {n_clients} clients, got {enrolment!r}")
+    session = new_session() if session is None else session
+    if not isinstance(session, bytes) or len(session) != SESSION_BYTES:
+        raise ValueError(f"session must be {SESSION_BYTES} bytes")
     return SecAggConfig(n_clients, threshold, degree, neighbours, tuple(shape), float(clip), frac_bits, ring_bits,
-                        before, after, bool(record_view))
+                        before, after, bool(record_view), enrolment, session)
 
 
 def _client_set(indices: Iterable[int], n_clients: int, what: str) -> frozenset[int]:

@@ -10,15 +10,20 @@ naming the sender and the message, never the values.
 =====  ==========================  =====================================================
 round  client -> server            server -> client
 =====  ==========================  =====================================================
-0      uint8[64] c_PK | s_PK       go; int64[m] neighbour ids; uint8[m, 64] their keys
+0      uint8[128] c_PK | s_PK |    go; int64[m] neighbour ids; uint8[m, 128] their keys
+       signature                   and signatures
 1      uint8[m, 168] encrypted     go; int64[m'] senders (subset of the neighbours);
        shares, neighbour order     uint8[m', 168] their encrypted shares for this client
-2      ring[size] masked update    go; uint8[m'] 1 = sender sent its update, 0 = dropped
-3      uint8[m' + 1, 66] shares    (nothing)
+2      ring[size] masked update    go; int64[u] survivor list U3 (every client whose
+                                   masked update arrived, sorted)
+3      uint8[64] signature of U3   go; int64[c] confirming clients of this client's
+                                   neighbourhood; uint8[c, 64] their signatures of U3
+4      uint8[m' + 1, 66] shares    (nothing)
 =====  ==========================  =====================================================
 
-Round 3's first row is the client's share of its own self-mask seed; row j + 1 holds
-the share of sender j's seed b if the flag is 1, of its mask key s_SK if 0.
+Signatures are Ed25519 under each client's enrolled key (:mod:`smpc.fl.secagg_identity`), over the
+run's session id and the signed content. Round 4's first row is the client's share of its own self-mask seed; row j + 1 holds
+the share of sender j's seed b if sender j is in U3, of its mask key s_SK if not.
 """
 
 from __future__ import annotations
@@ -29,10 +34,13 @@ from smpc.exceptions import PeerFinished
 from smpc.fl import shamir
 from smpc.fl.secagg_crypto import CIPHERTEXT_BYTES, PUBLIC_BYTES
 from smpc.fl.secagg_errors import MalformedMessageError
+from smpc.fl.secagg_identity import SIGNATURE_BYTES
 from smpc.fl.shamir import SHARE_BYTES
 
 SERVER = 0
-ROUND_ADVERTISE, ROUND_SHARE, ROUND_MASKED, ROUND_UNMASK = 0, 1, 2, 3
+ROUND_ADVERTISE, ROUND_SHARE, ROUND_MASKED, ROUND_CHECK, ROUND_UNMASK = 0, 1, 2, 3, 4
+#: a client's advertisement: c_PK | s_PK and its signature
+ADVERTISED_BYTES = PUBLIC_BYTES + SIGNATURE_BYTES
 
 
 def endpoint_of(client: int) -> int:
@@ -80,34 +88,36 @@ def recv_go(party, round_no: int) -> bool:
 
 # --- round 0: AdvertiseKeys --------------------------------------------------------------------
 def send_public_keys(party, advertised: bytes) -> None:
-    """Client: advertise c_PK | s_PK."""
+    """Client: advertise c_PK | s_PK | signature."""
     party.send(SERVER, np.frombuffer(advertised, dtype=np.uint8))
 
 
-def recv_public_keys(party, client: int) -> bytes:
-    """Server: one client's 64 advertised key bytes."""
-    return recv_checked(party, endpoint_of(client), (PUBLIC_BYTES,), np.uint8, "its public keys").tobytes()
+def recv_public_keys(party, client: int) -> tuple[bytes, bytes]:
+    """Server: one client's 64 advertised key bytes and their 64-byte signature."""
+    row = recv_checked(party, endpoint_of(client), (ADVERTISED_BYTES,), np.uint8, "its public keys").tobytes()
+    return row[:PUBLIC_BYTES], row[PUBLIC_BYTES:]
 
 
-def send_neighbours(party, client: int, ids: list[int], keys: list[bytes]) -> None:
-    """Server: a client's neighbours (sorted) and their advertised keys."""
+def send_neighbours(party, client: int, ids: list[int], rows: list[bytes]) -> None:
+    """Server: a client's neighbours (sorted) and their advertisements (keys and signature)."""
     party.send(endpoint_of(client), np.array(ids, dtype=np.int64))
-    rows = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(ids), PUBLIC_BYTES)
-    party.send(endpoint_of(client), rows)
+    party.send(endpoint_of(client), np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(ids), ADVERTISED_BYTES))
 
 
-def recv_neighbours(party, me: int, n_clients: int, degree: int, own_keys: bytes) -> tuple[list[int], list[bytes]]:
-    """Client: neighbour ids (sorted, distinct, in range, not ``me``, at most ``degree``) and distinct keys."""
+def recv_neighbours(party, me: int, n_clients: int, degree: int,
+                    own_keys: bytes) -> tuple[list[int], list[bytes], list[bytes]]:
+    """Client: neighbour ids (sorted, distinct, in range, not ``me``, at most ``degree``), their distinct keys
+    and the signatures that came with them (checked by the caller against the enrolment)."""
     ids = recv_checked(party, SERVER, (None,), np.int64, "the neighbour list")
     if len(ids) > degree:
         raise _reject(SERVER, f"{len(ids)} neighbours, more than the graph's degree {degree}")
     _check_ids(ids.tolist(), range(n_clients), me, "neighbour list")
-    rows = recv_checked(party, SERVER, (len(ids), PUBLIC_BYTES), np.uint8, "the neighbours' keys")
-    keys = [row.tobytes() for row in rows]
+    rows = recv_checked(party, SERVER, (len(ids), ADVERTISED_BYTES), np.uint8, "the neighbours' keys")
+    keys = [row[:PUBLIC_BYTES].tobytes() for row in rows]
     halves = [own_keys[:32], own_keys[32:]] + [k[:32] for k in keys] + [k[32:] for k in keys]
     if len(set(halves)) != len(halves):
         raise _reject(SERVER, "public keys that repeat (Bonawitz et al. require all keys distinct)")
-    return ids.tolist(), keys
+    return ids.tolist(), keys, [row[PUBLIC_BYTES:].tobytes() for row in rows]
 
 
 # --- round 1: ShareKeys ------------------------------------------------------------------------
@@ -141,20 +151,47 @@ def recv_masked(party, client: int, size: int, dtype) -> np.ndarray:
     return recv_checked(party, endpoint_of(client), (size,), dtype, "its masked update")
 
 
-def send_unmask_request(party, client: int, flags: list[bool]) -> None:
-    """Server: for each of the client's share senders, 1 if it sent its masked update."""
-    party.send(endpoint_of(client), np.array(flags, dtype=np.uint8))
+def send_survivors(party, client: int, survivors: list[int]) -> None:
+    """Server: the survivor list U3, every client whose masked update arrived (sorted)."""
+    party.send(endpoint_of(client), np.array(survivors, dtype=np.int64))
 
 
-def recv_unmask_request(party, count: int) -> list[bool]:
-    """Client: the ``count`` survival flags (values 0 or 1 only)."""
-    flags = recv_checked(party, SERVER, (count,), np.uint8, "the survivor flags")
-    if np.any(flags > 1):
-        raise _reject(SERVER, "survivor flags other than 0 and 1")
-    return [bool(f) for f in flags]
+def recv_survivors(party, me: int, n_clients: int) -> list[int]:
+    """Client: U3, sorted, distinct, of client ids, and naming this client (it sent its update)."""
+    survivors = recv_checked(party, SERVER, (None,), np.int64, "the survivor list").tolist()
+    _check_ids(survivors, range(n_clients), -1, "survivor list")
+    if me not in survivors:
+        raise _reject(SERVER, "a survivor list without this client, which sent its masked update")
+    return survivors
 
 
-# --- round 3: Unmasking ------------------------------------------------------------------------
+# --- round 3: ConsistencyCheck -----------------------------------------------------------------
+def send_signature(party, signature: bytes) -> None:
+    """Client: its signature of the survivor list."""
+    party.send(SERVER, np.frombuffer(signature, dtype=np.uint8))
+
+
+def recv_signature(party, client: int) -> bytes:
+    """Server: a client's 64-byte signature of the survivor list."""
+    return recv_checked(party, endpoint_of(client), (SIGNATURE_BYTES,), np.uint8, "its signature").tobytes()
+
+
+def send_confirmations(party, client: int, signers: list[int], signatures: list[bytes]) -> None:
+    """Server: which clients of ``client``'s neighbourhood confirmed U3, and their signatures."""
+    party.send(endpoint_of(client), np.array(signers, dtype=np.int64))
+    rows = np.frombuffer(b"".join(signatures), dtype=np.uint8).reshape(len(signers), SIGNATURE_BYTES)
+    party.send(endpoint_of(client), rows)
+
+
+def recv_confirmations(party, group: set[int]) -> tuple[list[int], list[bytes]]:
+    """Client: the confirming clients (sorted, distinct, of its neighbourhood ``group``) and their signatures."""
+    signers = recv_checked(party, SERVER, (None,), np.int64, "the list of confirming clients").tolist()
+    _check_ids(signers, group, -1, "list of confirming clients")
+    rows = recv_checked(party, SERVER, (len(signers), SIGNATURE_BYTES), np.uint8, "the confirmations")
+    return signers, [row.tobytes() for row in rows]
+
+
+# --- round 4: Unmasking ------------------------------------------------------------------------
 def send_share_rows(party, rows: list[bytes]) -> None:
     """Client: its own self-mask share, then one share per sender."""
     party.send(SERVER, np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), SHARE_BYTES))

@@ -1,11 +1,15 @@
-"""The server side of secure aggregation (Bonawitz et al., CCS 2017, figure 4; SecAgg+ graph of Bell et al., CCS 2020).
+"""The server side of secure aggregation (Bonawitz et al., CCS 2017, figure 4 with its active-adversary
+rounds: signed keys and ConsistencyCheck; SecAgg+ graph of Bell et al., CCS 2020).
 
 The server relays messages, sums masked updates as they arrive (it never stores one
 client's update, masked or not, unless ``record_view`` asks it to keep its transcript
 for a test) and, in the unmasking round, rebuilds the self-mask seeds of the clients
 that sent updates and the mask keys of those that dropped before, from t shares each.
 A client whose channel finishes (:class:`~smpc.exceptions.PeerFinished`) or stays
-silent past the run's timeout is a dropout; any other peer failure ends the run.
+silent past the run's timeout is a dropout; any other peer failure ends the run. A client whose key
+advertisement or survivor-list signature does not verify under its enrolled key is left out, as a
+dropout, and listed in ``refused``. After unmasking, the sum must lie within what the included clients'
+clipped updates can reach; a sum outside it (a client masked a value beyond its clip) stops the run.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from smpc.fl.secagg_crypto import (
 )
 from smpc.fl.secagg_errors import SecAggError
 from smpc.fl.secagg_graph import is_connected, neighbour_graph
+from smpc.fl.secagg_identity import keys_statement, survivors_statement
 from smpc.fl.secagg_quantize import dequantize, ring_dtype
 from smpc.net.party import Party
 from smpc.ring.prg import KEY_BYTES
@@ -40,9 +45,10 @@ class ServerOutcome:
     """What the server ends with: the float sum over ``included``, or why it stopped.
 
     ``advertised`` .. ``answered`` are the clients left after each round (Bonawitz et
-    al.'s U1, U2, U3 = ``included``, U5). ``failure`` is ``None`` on success, else
-    ``(kind, message, stage, available, threshold)`` with kind ``"too_few"`` or
-    ``"disconnected"``. ``view`` is the list of ``(round, client, array)`` received,
+    al.'s U1, U2, U3 = ``included``, U4 = ``confirmed``, U5). ``refused``: clients left out
+    for a signature that did not verify. ``failure`` is ``None`` on success, else
+    ``(kind, message, stage, available, threshold)`` with kind ``"too_few"``,
+    ``"disconnected"`` or ``"out_of_range"``. ``view`` is the list of ``(round, client, array)`` received,
     when recorded.
     """
 
@@ -50,7 +56,9 @@ class ServerOutcome:
     advertised: tuple[int, ...] = ()
     shared: tuple[int, ...] = ()
     included: tuple[int, ...] = ()
+    confirmed: tuple[int, ...] = ()
     answered: tuple[int, ...] = ()
+    refused: tuple[int, ...] = ()
     failure: tuple | None = None
     seconds: float = 0.0
     view: list | None = None
@@ -59,6 +67,8 @@ class ServerOutcome:
 @dataclass
 class _State:
     keys: dict[int, bytes] = field(default_factory=dict)
+    key_signatures: dict[int, bytes] = field(default_factory=dict)
+    confirmations: dict[int, bytes] = field(default_factory=dict)
     neighbours: dict[int, list[int]] = field(default_factory=dict)
     senders: dict[int, list[int]] = field(default_factory=dict)
     total: np.ndarray | None = None
@@ -89,6 +99,7 @@ class SecAggServer:
             self._advertise_keys(party)
             self._share_keys(party)
             self._collect_masked(party)
+            self._check_consistency(party)
             self._unmask(party)
         except _Abort as stop:
             self.outcome.failure = stop.failure
@@ -100,10 +111,16 @@ class SecAggServer:
     def _advertise_keys(self, party) -> None:
         """Round 0: collect c_PK | s_PK, pick the graph, send each client its neighbours' keys."""
         cfg, st = self.config, self._state
+        enrolment = cfg.required_enrolment()
         for c in range(cfg.n_clients):
-            keys = self._receive(party, 0, c, lambda c=c: msg.recv_public_keys(party, c))
-            if keys is not None:
-                st.keys[c] = keys
+            advertised = self._receive(party, 0, c, lambda c=c: msg.recv_public_keys(party, c))
+            if advertised is None:
+                continue
+            keys, signature = advertised
+            if self._accepts(enrolment, c, signature, keys_statement(cfg.session, c, keys)):
+                st.keys[c], st.key_signatures[c] = keys, signature
+            else:
+                self.outcome.refused += (c,)
         alive = sorted(st.keys)
         self.outcome.advertised = tuple(alive)
         self._require(party, alive, msg.ROUND_SHARE, len(alive), "advertising keys", "clients advertised keys")
@@ -114,7 +131,7 @@ class SecAggServer:
                           f"clients advertised keys in client {u}'s neighbourhood")
         for u in alive:
             msg.send_go(party, u, msg.ROUND_SHARE)
-            msg.send_neighbours(party, u, st.neighbours[u], [st.keys[v] for v in st.neighbours[u]])
+            msg.send_neighbours(party, u, st.neighbours[u], [st.keys[v] + st.key_signatures[v] for v in st.neighbours[u]])
 
     def _share_keys(self, party) -> None:
         """Round 1: collect each client's encrypted shares and route them to their holders."""
@@ -150,26 +167,51 @@ class SecAggServer:
         self.outcome.included = tuple(included)
         alive = set(included)
         stage = "masked input collection"
-        self._require(party, included, msg.ROUND_UNMASK, len(included), stage, "clients sent masked updates")
+        self._require(party, included, msg.ROUND_CHECK, len(included), stage, "clients sent masked updates")
         for v in self.outcome.shared:
             around = sum(u in alive for u in st.senders[v]) + (v in alive)
             if v in alive or around > 0:
-                self._require(party, included, msg.ROUND_UNMASK, around, stage,
+                self._require(party, included, msg.ROUND_CHECK, around, stage,
                               f"clients that sent masked updates are in client {v}'s neighbourhood")
         if not is_connected(included, st.senders):
-            self._stop(party, included, msg.ROUND_UNMASK, (
+            self._stop(party, included, msg.ROUND_CHECK, (
                 "disconnected", "the clients that sent masked updates split into unconnected groups of the "
                 "neighbour graph; unmasking would reveal each group's sum, so the run was aborted",
                 stage, len(included), cfg.threshold))
         for u in included:
+            msg.send_go(party, u, msg.ROUND_CHECK)
+            self._announce_survivors(party, u, included)
+
+    def _check_consistency(self, party) -> None:
+        """Round 3: collect each survivor's signature of U3; send every client those of its neighbourhood."""
+        cfg, st = self.config, self._state
+        enrolment = cfg.required_enrolment()
+        statement = survivors_statement(cfg.session, list(self.outcome.included))
+        for u in self.outcome.included:
+            signature = self._receive(party, 3, u, lambda u=u: msg.recv_signature(party, u))
+            if signature is None:
+                continue
+            if self._accepts(enrolment, u, signature, statement):
+                st.confirmations[u] = signature
+            else:
+                self.outcome.refused += (u,)
+        confirmed = sorted(st.confirmations)
+        self.outcome.confirmed = tuple(confirmed)
+        stage = "consistency check"
+        self._require(party, confirmed, msg.ROUND_UNMASK, len(confirmed), stage, "clients confirmed the survivor list")
+        groups = {u: sorted({u, *st.neighbours[u]} & set(confirmed)) for u in confirmed}
+        for u in confirmed:
+            self._require(party, confirmed, msg.ROUND_UNMASK, len(groups[u]), stage,
+                          f"clients confirmed the survivor list in client {u}'s neighbourhood")
+        for u in confirmed:
             msg.send_go(party, u, msg.ROUND_UNMASK)
-            msg.send_unmask_request(party, u, [v in alive for v in st.senders[u]])
+            msg.send_confirmations(party, u, groups[u], [st.confirmations[v] for v in groups[u]])
 
     def _unmask(self, party) -> None:
         """Round 3: gather shares; rebuild b of every sender of an update and s_SK of every dropout; unmask."""
         cfg, st = self.config, self._state
-        for u in self.outcome.included:
-            rows = self._receive(party, 3, u, lambda u=u: msg.recv_share_rows(party, u, len(st.senders[u]) + 1))
+        for u in self.outcome.confirmed:
+            rows = self._receive(party, 4, u, lambda u=u: msg.recv_share_rows(party, u, len(st.senders[u]) + 1))
             if rows is not None:
                 st.shares[u] = rows
         self.outcome.answered = tuple(sorted(st.shares))
@@ -182,9 +224,31 @@ class SecAggServer:
             np.subtract(st.total, expand_mask(_seed_bytes(seed, u), cfg.size, dtype), out=st.total)
         for v, secret in mask_keys.items():
             self._remove_pairwise(v, secret, included)
+        self._check_range(len(included))
         self.outcome.total = dequantize(st.total, cfg.frac_bits, cfg.ring_bits).reshape(cfg.shape)
 
+    # --- steps a malicious server would change (the tests' attacks override them) ----------
+    def _announce_survivors(self, party, client: int, survivors: list[int]) -> None:
+        """Tell ``client`` the survivor list U3 (an honest server tells everyone the same)."""
+        msg.send_survivors(party, client, survivors)
+
+    def _accepts(self, enrolment, client: int, signature: bytes, statement: bytes) -> bool:
+        """Whether ``client``'s signature of ``statement`` verifies (else the client is left out)."""
+        return enrolment.verifies(client, signature, statement)
+
     # --- helpers --------------------------------------------------------------------------
+    def _check_range(self, summed: int) -> None:
+        """Stop if an element of the unmasked ring sum leaves +-summed * rint(clip 2^f), all that ``summed``
+        clipped updates can reach: some client masked a value beyond its clip (honest ones clip first)."""
+        cfg = self.config
+        bound = summed * round(cfg.clip * 2.0**cfg.frac_bits)
+        signed = self._state.total.view(np.int32 if cfg.ring_bits == 32 else np.int64)
+        outside = int(np.count_nonzero((signed > bound) | (signed < -bound)))
+        if outside:
+            raise _Abort(("out_of_range", f"the unmasked sum leaves the range {summed} clipped updates can reach "
+                          f"(|sum| <= {summed} x clip {cfg.clip:g}) at {outside} of {cfg.size} elements: a client "
+                          f"sent a value beyond its clipping range", "unmasking", outside, 0))
+
     def _reconstruct(self, owner: int, include_self: bool) -> int:
         """Owner's b (``include_self``: it sent its update) or s_SK (it dropped) from t answered shares."""
         cfg, st = self.config, self._state
@@ -246,6 +310,7 @@ class SecAggServer:
         for c in waiting:
             msg.send_go(party, c, round_no, proceed=False)
         raise _Abort(failure)
+
 
 
 def _seed_bytes(value: int, owner: int) -> bytes:
