@@ -22,7 +22,9 @@ round  client -> server            server -> client
 =====  ==========================  =====================================================
 
 Signatures are Ed25519 under each client's enrolled key (:mod:`smpc.fl.secagg_identity`), over the
-run's session id and the signed content. Round 4's first row is the client's share of its own self-mask seed; row j + 1 holds
+run's session id and the signed content.
+
+Round 4's first row is the client's share of its own self-mask seed; row j + 1 holds
 the share of sender j's seed b if sender j is in U3, of its mask key s_SK if not.
 """
 

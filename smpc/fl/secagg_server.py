@@ -131,7 +131,8 @@ class SecAggServer:
                           f"clients advertised keys in client {u}'s neighbourhood")
         for u in alive:
             msg.send_go(party, u, msg.ROUND_SHARE)
-            msg.send_neighbours(party, u, st.neighbours[u], [st.keys[v] + st.key_signatures[v] for v in st.neighbours[u]])
+            rows = [st.keys[v] + st.key_signatures[v] for v in st.neighbours[u]]
+            msg.send_neighbours(party, u, st.neighbours[u], rows)
 
     def _share_keys(self, party) -> None:
         """Round 1: collect each client's encrypted shares and route them to their holders."""
