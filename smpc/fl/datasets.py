@@ -1,14 +1,27 @@
 """Data sets split across federated clients: IID, Dirichlet non-IID (by class proportions) and by label shards.
 
 Only the data sets scikit-learn ships are loaded by name (digits, breast cancer; no downloads); any
-(x, y) arrays work too. Features are standardised with the training set's statistics.
+(x, y) arrays work too. Features are standardised with the training set's statistics. Sites that hold
+their own rows come in through :meth:`FederatedDataset.from_sites` (standardised federatedly, see
+:mod:`smpc.fl.sites`).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
+
+from smpc.fl.sites import (
+    DEFAULT_SUM_BOUND,
+    SiteData,
+    Standardization,
+    check_sites,
+    federated_standardization,
+    load_site,
+)
 
 PARTITIONS = ("iid", "dirichlet", "label")
 SKLEARN_SETS = ("digits", "breast_cancer")
@@ -57,9 +70,12 @@ class FederatedDataset:
                 or not 1 <= num_clients <= len(train):
             raise ValueError(f"num_clients must be an integer in 1..{len(train)} (the training rows), "
                              f"got {num_clients!r}")
+        self.standardization = None
         if standardize:
             mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-            x = (x - mean) / np.where(std > 0, std, 1.0)
+            self.standardization = Standardization(mean, std, len(train), "pooled: the training rows' own "
+                                                   "statistics, computed where all rows are (a simulation)")
+            x = self.standardization.apply(x)
         self.num_classes = int(y.max()) + 1
         self.partition = partition
         self.test = ClientData(x[test], y[test])
@@ -76,6 +92,40 @@ class FederatedDataset:
         loader = datasets.load_digits if name == "digits" else datasets.load_breast_cancer
         x, y = loader(return_X_y=True)
         return cls(x, y, num_clients, partition, **options)
+
+    @classmethod
+    def from_sites(cls, sites: Sequence[SiteData | str | os.PathLike], *, num_classes: int | None = None,
+                   test_fraction: float = 0.2, standardize: bool = True, secure: bool = True,
+                   bound: float = DEFAULT_SUM_BOUND, seed: int = 0) -> "FederatedDataset":
+        """One client per site, each with its own rows (a :class:`~smpc.fl.sites.SiteData`, or the path of its
+        CSV or .npz file, :func:`~smpc.fl.sites.load_site`). The sites must agree on columns and labels
+        (:func:`~smpc.fl.sites.check_sites`: ``ValueError`` naming the site that does not). Each site keeps
+        ``test_fraction`` of its own rows for evaluation; ``test`` is their union (a simulation's view: in a
+        deployment each site evaluates on its own). ``standardize``: with the mean and standard deviation
+        over all sites' training rows, computed federatedly (secure aggregation of sums unless
+        ``secure=False``; ``standardization.how`` says which); no row leaves its site for it.
+        """
+        loaded = [site if isinstance(site, SiteData) else load_site(site) for site in sites]
+        classes = check_sites(loaded, num_classes)
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+        rng = np.random.default_rng(seed)
+        trains, tests = [], []
+        for site in loaded:
+            order = rng.permutation(len(site))
+            cut = max(1, int(round(len(site) * (1 - test_fraction))))
+            trains.append(ClientData(site.x[order[:cut]], site.y[order[:cut]]))
+            tests.append(ClientData(site.x[order[cut:]], site.y[order[cut:]]))
+        data = cls.__new__(cls)
+        data.num_classes, data.partition, data.standardization = classes, "sites", None
+        if standardize:
+            data.standardization = federated_standardization([c.x for c in trains], secure=secure and len(trains) > 1,
+                                                             bound=bound)
+            for part in trains + tests:
+                part.x = data.standardization.apply(part.x)
+        data.clients = trains
+        data.test = ClientData(np.concatenate([t.x for t in tests]), np.concatenate([t.y for t in tests]))
+        return data
 
     @property
     def num_clients(self) -> int:
