@@ -3,7 +3,10 @@ consistency check of its active-adversary version)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from smpc.fl import shamir
 from smpc.fl import secagg_messages as msg
@@ -29,74 +32,148 @@ from smpc.ring.prg import fresh_key
 
 def run_client(party: Party, me: int, config: SecAggConfig, update: np.ndarray, signing_key: bytes) -> None:
     """Take part in one aggregation as client ``me`` with its float ``update``, signing with ``signing_key``
-    (its enrolled long-term Ed25519 key, :mod:`smpc.fl.secagg_identity`).
+    (its enrolled long-term Ed25519 key, :mod:`smpc.fl.secagg_identity`), over smpc's runtime: the steps of
+    :class:`ClientSession` in order, each after the server's go for its round. A client in ``drop_before``
+    stops after ShareKeys, one in ``drop_after`` after sending its masked update."""
+    session = ClientSession(me, config, signing_key)
+    session.advertise(party)
+    if not session.share_keys(party) or me in config.drop_before:
+        return
+    if not session.send_masked(party, update) or me in config.drop_after:
+        return
+    if session.confirm(party):
+        session.unmask(party)
 
-    1. AdvertiseKeys: send c_PK | s_PK, signed; receive the neighbours' keys and refuse any whose
-       signature does not verify under that neighbour's enrolled key (a substituted key).
-    2. ShareKeys: draw the self-mask seed b (16 bytes, os.urandom); Shamir-share s_SK and b
-       (threshold t) among itself and its neighbours; send each neighbour's shares
-       encrypted under the c-key agreed with it. A client in ``drop_before`` stops here.
-    3. MaskedInputCollection: y = x + PRG(b) + sum over neighbours v that shared,
-       +PRG(s_uv) if me < v else -PRG(s_uv), in Z_2^32; send y. A client in ``drop_after``
-       stops here.
-    4. ConsistencyCheck: receive the survivor list U3 and sign it; receive the signatures of
-       U3 from the clients of its neighbourhood that confirmed it, and refuse to go on unless
-       at least t of them (itself included) signed this very list.
-    5. Unmasking: for each neighbour, reveal its share of b_v if v is in U3, of s_v^SK if
-       not (never both), plus its share of its own b.
+
+@dataclass
+class ClientSession:
+    """One client's part in one aggregation, step by step, with the state it keeps between steps.
+
+    Every step reads the server's messages from ``link`` and writes its reply to it (``link`` has the
+    ``recv(peer)`` / ``send(peer, array)`` of a :class:`~smpc.net.party.Party`; the Flower adapter's
+    carries one message each way). Steps after the first return False when the server ended the run.
+
+    1. :meth:`advertise` (AdvertiseKeys): send c_PK | s_PK, signed.
+    2. :meth:`share_keys` (ShareKeys): refuse neighbours' keys whose signature does not verify under
+       their enrolled keys (a substituted key); draw the self-mask seed b (16 bytes, os.urandom);
+       Shamir-share s_SK and b (threshold t) among itself and its neighbours; send each neighbour's
+       shares encrypted under the c-key agreed with it.
+    3. :meth:`send_masked` (MaskedInputCollection): y = x + PRG(b) + sum over neighbours v that
+       shared, +PRG(s_uv) if me < v else -PRG(s_uv), in Z_2^32; send y.
+    4. :meth:`confirm` (ConsistencyCheck): sign the survivor list U3 it is shown.
+    5. :meth:`unmask` (Unmasking): refuse unless at least t clients of its neighbourhood signed this
+       very U3; then for each neighbour reveal its share of b_v if v is in U3, of s_v^SK if not
+       (never both), plus its share of its own b.
+
+    :meth:`state` and :meth:`restore` carry the session between steps as plain values (bytes, ints),
+    for runtimes that keep no objects between messages.
     """
-    enrolment = config.required_enrolment()
-    keys = ClientKeys.generate()
-    advertised = keys.public_bytes()
-    msg.send_public_keys(party, advertised + sign(signing_key, keys_statement(config.session, me, advertised)))
-    if not msg.recv_go(party, msg.ROUND_SHARE):
-        return
-    neighbours, their_keys, signatures = msg.recv_neighbours(party, me, config.n_clients, config.degree, advertised)
-    for v, key, signature in zip(neighbours, their_keys, signatures):
-        if not enrolment.verifies(v, signature, keys_statement(config.session, v, key)):
-            raise MalformedMessageError(msg.SERVER, f"the server relayed public keys for client {v} that client {v} "
-                                                    f"did not sign (its enrolled key): key substitution refused")
-    _check_count(len(neighbours) + 1, config.threshold, "neighbours")
-    public = {v: split_public(k) for v, k in zip(neighbours, their_keys)}
 
-    seed = fresh_key()
-    holders = [me, *neighbours]
-    points = [h + 1 for h in holders]
-    s_shares = shamir.split(private_to_int(keys.masking), config.threshold, points)
-    b_shares = shamir.split(int.from_bytes(seed, "big"), config.threshold, points)
-    blobs = [
-        encrypt_shares(_agree(share_key, keys.encryption, public[v][0], me, v), me, v, s_shares[j], b_shares[j])
-        for j, v in enumerate(holders) if v != me
-    ]
-    msg.send_encrypted_shares(party, blobs)
-    if me in config.drop_before:
-        return
+    me: int
+    config: SecAggConfig
+    signing_key: bytes
+    keys: ClientKeys = field(default_factory=ClientKeys.generate)
+    seed: bytes = b""
+    own_share: int = 0
+    neighbours: list[int] = field(default_factory=list)
+    neighbour_keys: list[bytes] = field(default_factory=list)
+    senders: list[int] = field(default_factory=list)
+    held: list[tuple[bytes, bytes]] = field(default_factory=list)
+    survivors: list[int] = field(default_factory=list)
 
-    if not msg.recv_go(party, msg.ROUND_MASKED):
-        return
-    senders, routed = msg.recv_routed_shares(party, me, neighbours)
-    _check_count(len(senders) + 1, config.threshold, "share senders")
-    held = {v: _open(keys, public[v][0], v, me, blob) for v, blob in zip(senders, routed)}
-    masked = _mask(quantize(update, config.clip, config.frac_bits, config.ring_bits), seed, keys, me, senders,
-                   public, config)
-    party.send(msg.SERVER, masked)
-    if me in config.drop_after:
-        return
+    def advertise(self, link) -> None:
+        """Round 0: send c_PK | s_PK and their signature."""
+        advertised = self.keys.public_bytes()
+        statement = keys_statement(self.config.session, self.me, advertised)
+        msg.send_public_keys(link, advertised + sign(self.signing_key, statement))
 
-    if not msg.recv_go(party, msg.ROUND_CHECK):
-        return
-    survivors = msg.recv_survivors(party, me, config.n_clients)
-    statement = survivors_statement(config.session, survivors)
-    msg.send_signature(party, sign(signing_key, statement))
-    if not msg.recv_go(party, msg.ROUND_UNMASK):
-        return
-    _check_confirmations(party, enrolment, statement, {me, *neighbours}, config.threshold)
-    alive = set(survivors)
-    flags = [v in alive for v in senders]
-    _check_count(sum(flags) + 1, config.threshold, "surviving neighbours")
-    rows = [shamir.encode_share(b_shares[0])]
-    rows += [held[v][1] if alive else held[v][0] for v, alive in zip(senders, flags)]
-    msg.send_share_rows(party, rows)
+    def share_keys(self, link) -> bool:
+        """Round 1: check the neighbours' signed keys, send encrypted shares of s_SK and b."""
+        cfg, me = self.config, self.me
+        if not msg.recv_go(link, msg.ROUND_SHARE):
+            return False
+        enrolment = cfg.required_enrolment()
+        neighbours, their_keys, signatures = msg.recv_neighbours(link, me, cfg.n_clients, cfg.degree,
+                                                                 self.keys.public_bytes())
+        for v, key, signature in zip(neighbours, their_keys, signatures):
+            if not enrolment.verifies(v, signature, keys_statement(cfg.session, v, key)):
+                raise MalformedMessageError(msg.SERVER, f"the server relayed public keys for client {v} that "
+                                                        f"client {v} did not sign (its enrolled key): key "
+                                                        f"substitution refused")
+        _check_count(len(neighbours) + 1, cfg.threshold, "neighbours")
+        self.neighbours, self.neighbour_keys = neighbours, their_keys
+        self.seed = fresh_key()
+        holders = [me, *neighbours]
+        points = [h + 1 for h in holders]
+        s_shares = shamir.split(private_to_int(self.keys.masking), cfg.threshold, points)
+        b_shares = shamir.split(int.from_bytes(self.seed, "big"), cfg.threshold, points)
+        self.own_share = b_shares[0]
+        public = self._public()
+        blobs = [encrypt_shares(_agree(share_key, self.keys.encryption, public[v][0], me, v), me, v, s_shares[j],
+                                b_shares[j])
+                 for j, v in enumerate(holders) if v != me]
+        msg.send_encrypted_shares(link, blobs)
+        return True
+
+    def send_masked(self, link, update: np.ndarray) -> bool:
+        """Round 2: keep the shares routed to this client, send the masked update."""
+        cfg, me = self.config, self.me
+        if not msg.recv_go(link, msg.ROUND_MASKED):
+            return False
+        senders, routed = msg.recv_routed_shares(link, me, self.neighbours)
+        _check_count(len(senders) + 1, cfg.threshold, "share senders")
+        public = self._public()
+        self.senders = senders
+        self.held = [_open(self.keys, public[v][0], v, me, blob) for v, blob in zip(senders, routed)]
+        masked = _mask(quantize(update, cfg.clip, cfg.frac_bits, cfg.ring_bits), self.seed, self.keys, me, senders,
+                       public, cfg)
+        link.send(msg.SERVER, masked)
+        return True
+
+    def confirm(self, link) -> bool:
+        """Round 3: sign the survivor list U3."""
+        if not msg.recv_go(link, msg.ROUND_CHECK):
+            return False
+        self.survivors = msg.recv_survivors(link, self.me, self.config.n_clients)
+        msg.send_signature(link, sign(self.signing_key, survivors_statement(self.config.session, self.survivors)))
+        return True
+
+    def unmask(self, link) -> bool:
+        """Round 4: check the neighbourhood's confirmations of U3, then send one share per sender."""
+        cfg = self.config
+        if not msg.recv_go(link, msg.ROUND_UNMASK):
+            return False
+        statement = survivors_statement(cfg.session, self.survivors)
+        _check_confirmations(link, cfg.required_enrolment(), statement, {self.me, *self.neighbours}, cfg.threshold)
+        alive = set(self.survivors)
+        flags = [v in alive for v in self.senders]
+        _check_count(sum(flags) + 1, cfg.threshold, "surviving neighbours")
+        rows = [shamir.encode_share(self.own_share)]
+        rows += [pair[1] if alive else pair[0] for pair, alive in zip(self.held, flags)]
+        msg.send_share_rows(link, rows)
+        return True
+
+    def state(self) -> dict:
+        """The session's secrets and progress as plain values (the config and signing key are not included)."""
+        keys = self.keys
+        return {"encryption": keys.encryption.private_bytes_raw(), "masking": keys.masking.private_bytes_raw(),
+                "seed": self.seed, "own_share": shamir.encode_share(self.own_share), "neighbours": self.neighbours,
+                "neighbour_keys": self.neighbour_keys, "senders": self.senders,
+                "held": [s + b for s, b in self.held], "survivors": self.survivors}
+
+    @classmethod
+    def restore(cls, me: int, config: SecAggConfig, signing_key: bytes, state: dict) -> "ClientSession":
+        """The session :meth:`state` described."""
+        keys = ClientKeys(X25519PrivateKey.from_private_bytes(bytes(state["encryption"])),
+                          X25519PrivateKey.from_private_bytes(bytes(state["masking"])))
+        size = shamir.SHARE_BYTES
+        held = [(bytes(h[:size]), bytes(h[size:])) for h in state["held"]]
+        return cls(me, config, signing_key, keys, bytes(state["seed"]), shamir.decode_share(bytes(state["own_share"])),
+                   [int(v) for v in state["neighbours"]], [bytes(k) for k in state["neighbour_keys"]],
+                   [int(v) for v in state["senders"]], held, [int(v) for v in state["survivors"]])
+
+    def _public(self) -> dict[int, tuple[bytes, bytes]]:
+        return {v: split_public(k) for v, k in zip(self.neighbours, self.neighbour_keys)}
 
 
 def _check_confirmations(party, enrolment: Enrolment, statement: bytes, group: set[int], threshold: int) -> None:
