@@ -130,7 +130,6 @@ class FedAvg:
         self.rng = np.random.default_rng(seed)
         self.model = model_fn()
         self.binary = _output_width(self.model, data) == 1
-        self.loss_fn = BCEWithLogitsLoss() if self.binary else CrossEntropyLoss()
         self.accountant = dp_lib.RDPAccountant()
         self.history = History()
         self._velocity = None
@@ -174,23 +173,9 @@ class FedAvg:
 
     def _local_update(self, client: int, global_vector: np.ndarray) -> np.ndarray:
         """The client's trained weights minus the global ones (clipped under DP)."""
-        data = self.data.clients[client]
-        model = self.model_fn()
-        assign_vector(model, global_vector)
-        model.train()
-        opt = SGD(model.parameters(), lr=self.lr, momentum=self.momentum)
-        for _ in range(self.local_epochs):
-            order = self.rng.permutation(len(data))
-            for i in range(0, len(data), self.batch_size):
-                rows = order[i:i + self.batch_size]
-                opt.zero_grad()
-                targets = data.y[rows].reshape(-1, 1).astype(float) if self.binary else data.y[rows]
-                self.loss_fn(model(Variable(data.x[rows])), targets).backward()
-                opt.step()
-        update = parameters_vector(model) - global_vector
-        if self.dp is not None:
-            update = dp_lib.clip_by_l2_norm(update, self.dp.clip_norm)
-        return update
+        return local_update(self.model_fn, self.data.clients[client], global_vector, self.rng, lr=self.lr,
+                            momentum=self.momentum, local_epochs=self.local_epochs, batch_size=self.batch_size,
+                            binary=self.binary, clip_norm=None if self.dp is None else self.dp.clip_norm)
 
     def _aggregate(self, updates, weights, before, after, record: dict) -> tuple[np.ndarray, float]:
         """(sum of the surviving weighted updates with DP noise, their total weight); ``record`` gets the
@@ -254,6 +239,31 @@ class FedAvg:
         self.model.train()
         predicted = (out[:, 0] > 0).astype(int) if out.shape[1] == 1 else out.argmax(axis=1)
         return float((predicted == self.data.test.y).mean())
+
+
+def local_update(model_fn: Callable[[], Module], data, global_vector: np.ndarray, rng: np.random.Generator, *,
+                 lr: float, momentum: float, local_epochs: int, batch_size: int, binary: bool,
+                 clip_norm: float | None = None) -> np.ndarray:
+    """One client's round of FedAvg on its own rows ``data`` (x, y): a copy of the global model trained with
+    SGD for ``local_epochs`` (batches shuffled by ``rng``), returned as its weights minus the global ones,
+    clipped to L2 norm ``clip_norm`` when given (DP). Shared by :class:`FedAvg` and the Flower client."""
+    model = model_fn()
+    assign_vector(model, global_vector)
+    model.train()
+    loss_fn = BCEWithLogitsLoss() if binary else CrossEntropyLoss()
+    opt = SGD(model.parameters(), lr=lr, momentum=momentum)
+    for _ in range(local_epochs):
+        order = rng.permutation(len(data))
+        for i in range(0, len(data), batch_size):
+            rows = order[i:i + batch_size]
+            opt.zero_grad()
+            targets = data.y[rows].reshape(-1, 1).astype(float) if binary else data.y[rows]
+            loss_fn(model(Variable(data.x[rows])), targets).backward()
+            opt.step()
+    update = parameters_vector(model) - global_vector
+    if clip_norm is not None:
+        update = dp_lib.clip_by_l2_norm(update, clip_norm)
+    return update
 
 
 def parameters_vector(model: Module) -> np.ndarray:

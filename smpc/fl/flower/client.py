@@ -1,0 +1,172 @@
+"""The Flower ClientApp of a site: local FedAvg training, then smpc's secure aggregation, message by message.
+
+Two message types reach a site. ``train.smpc`` carries the global model and the round's training
+settings: the site trains a copy on its own rows (:func:`smpc.fl.fedavg.local_update`), keeps the update
+in its node state and replies with its row count only (with ``secure=False``, the update itself).
+``query.smpc_secagg`` messages are the rounds of secure aggregation: the first carries the run's public
+parameters, each later one the server's go frame and data for the next step of
+:class:`smpc.fl.secagg_client.ClientSession`, whose state waits in the node state between messages.
+
+A site trusts only its own copy of the enrolment (the registry of every site's verification key, given
+to it out of band) and its own signing key: the server names which sites take part and in what order,
+and the site checks it is where the server says; the neighbours' keys are checked against the site's
+registry, never against anything the server sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.clientapp import ClientApp
+
+from smpc import dp as dp_lib
+from smpc.fl import secagg_messages as msg
+from smpc.fl.fedavg import local_update
+from smpc.fl.flower import frames
+from smpc.fl.flower.links import START, MessageLink
+from smpc.fl.secagg_client import ClientSession
+from smpc.fl.secagg_config import SecAggConfig, make_config
+from smpc.fl.secagg_errors import MalformedMessageError
+from smpc.fl.secagg_identity import Enrolment, SESSION_BYTES
+from smpc.nn.module import Module
+
+TRAIN_TYPE, TRAIN = "train.smpc", "smpc_train"
+_STATE, _UPDATE, _SETUP = "smpc_secagg_state", "smpc_update", "smpc_secagg_setup"
+_STEPS = {msg.ROUND_SHARE: "share_keys", msg.ROUND_MASKED: "send_masked", msg.ROUND_CHECK: "confirm",
+          msg.ROUND_UNMASK: "unmask"}
+#: most elements an aggregated vector may announce (a 10^8-parameter model and its weight)
+MAX_ELEMENTS = 10**8 + 1
+
+
+@dataclass(frozen=True)
+class Site:
+    """What a site brings: its rows (``x``, ``y``), its index in the registry, its signing key, the registry."""
+
+    data: object
+    index: int
+    signing_key: bytes
+    registry: Enrolment
+
+
+def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], Module]) -> ClientApp:
+    """The ClientApp; ``site_of(context)`` gives the node's :class:`Site` (in a simulation, from the node's
+    ``partition-id``; in a deployment, loaded from the site's own files)."""
+    app = ClientApp()
+
+    @app.train("smpc")
+    def train(message: Message, context: Context) -> Message:
+        return _train(message, context, site_of(context), model_fn)
+
+    @app.query("smpc_partition")
+    def partition(message: Message, context: Context) -> Message:
+        return Message(RecordDict({"partition": ConfigRecord({"id": site_of(context).index})}), reply_to=message)
+
+    @app.query("smpc_secagg")
+    def secagg(message: Message, context: Context) -> Message:
+        return _secagg_step(message, context, site_of(context))
+
+    return app
+
+
+def _train(message: Message, context: Context, site: Site, model_fn) -> Message:
+    settings = message.content[TRAIN]
+    (global_vector,) = frames.decode(settings)
+    rng = np.random.default_rng([int(settings["seed"]), site.index])
+    clip = float(settings["clip_norm"])
+    update = local_update(model_fn, site.data, np.asarray(global_vector, np.float64), rng, lr=float(settings["lr"]),
+                          momentum=float(settings["momentum"]), local_epochs=int(settings["epochs"]),
+                          batch_size=int(settings["batch"]), binary=bool(settings["binary"]),
+                          clip_norm=clip if clip > 0 else None)
+    for key in (_STATE, _SETUP):
+        context.state.pop(key, None)
+    reply = {"rows": len(site.data)}
+    if bool(settings["secure"]):
+        context.state[_UPDATE] = frames.encode([update])
+        return Message(RecordDict({TRAIN: ConfigRecord(reply)}), reply_to=message)
+    record = frames.encode([update])
+    record["rows"] = len(site.data)
+    return Message(RecordDict({TRAIN: record}), reply_to=message)
+
+
+def _secagg_step(message: Message, context: Context, site: Site) -> Message:
+    link = MessageLink(message)
+    if START in message.content:
+        setup = message.content[START]
+        config, me, vector = _start(setup, context, site)
+        session = ClientSession(me, config, site.signing_key)
+        session.advertise(link)
+        context.state[_SETUP] = setup
+        context.state[_UPDATE] = frames.encode([vector])
+    else:
+        if _SETUP not in context.state or _STATE not in context.state:
+            return link.reply(message)  # stopped (dropped out, or the run ended): nothing more to say
+        setup = context.state[_SETUP]
+        config, me = _config(setup, site)
+        session = ClientSession.restore(me, config, site.signing_key, dict(context.state[_STATE]))
+        go = link.peek()
+        step = _STEPS.get(int(go[0])) if go is not None and go.shape == (2,) else None
+        if step is None:
+            raise MalformedMessageError(msg.SERVER, "the server sent a message for no round of secure aggregation")
+        if step == "send_masked":
+            (vector,) = frames.decode(context.state[_UPDATE])
+            going_on = session.send_masked(link, vector)
+        else:
+            going_on = getattr(session, step)(link)
+        drop = str(setup["drop"])
+        finished = (not going_on or step == "unmask" or (drop == "before" and step == "share_keys")
+                    or (drop == "after" and step == "send_masked"))
+        if finished:
+            for key in (_STATE, _SETUP, _UPDATE):
+                context.state.pop(key, None)
+            return link.reply(message)
+    context.state[_STATE] = ConfigRecord(session.state())
+    return link.reply(message)
+
+
+def _start(setup: ConfigRecord, context: Context, site: Site) -> tuple[SecAggConfig, int, np.ndarray]:
+    """The run's config from the server's public parameters, this site's index in it, and its vector."""
+    config, me = _config(setup, site)
+    if _UPDATE not in context.state:
+        raise MalformedMessageError(msg.SERVER, "the server started secure aggregation before this site trained")
+    (update,) = frames.decode(context.state[_UPDATE])
+    kind = str(setup["vector"])
+    if kind == "weighted":  # the weight rides along: u w, then w
+        weight = len(site.data) * float(setup["weight_scale"])
+        vector = np.append(update * weight, weight)
+    elif kind == "noised":  # distributed DP: this site's share of the noise
+        vector = update + dp_lib.gaussian_noise(update.shape, float(setup["noise_std"]))
+    elif kind == "plain":
+        vector = update
+    else:
+        raise MalformedMessageError(msg.SERVER, "the server asked for an unknown kind of update")
+    if vector.size != config.size:
+        raise MalformedMessageError(msg.SERVER, f"the server expects {config.size} elements, this site has "
+                                                f"{vector.size}")
+    return config, me, vector
+
+
+def _config(setup: ConfigRecord, site: Site) -> tuple[SecAggConfig, int]:
+    """Check the server's public parameters and build the run's config with this site's own registry."""
+    try:
+        sites = [int(s) for s in setup["sites"]]
+        me, session = int(setup["client"]), bytes(setup["session"])
+        shape = tuple(int(d) for d in setup["shape"])
+        neighbours = int(setup["neighbours"])
+        if not 0 <= me < len(sites) or sites[me] != site.index:
+            raise ValueError(f"the server placed this site (registry index {site.index}) at a position where it "
+                             f"is not")
+        if len(set(sites)) != len(sites) or any(not 0 <= s < len(site.registry) for s in sites):
+            raise ValueError("the list of taking part sites repeats a site or names one not in the registry")
+        if len(session) != SESSION_BYTES or len(shape) != 1 or not 1 <= shape[0] <= MAX_ELEMENTS:
+            raise ValueError("malformed session or shape")
+        enrolment = Enrolment(tuple(site.registry.keys[s] for s in sites))
+        config = make_config(len(sites), shape, int(setup["threshold"]), (), (), None if neighbours < 0 else neighbours,
+                             float(setup["clip"]), int(setup["ring_bits"]), int(setup["frac_bits"]),
+                             enrolment=enrolment, session=session)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessageError(msg.SERVER, f"the server's parameters for secure aggregation are unusable: "
+                                                f"{exc}") from None
+    return config, me

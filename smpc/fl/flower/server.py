@@ -1,0 +1,144 @@
+"""The Flower ServerApp side: smpc's FedAvg whose clients are Flower nodes, summed by smpc's secure aggregation.
+
+:class:`FlowerFedAvg` keeps :class:`smpc.fl.FedAvg`'s round exactly (Poisson sampling with the same seed,
+weights riding along the sum, central or distributed DP with the RDP accountant, server momentum,
+evaluation on the held-out rows) and changes only where the work happens: each sampled node trains on
+its own rows when the ``train.smpc`` message reaches it, and the updates are summed by
+:class:`smpc.fl.secagg_server.SecAggServer` talking to the nodes through :class:`~smpc.fl.flower.links.GridLink`.
+The server never sees one update: only the sum.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from flwr.app import ConfigRecord, Message, RecordDict
+
+from smpc import dp as dp_lib
+from smpc.fl import secagg_config
+from smpc.fl.fedavg import FedAvg, parameters_vector
+from smpc.fl.flower import frames
+from smpc.fl.flower.client import TRAIN, TRAIN_TYPE
+from smpc.fl.flower.links import GridLink
+from smpc.fl.secagg import _raise_failure
+from smpc.fl.secagg_errors import TooFewSurvivorsError
+from smpc.fl.secagg_identity import Enrolment, new_session
+from smpc.fl.secagg_quantize import error_bound
+from smpc.fl.secagg_server import SecAggServer
+
+
+class FlowerFedAvg(FedAvg):
+    """:class:`~smpc.fl.FedAvg` over a Flower ``grid``: client ``i`` of the data set is node ``nodes[i]``;
+    ``registry`` holds every client's verification key (index i: client i); ``timeout`` bounds each
+    exchange of messages (a node that does not answer in time is a dropout)."""
+
+    def __init__(self, grid, nodes: list[int], registry: Enrolment, *args, timeout: float = 60.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        if len(nodes) != self.data.num_clients or len(registry) != self.data.num_clients:
+            raise ValueError(f"{len(nodes)} nodes and {len(registry)} enrolled keys for {self.data.num_clients} "
+                             f"clients")
+        self.grid, self.nodes, self.registry, self.timeout = grid, list(nodes), registry, float(timeout)
+        if hasattr(grid, "pull_interval"):  # the in-memory grid polls for replies every 0.1 s by default; a
+            grid.pull_interval = min(grid.pull_interval, 0.005)  # round of secure aggregation is 5 exchanges
+
+    def _round(self, number: int) -> dict:
+        start = time.perf_counter()
+        n = self.data.num_clients
+        sampled = np.flatnonzero(self.rng.random(n) < self.sample_rate) if self.sample_rate < 1 else np.arange(n)
+        global_vector = parameters_vector(self.model)
+        trained, vectors = self._train(sampled, global_vector, number)
+        before = [i for i in range(len(trained)) if self.rng.random() < self.drop_rate_before]
+        after = [i for i in range(len(trained)) if i not in before and self.rng.random() < self.drop_rate_after]
+        record = {"round": number, "participants": len(trained) - len(before), "dropped_before": len(before),
+                  "dropped_after": len(after), "bytes_per_client": 0.0, "clipped_elements": 0, "aborted": None,
+                  "did_not_train": len(sampled) - len(trained)}
+        if len(trained) - len(before) > 0:
+            try:
+                total, total_weight = self._sum(trained, vectors, before, after, number, record)
+                self._apply(total, total_weight, global_vector)
+            except TooFewSurvivorsError as exc:
+                record["aborted"] = str(exc)
+        if self.dp is not None:
+            self.accountant.step(noise_multiplier=self.dp.noise_multiplier, sample_rate=self.sample_rate, steps=1)
+        record["epsilon"] = self.epsilon()
+        record["accuracy"] = self.evaluate()
+        record["seconds"] = time.perf_counter() - start
+        return record
+
+    def _train(self, sampled, global_vector: np.ndarray, number: int) -> tuple[list[int], dict[int, np.ndarray]]:
+        """Send the model to the sampled nodes; return the clients that trained (their row counts, and with
+        ``secure=False`` their update vectors)."""
+        settings = frames.encode([global_vector])
+        settings.update({"seed": int(self.rng.integers(2**62)), "lr": self.lr, "momentum": self.momentum,
+                         "epochs": self.local_epochs, "batch": self.batch_size, "binary": self.binary,
+                         "clip_norm": -1.0 if self.dp is None else self.dp.clip_norm, "secure": self.secure})
+        messages = [Message(RecordDict({TRAIN: ConfigRecord(dict(settings))}), self.nodes[int(c)], TRAIN_TYPE,
+                            group_id=f"round {number} train") for c in sampled]
+        replies = {}
+        for reply in self.grid.send_and_receive(messages, timeout=self.timeout):
+            if reply.has_content() and TRAIN in reply.content:
+                client = self.nodes.index(reply.metadata.src_node_id)
+                replies[client] = reply.content[TRAIN]
+        trained = sorted(replies)
+        self._rows = {c: int(replies[c]["rows"]) for c in trained}
+        vectors = {} if self.secure else {c: frames.decode(replies[c])[0] for c in trained}
+        return trained, vectors
+
+    def _sum(self, trained, vectors, before, after, number: int, record: dict) -> tuple[np.ndarray, float]:
+        """(sum of the surviving clients' vectors, with DP noise where central; their total weight)."""
+        dp = self.dp
+        noise_std = 0.0 if dp is None else dp.noise_multiplier * dp.clip_norm
+        if not self.secure:
+            kept = [self._plain_vector(vectors[c], c) for i, c in enumerate(trained) if i not in before]
+            total = np.sum(kept, axis=0)
+            record["bytes_per_client"] = float(8 * total.size)
+        else:
+            total = self._secure_sum(trained, before, after, number, noise_std, record)
+        if dp is None:
+            return total[:-1], float(total[-1])
+        if dp.mode == "central":
+            total = total + dp_lib.gaussian_noise(total.shape, noise_std)
+        return total, self.sample_rate * self.data.num_clients
+
+    def _plain_vector(self, update: np.ndarray, client: int) -> np.ndarray:
+        if self.dp is None:
+            weight = self._rows[client] / np.mean(list(self._rows.values()))
+            return np.append(update * weight, weight)
+        return update
+
+    def _secure_sum(self, trained, before, after, number: int, noise_std: float, record: dict) -> np.ndarray:
+        if len(trained) < 2:
+            raise TooFewSurvivorsError(f"secure aggregation needs at least 2 clients that trained, this round has "
+                                       f"{len(trained)}", "sampling", len(trained), 2)
+        dp, size = self.dp, self.model_size
+        t = self._threshold(len(trained))
+        if dp is None:
+            kind, clip, extra = "weighted", self.secure_clip, 1
+        elif dp.mode == "distributed":
+            kind, clip, extra = "noised", dp.clip_norm + 8 * noise_std / np.sqrt(t), 0
+        else:
+            kind, clip, extra = "plain", dp.clip_norm + 8 * noise_std / np.sqrt(t), 0
+        enrolment = Enrolment(tuple(self.registry.keys[c] for c in trained))
+        config = secagg_config.make_config(len(trained), (size + extra,), self.threshold, (), (), self.neighbours,
+                                           clip, 32, None, enrolment=enrolment, session=new_session())
+        scale = 1.0 / np.mean([self._rows[c] for c in trained])
+        start = {}
+        for i in range(len(trained)):
+            drop = "before" if i in before else "after" if i in after else ""
+            start[i] = ConfigRecord({
+                "sites": [int(s) for s in trained], "client": i, "session": config.session, "shape": [size + extra],
+                "threshold": config.threshold, "neighbours": -1 if self.neighbours is None else int(self.neighbours),
+                "clip": float(clip), "ring_bits": 32, "frac_bits": config.frac_bits, "vector": kind,
+                "weight_scale": float(scale), "noise_std": float(noise_std / np.sqrt(t)), "drop": drop})
+        link = GridLink(self.grid, [self.nodes[c] for c in trained], start, f"round {number} secagg", self.timeout)
+        outcome = SecAggServer(config).run(link)
+        link.flush()
+        record["secagg_exchanges"] = link.exchanges
+        _raise_failure(outcome)
+        record["error_bound"] = error_bound(len(outcome.included), config.frac_bits)
+        return outcome.total
+
+    @property
+    def model_size(self) -> int:
+        return int(parameters_vector(self.model).size)
