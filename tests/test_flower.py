@@ -67,8 +67,7 @@ KEYS, REGISTRY = enrol(4)
 
 def setup(**changes):
     values = {"sites": [2, 0, 3], "client": 1, "session": new_session(), "shape": [5], "threshold": 2,
-              "neighbours": -1, "clip": 16.0, "ring_bits": 32, "frac_bits": 20, "vector": "plain",
-              "weight_scale": 1.0, "noise_std": 0.0, "drop": ""}
+              "neighbours": -1, "clip": 16.0, "ring_bits": 32, "frac_bits": 20, "drop": ""}
     values.update(changes)
     return ConfigRecord(values)
 

@@ -72,6 +72,8 @@ def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], M
 
 
 def _train(message: Message, context: Context, site: Site, model_fn) -> Message:
+    """Train on the site's rows; keep the vector to aggregate (secure) or return it (``secure=False``).
+    The reply names no row count: the weight rides along inside the aggregated vector."""
     settings = message.content[TRAIN]
     (global_vector,) = frames.decode(settings)
     rng = np.random.default_rng([int(settings["seed"]), site.index])
@@ -80,15 +82,26 @@ def _train(message: Message, context: Context, site: Site, model_fn) -> Message:
                           momentum=float(settings["momentum"]), local_epochs=int(settings["epochs"]),
                           batch_size=int(settings["batch"]), binary=bool(settings["binary"]),
                           clip_norm=clip if clip > 0 else None)
+    vector = _vector(update, len(site.data), settings)
     for key in (_STATE, _SETUP):
         context.state.pop(key, None)
-    reply = {"rows": len(site.data)}
     if bool(settings["secure"]):
-        context.state[_UPDATE] = frames.encode([update])
-        return Message(RecordDict({TRAIN: ConfigRecord(reply)}), reply_to=message)
-    record = frames.encode([update])
-    record["rows"] = len(site.data)
-    return Message(RecordDict({TRAIN: record}), reply_to=message)
+        context.state[_UPDATE] = frames.encode([vector])
+        return Message(RecordDict({TRAIN: ConfigRecord({"trained": True})}), reply_to=message)
+    return Message(RecordDict({TRAIN: frames.encode([vector])}), reply_to=message)
+
+
+def _vector(update: np.ndarray, rows: int, settings: ConfigRecord) -> np.ndarray:
+    """What the site contributes to the sum (as :class:`smpc.fl.FedAvg`'s clients do)."""
+    kind = str(settings["vector"])
+    if kind == "weighted":  # the weight rides along: u w, then w
+        weight = rows * float(settings["weight_scale"])
+        return np.append(update * weight, weight)
+    if kind == "noised":  # distributed DP: this site's share of the noise
+        return update + dp_lib.gaussian_noise(update.shape, float(settings["noise_std"]))
+    if kind == "plain":
+        return update
+    raise MalformedMessageError(msg.SERVER, "the server asked for an unknown kind of update")
 
 
 def _secagg_step(message: Message, context: Context, site: Site) -> Message:
@@ -99,7 +112,6 @@ def _secagg_step(message: Message, context: Context, site: Site) -> Message:
         session = ClientSession(me, config, site.signing_key)
         session.advertise(link)
         context.state[_SETUP] = setup
-        context.state[_UPDATE] = frames.encode([vector])
     else:
         if _SETUP not in context.state or _STATE not in context.state:
             return link.reply(message)  # stopped (dropped out, or the run ended): nothing more to say
@@ -127,21 +139,12 @@ def _secagg_step(message: Message, context: Context, site: Site) -> Message:
 
 
 def _start(setup: ConfigRecord, context: Context, site: Site) -> tuple[SecAggConfig, int, np.ndarray]:
-    """The run's config from the server's public parameters, this site's index in it, and its vector."""
+    """The run's config from the server's public parameters, this site's index in it, and its vector
+    (kept since training)."""
     config, me = _config(setup, site)
     if _UPDATE not in context.state:
         raise MalformedMessageError(msg.SERVER, "the server started secure aggregation before this site trained")
-    (update,) = frames.decode(context.state[_UPDATE])
-    kind = str(setup["vector"])
-    if kind == "weighted":  # the weight rides along: u w, then w
-        weight = len(site.data) * float(setup["weight_scale"])
-        vector = np.append(update * weight, weight)
-    elif kind == "noised":  # distributed DP: this site's share of the noise
-        vector = update + dp_lib.gaussian_noise(update.shape, float(setup["noise_std"]))
-    elif kind == "plain":
-        vector = update
-    else:
-        raise MalformedMessageError(msg.SERVER, "the server asked for an unknown kind of update")
+    (vector,) = frames.decode(context.state[_UPDATE])
     if vector.size != config.size:
         raise MalformedMessageError(msg.SERVER, f"the server expects {config.size} elements, this site has "
                                                 f"{vector.size}")

@@ -67,21 +67,25 @@ class FlowerFedAvg(FedAvg):
         return record
 
     def _train(self, sampled, global_vector: np.ndarray, number: int) -> tuple[list[int], dict[int, np.ndarray]]:
-        """Send the model to the sampled nodes; return the clients that trained (their row counts, and with
-        ``secure=False`` their update vectors)."""
+        """Send the model to the sampled nodes; return the clients that trained (and, with ``secure=False``,
+        their vectors). Each node learns how to form its vector: weighted by its rows times the public
+        ``1 / mean rows`` (the weight rides along, as in FedAvg), or with its share of DP noise."""
+        dp = self.dp
+        noise_std = 0.0 if dp is None else dp.noise_multiplier * dp.clip_norm
+        kind = "weighted" if dp is None else "noised" if dp.mode == "distributed" else "plain"
         settings = frames.encode([global_vector])
         settings.update({"seed": int(self.rng.integers(2**62)), "lr": self.lr, "momentum": self.momentum,
                          "epochs": self.local_epochs, "batch": self.batch_size, "binary": self.binary,
-                         "clip_norm": -1.0 if self.dp is None else self.dp.clip_norm, "secure": self.secure})
+                         "clip_norm": -1.0 if dp is None else dp.clip_norm, "secure": self.secure, "vector": kind,
+                         "weight_scale": float(1.0 / np.mean(self.data.sizes)),
+                         "noise_std": float(noise_std / np.sqrt(self._threshold(len(sampled))))})
         messages = [Message(RecordDict({TRAIN: ConfigRecord(dict(settings))}), self.nodes[int(c)], TRAIN_TYPE,
                             group_id=f"round {number} train") for c in sampled]
         replies = {}
         for reply in self.grid.send_and_receive(messages, timeout=self.timeout):
             if reply.has_content() and TRAIN in reply.content:
-                client = self.nodes.index(reply.metadata.src_node_id)
-                replies[client] = reply.content[TRAIN]
+                replies[self.nodes.index(reply.metadata.src_node_id)] = reply.content[TRAIN]
         trained = sorted(replies)
-        self._rows = {c: int(replies[c]["rows"]) for c in trained}
         vectors = {} if self.secure else {c: frames.decode(replies[c])[0] for c in trained}
         return trained, vectors
 
@@ -90,8 +94,7 @@ class FlowerFedAvg(FedAvg):
         dp = self.dp
         noise_std = 0.0 if dp is None else dp.noise_multiplier * dp.clip_norm
         if not self.secure:
-            kept = [self._plain_vector(vectors[c], c) for i, c in enumerate(trained) if i not in before]
-            total = np.sum(kept, axis=0)
+            total = np.sum([vectors[c] for i, c in enumerate(trained) if i not in before], axis=0)
             record["bytes_per_client"] = float(8 * total.size)
         else:
             total = self._secure_sum(trained, before, after, number, noise_std, record)
@@ -101,12 +104,6 @@ class FlowerFedAvg(FedAvg):
             total = total + dp_lib.gaussian_noise(total.shape, noise_std)
         return total, self.sample_rate * self.data.num_clients
 
-    def _plain_vector(self, update: np.ndarray, client: int) -> np.ndarray:
-        if self.dp is None:
-            weight = self._rows[client] / np.mean(list(self._rows.values()))
-            return np.append(update * weight, weight)
-        return update
-
     def _secure_sum(self, trained, before, after, number: int, noise_std: float, record: dict) -> np.ndarray:
         if len(trained) < 2:
             raise TooFewSurvivorsError(f"secure aggregation needs at least 2 clients that trained, this round has "
@@ -114,23 +111,19 @@ class FlowerFedAvg(FedAvg):
         dp, size = self.dp, self.model_size
         t = self._threshold(len(trained))
         if dp is None:
-            kind, clip, extra = "weighted", self.secure_clip, 1
-        elif dp.mode == "distributed":
-            kind, clip, extra = "noised", dp.clip_norm + 8 * noise_std / np.sqrt(t), 0
+            clip, extra = self.secure_clip, 1  # the weight rides along
         else:
-            kind, clip, extra = "plain", dp.clip_norm + 8 * noise_std / np.sqrt(t), 0
+            clip, extra = dp.clip_norm + 8 * noise_std / np.sqrt(t), 0  # FedAvg's public bound
         enrolment = Enrolment(tuple(self.registry.keys[c] for c in trained))
         config = secagg_config.make_config(len(trained), (size + extra,), self.threshold, (), (), self.neighbours,
                                            clip, 32, None, enrolment=enrolment, session=new_session())
-        scale = 1.0 / np.mean([self._rows[c] for c in trained])
         start = {}
         for i in range(len(trained)):
             drop = "before" if i in before else "after" if i in after else ""
             start[i] = ConfigRecord({
                 "sites": [int(s) for s in trained], "client": i, "session": config.session, "shape": [size + extra],
                 "threshold": config.threshold, "neighbours": -1 if self.neighbours is None else int(self.neighbours),
-                "clip": float(clip), "ring_bits": 32, "frac_bits": config.frac_bits, "vector": kind,
-                "weight_scale": float(scale), "noise_std": float(noise_std / np.sqrt(t)), "drop": drop})
+                "clip": float(clip), "ring_bits": 32, "frac_bits": config.frac_bits, "drop": drop})
         link = GridLink(self.grid, [self.nodes[c] for c in trained], start, f"round {number} secagg", self.timeout)
         outcome = SecAggServer(config).run(link)
         link.flush()
