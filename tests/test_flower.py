@@ -9,6 +9,7 @@ from flwr.app import ConfigRecord, Message, RecordDict  # noqa: E402
 
 from smpc import fl  # noqa: E402
 from smpc.fl.flower import frames, run_simulation  # noqa: E402
+from smpc.fl.flower.simulation import run_aggregation_simulation  # noqa: E402
 from smpc.fl.flower.client import Site, _config  # noqa: E402
 from smpc.fl.flower.links import FRAMES, MessageLink  # noqa: E402
 from smpc.fl.secagg_errors import MalformedMessageError  # noqa: E402
@@ -49,6 +50,18 @@ def test_dropouts_before_masking_and_plain_aggregation(data):
     assert all(r["aborted"] is None or "fewer than the threshold" in r["aborted"] for r in secure.rounds)
     plain = run_simulation(lambda: models.logistic_regression(30), data, 2, secure=False, seed=5)
     assert plain.accuracy[-1] >= 0.85
+
+
+def test_aggregation_alone_on_flower_sums_within_the_bound_with_dropouts():
+    rng = np.random.default_rng(7)
+    updates = [rng.normal(0, 0.1, 50) for _ in range(6)]
+    rounds = run_aggregation_simulation(updates, 2, drop_before=(1,), drop_after=(4,))
+    expected = np.sum([u for i, u in enumerate(updates) if i != 1], axis=0)
+    for result in rounds:
+        assert result["included"] == (0, 2, 3, 4, 5) and result["exchanges"] == 5
+        assert np.max(np.abs(result["total"] - expected)) <= result["error_bound"]
+    with pytest.raises(ValueError, match="distinct clients"):
+        run_aggregation_simulation(updates, 1, drop_before=(1,), drop_after=(1,))
 
 
 def test_bad_arguments_are_refused_before_anything_starts(data):

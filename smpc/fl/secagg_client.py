@@ -115,8 +115,9 @@ class ClientSession:
         msg.send_encrypted_shares(link, blobs)
         return True
 
-    def send_masked(self, link, update: np.ndarray) -> bool:
-        """Round 2: keep the shares routed to this client, send the masked update."""
+    def send_masked(self, link, update: np.ndarray, encoded: bool = False) -> bool:
+        """Round 2: keep the shares routed to this client, send the masked update (``encoded``: ``update`` is
+        already :func:`~smpc.fl.secagg_quantize.quantize` applied with the run's parameters)."""
         cfg, me = self.config, self.me
         if not msg.recv_go(link, msg.ROUND_MASKED):
             return False
@@ -125,8 +126,8 @@ class ClientSession:
         public = self._public()
         self.senders = senders
         self.held = [_open(self.keys, public[v][0], v, me, blob) for v, blob in zip(senders, routed)]
-        masked = _mask(quantize(update, cfg.clip, cfg.frac_bits, cfg.ring_bits), self.seed, self.keys, me, senders,
-                       public, cfg)
+        ring = np.array(update, copy=True) if encoded else quantize(update, cfg.clip, cfg.frac_bits, cfg.ring_bits)
+        masked = _mask(ring, self.seed, self.keys, me, senders, public, cfg)
         link.send(msg.SERVER, masked)
         return True
 

@@ -1,11 +1,13 @@
-"""The Flower ClientApp of a site: local FedAvg training, then smpc's secure aggregation, message by message.
+"""The Flower ClientApp of a site: smpc's secure aggregation message by message, with the site's local FedAvg
+training inside the round that needs its update.
 
-Two message types reach a site. ``train.smpc`` carries the global model and the round's training
-settings: the site trains a copy on its own rows (:func:`smpc.fl.fedavg.local_update`), keeps the update
-in its node state and replies with its row count only (with ``secure=False``, the update itself).
-``query.smpc_secagg`` messages are the rounds of secure aggregation: the first carries the run's public
-parameters, each later one the server's go frame and data for the next step of
-:class:`smpc.fl.secagg_client.ClientSession`, whose state waits in the node state between messages.
+``query.smpc_secagg`` messages carry the rounds of secure aggregation. The first carries the run's public
+parameters; each later one the server's go frame and data for the next step of
+:class:`smpc.fl.secagg_client.ClientSession`, whose state waits in the node's state between messages. The
+message of the masked-input round also carries the global model and the round's training settings: the
+site trains a copy on its own rows (:func:`smpc.fl.fedavg.local_update`), forms its vector and masks it at
+once, so no update ever waits in the node's state and a round costs five exchanges. ``train.smpc`` is the
+plain round without secure aggregation: the site returns its vector.
 
 A site trusts only its own copy of the enrolment (the registry of every site's verification key, given
 to it out of band) and its own signing key: the server names which sites take part and in what order,
@@ -31,10 +33,12 @@ from smpc.fl.secagg_client import ClientSession
 from smpc.fl.secagg_config import SecAggConfig, make_config
 from smpc.fl.secagg_errors import MalformedMessageError
 from smpc.fl.secagg_identity import Enrolment, SESSION_BYTES
+from smpc.fl.secagg_quantize import quantize
+from smpc.net.wire import WireFormatError
 from smpc.nn.module import Module
 
 TRAIN_TYPE, TRAIN = "train.smpc", "smpc_train"
-_STATE, _UPDATE, _SETUP = "smpc_secagg_state", "smpc_update", "smpc_secagg_setup"
+_STATE, _SETUP = "smpc_secagg_state", "smpc_secagg_setup"
 _STEPS = {msg.ROUND_SHARE: "share_keys", msg.ROUND_MASKED: "send_masked", msg.ROUND_CHECK: "confirm",
           msg.ROUND_UNMASK: "unmask"}
 #: most elements an aggregated vector may announce (a 10^8-parameter model and its weight)
@@ -66,29 +70,30 @@ def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], M
 
     @app.query("smpc_secagg")
     def secagg(message: Message, context: Context) -> Message:
-        return _secagg_step(message, context, site_of(context))
+        return _secagg_step(message, context, site_of(context), model_fn)
 
     return app
 
 
 def _train(message: Message, context: Context, site: Site, model_fn) -> Message:
-    """Train on the site's rows; keep the vector to aggregate (secure) or return it (``secure=False``).
-    The reply names no row count: the weight rides along inside the aggregated vector."""
-    settings = message.content[TRAIN]
+    """A plain round (``secure=False``): train on the site's rows and return the vector."""
+    return Message(RecordDict({TRAIN: frames.encode([_contribution(message.content[TRAIN], site, model_fn)])}),
+                   reply_to=message)
+
+
+def _contribution(settings: ConfigRecord, site: Site, model_fn) -> np.ndarray:
+    """The vector the site adds to the sum: its data as it is (``"given"``: aggregation alone), or the update
+    of a round of local training, weighted or with its DP noise share (:func:`_vector`)."""
+    if str(settings["vector"]) == "given":
+        return np.asarray(site.data, dtype=np.float64).ravel()
     (global_vector,) = frames.decode(settings)
     rng = np.random.default_rng([int(settings["seed"]), site.index])
     clip = float(settings["clip_norm"])
-    update = local_update(model_fn, site.data, np.asarray(global_vector, np.float64), rng, lr=float(settings["lr"]),
-                          momentum=float(settings["momentum"]), local_epochs=int(settings["epochs"]),
-                          batch_size=int(settings["batch"]), binary=bool(settings["binary"]),
-                          clip_norm=clip if clip > 0 else None)
-    vector = _vector(update, len(site.data), settings)
-    for key in (_STATE, _SETUP):
-        context.state.pop(key, None)
-    if bool(settings["secure"]):
-        context.state[_UPDATE] = frames.encode([vector])
-        return Message(RecordDict({TRAIN: ConfigRecord({"trained": True})}), reply_to=message)
-    return Message(RecordDict({TRAIN: frames.encode([vector])}), reply_to=message)
+    update = local_update(model_fn, site.data, np.asarray(global_vector, np.float64), rng,
+                          lr=float(settings["lr"]), momentum=float(settings["momentum"]),
+                          local_epochs=int(settings["epochs"]), batch_size=int(settings["batch"]),
+                          binary=bool(settings["binary"]), clip_norm=clip if clip > 0 else None)
+    return _vector(update, len(site.data), settings)
 
 
 def _vector(update: np.ndarray, rows: int, settings: ConfigRecord) -> np.ndarray:
@@ -104,11 +109,11 @@ def _vector(update: np.ndarray, rows: int, settings: ConfigRecord) -> np.ndarray
     raise MalformedMessageError(msg.SERVER, "the server asked for an unknown kind of update")
 
 
-def _secagg_step(message: Message, context: Context, site: Site) -> Message:
+def _secagg_step(message: Message, context: Context, site: Site, model_fn) -> Message:
     link = MessageLink(message)
     if START in message.content:
         setup = message.content[START]
-        config, me, vector = _start(setup, context, site)
+        config, me = _config(setup, site)
         session = ClientSession(me, config, site.signing_key)
         session.advertise(link)
         context.state[_SETUP] = setup
@@ -123,32 +128,33 @@ def _secagg_step(message: Message, context: Context, site: Site) -> Message:
         if step is None:
             raise MalformedMessageError(msg.SERVER, "the server sent a message for no round of secure aggregation")
         if step == "send_masked":
-            (vector,) = frames.decode(context.state[_UPDATE])
-            going_on = session.send_masked(link, vector)
+            going_on = session.send_masked(link, _vector_for(message, config, site, model_fn), encoded=True)
         else:
             going_on = getattr(session, step)(link)
         drop = str(setup["drop"])
         finished = (not going_on or step == "unmask" or (drop == "before" and step == "share_keys")
                     or (drop == "after" and step == "send_masked"))
         if finished:
-            for key in (_STATE, _SETUP, _UPDATE):
+            for key in (_STATE, _SETUP):
                 context.state.pop(key, None)
             return link.reply(message)
     context.state[_STATE] = ConfigRecord(session.state())
     return link.reply(message)
 
 
-def _start(setup: ConfigRecord, context: Context, site: Site) -> tuple[SecAggConfig, int, np.ndarray]:
-    """The run's config from the server's public parameters, this site's index in it, and its vector
-    (kept since training)."""
-    config, me = _config(setup, site)
-    if _UPDATE not in context.state:
-        raise MalformedMessageError(msg.SERVER, "the server started secure aggregation before this site trained")
-    (vector,) = frames.decode(context.state[_UPDATE])
+def _vector_for(message: Message, config: SecAggConfig, site: Site, model_fn) -> np.ndarray:
+    """The site's contribution, from the training settings the masked-input round's message carries, as
+    ring elements of the run (checked to have the run's size)."""
+    if TRAIN not in message.content:
+        raise MalformedMessageError(msg.SERVER, "the masked-input round came without the round's settings")
+    try:
+        vector = _contribution(message.content[TRAIN], site, model_fn)
+    except (KeyError, TypeError, ValueError, WireFormatError) as exc:
+        raise MalformedMessageError(msg.SERVER, f"the server's training settings are unusable: {exc}") from None
     if vector.size != config.size:
         raise MalformedMessageError(msg.SERVER, f"the server expects {config.size} elements, this site has "
                                                 f"{vector.size}")
-    return config, me, vector
+    return quantize(vector, config.clip, config.frac_bits, config.ring_bits)
 
 
 def _config(setup: ConfigRecord, site: Site) -> tuple[SecAggConfig, int]:

@@ -29,10 +29,13 @@ FRAMES, START = "smpc", "secagg_start"
 
 class GridLink:
     """The server's side: client c is Flower node ``nodes[c]``; ``start[c]`` is its first message's
-    ConfigRecord (the run's public parameters), sent with the first exchange."""
+    ConfigRecord (the run's public parameters), sent with the first exchange; ``attach`` maps a round
+    number to records (name: record) that ride along with that round's go frame to every client."""
 
-    def __init__(self, grid, nodes: list[int], start: dict[int, ConfigRecord], group: str, timeout: float):
+    def __init__(self, grid, nodes: list[int], start: dict[int, ConfigRecord], group: str, timeout: float,
+                 attach: dict[int, dict[str, ConfigRecord]] | None = None):
         self.grid, self.nodes, self.group, self.timeout = grid, list(nodes), group, timeout
+        self._attach = dict(attach or {})
         self._client_of = {node: c for c, node in enumerate(self.nodes)}
         self._start = dict(start)
         self._outbox: dict[int, list[np.ndarray]] = {c: [] for c in self._start}
@@ -61,6 +64,10 @@ class GridLink:
             content = RecordDict({FRAMES: frames.encode(arrays)})
             if client in self._start:
                 content[START] = self._start.pop(client)
+            go = arrays[0] if arrays else None
+            if go is not None and go.dtype == np.int64 and go.shape == (2,) and int(go[1]) == 1:
+                for name, record in self._attach.get(int(go[0]), {}).items():
+                    content[name] = record
             messages.append(Message(content, self.nodes[client], MESSAGE_TYPE, group_id=self.group))
         self._outbox = {}
         self._inbox = {}

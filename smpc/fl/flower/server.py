@@ -5,7 +5,8 @@ weights riding along the sum, central or distributed DP with the RDP accountant,
 evaluation on the held-out rows) and changes only where the work happens: each sampled node trains on
 its own rows when the ``train.smpc`` message reaches it, and the updates are summed by
 :class:`smpc.fl.secagg_server.SecAggServer` talking to the nodes through :class:`~smpc.fl.flower.links.GridLink`.
-The server never sees one update: only the sum.
+The server never sees one update: only the sum. With secure aggregation the global model and the round's
+settings ride along with the masked-input round's message, so a round is five exchanges of messages.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from smpc.fl.secagg import _raise_failure
 from smpc.fl.secagg_errors import TooFewSurvivorsError
 from smpc.fl.secagg_identity import Enrolment, new_session
 from smpc.fl.secagg_quantize import error_bound
+from smpc.fl.secagg_messages import ROUND_MASKED
 from smpc.fl.secagg_server import SecAggServer
 
 
@@ -45,17 +47,18 @@ class FlowerFedAvg(FedAvg):
     def _round(self, number: int) -> dict:
         start = time.perf_counter()
         n = self.data.num_clients
-        sampled = np.flatnonzero(self.rng.random(n) < self.sample_rate) if self.sample_rate < 1 else np.arange(n)
+        sampled = [int(c) for c in (np.flatnonzero(self.rng.random(n) < self.sample_rate) if self.sample_rate < 1
+                                    else np.arange(n))]
         global_vector = parameters_vector(self.model)
-        trained, vectors = self._train(sampled, global_vector, number)
-        before = [i for i in range(len(trained)) if self.rng.random() < self.drop_rate_before]
-        after = [i for i in range(len(trained)) if i not in before and self.rng.random() < self.drop_rate_after]
-        record = {"round": number, "participants": len(trained) - len(before), "dropped_before": len(before),
-                  "dropped_after": len(after), "bytes_per_client": 0.0, "clipped_elements": 0, "aborted": None,
-                  "did_not_train": len(sampled) - len(trained)}
-        if len(trained) - len(before) > 0:
+        settings = self._settings(global_vector, len(sampled))
+        vectors = {} if self.secure else self._train(sampled, settings, number)
+        before = [i for i in range(len(sampled)) if self.rng.random() < self.drop_rate_before]
+        after = [i for i in range(len(sampled)) if i not in before and self.rng.random() < self.drop_rate_after]
+        record = {"round": number, "participants": len(sampled) - len(before), "dropped_before": len(before),
+                  "dropped_after": len(after), "bytes_per_client": 0.0, "clipped_elements": 0, "aborted": None}
+        if len(sampled) - len(before) > 0:
             try:
-                total, total_weight = self._sum(trained, vectors, before, after, number, record)
+                total, total_weight = self._sum(sampled, vectors, settings, before, after, number, record)
                 self._apply(total, total_weight, global_vector)
             except TooFewSurvivorsError as exc:
                 record["aborted"] = str(exc)
@@ -66,72 +69,96 @@ class FlowerFedAvg(FedAvg):
         record["seconds"] = time.perf_counter() - start
         return record
 
-    def _train(self, sampled, global_vector: np.ndarray, number: int) -> tuple[list[int], dict[int, np.ndarray]]:
-        """Send the model to the sampled nodes; return the clients that trained (and, with ``secure=False``,
-        their vectors). Each node learns how to form its vector: weighted by its rows times the public
-        ``1 / mean rows`` (the weight rides along, as in FedAvg), or with its share of DP noise."""
+    def _settings(self, global_vector: np.ndarray, sampled: int) -> ConfigRecord:
+        """The round's training settings for the nodes: the model, SGD's, and how to form the vector (weighted
+        by its rows times the public ``1 / mean rows``, the weight riding along as in FedAvg; or with its
+        share of DP noise)."""
         dp = self.dp
         noise_std = 0.0 if dp is None else dp.noise_multiplier * dp.clip_norm
-        kind = "weighted" if dp is None else "noised" if dp.mode == "distributed" else "plain"
         settings = frames.encode([global_vector])
         settings.update({"seed": int(self.rng.integers(2**62)), "lr": self.lr, "momentum": self.momentum,
                          "epochs": self.local_epochs, "batch": self.batch_size, "binary": self.binary,
-                         "clip_norm": -1.0 if dp is None else dp.clip_norm, "secure": self.secure, "vector": kind,
+                         "clip_norm": -1.0 if dp is None else dp.clip_norm,
+                         "vector": "weighted" if dp is None else "noised" if dp.mode == "distributed" else "plain",
                          "weight_scale": float(1.0 / np.mean(self.data.sizes)),
-                         "noise_std": float(noise_std / np.sqrt(self._threshold(len(sampled))))})
-        messages = [Message(RecordDict({TRAIN: ConfigRecord(dict(settings))}), self.nodes[int(c)], TRAIN_TYPE,
-                            group_id=f"round {number} train") for c in sampled]
-        replies = {}
+                         "noise_std": float(noise_std / np.sqrt(self._threshold(max(sampled, 1))))})
+        return settings
+
+    def _train(self, sampled: list[int], settings: ConfigRecord, number: int) -> dict[int, np.ndarray]:
+        """A plain round (``secure=False``): the sampled nodes train and return their vectors."""
+        messages = [Message(RecordDict({TRAIN: settings}), self.nodes[c], TRAIN_TYPE, group_id=f"round {number}")
+                    for c in sampled]
+        vectors = {}
         for reply in self.grid.send_and_receive(messages, timeout=self.timeout):
             if reply.has_content() and TRAIN in reply.content:
-                replies[self.nodes.index(reply.metadata.src_node_id)] = reply.content[TRAIN]
-        trained = sorted(replies)
-        vectors = {} if self.secure else {c: frames.decode(replies[c])[0] for c in trained}
-        return trained, vectors
+                vectors[self.nodes.index(reply.metadata.src_node_id)] = frames.decode(reply.content[TRAIN])[0]
+        return vectors
 
-    def _sum(self, trained, vectors, before, after, number: int, record: dict) -> tuple[np.ndarray, float]:
+    def _sum(self, sampled, vectors, settings, before, after, number: int,
+             record: dict) -> tuple[np.ndarray, float]:
         """(sum of the surviving clients' vectors, with DP noise where central; their total weight)."""
         dp = self.dp
         noise_std = 0.0 if dp is None else dp.noise_multiplier * dp.clip_norm
         if not self.secure:
-            total = np.sum([vectors[c] for i, c in enumerate(trained) if i not in before], axis=0)
+            kept = [vectors[c] for i, c in enumerate(sampled) if i not in before and c in vectors]
+            if not kept:
+                raise TooFewSurvivorsError("no sampled client returned its update", "training", 0, 1)
+            total = np.sum(kept, axis=0)
             record["bytes_per_client"] = float(8 * total.size)
         else:
-            total = self._secure_sum(trained, before, after, number, noise_std, record)
+            total = self._secure_sum(sampled, settings, before, after, number, noise_std, record)
         if dp is None:
             return total[:-1], float(total[-1])
         if dp.mode == "central":
             total = total + dp_lib.gaussian_noise(total.shape, noise_std)
         return total, self.sample_rate * self.data.num_clients
 
-    def _secure_sum(self, trained, before, after, number: int, noise_std: float, record: dict) -> np.ndarray:
-        if len(trained) < 2:
-            raise TooFewSurvivorsError(f"secure aggregation needs at least 2 clients that trained, this round has "
-                                       f"{len(trained)}", "sampling", len(trained), 2)
+    def _secure_sum(self, sampled, settings, before, after, number: int, noise_std: float,
+                    record: dict) -> np.ndarray:
+        if len(sampled) < 2:
+            raise TooFewSurvivorsError(f"secure aggregation needs at least 2 sampled clients, this round sampled "
+                                       f"{len(sampled)}", "sampling", len(sampled), 2)
         dp, size = self.dp, self.model_size
-        t = self._threshold(len(trained))
+        t = self._threshold(len(sampled))
         if dp is None:
             clip, extra = self.secure_clip, 1  # the weight rides along
         else:
             clip, extra = dp.clip_norm + 8 * noise_std / np.sqrt(t), 0  # FedAvg's public bound
-        enrolment = Enrolment(tuple(self.registry.keys[c] for c in trained))
-        config = secagg_config.make_config(len(trained), (size + extra,), self.threshold, (), (), self.neighbours,
-                                           clip, 32, None, enrolment=enrolment, session=new_session())
-        start = {}
-        for i in range(len(trained)):
-            drop = "before" if i in before else "after" if i in after else ""
-            start[i] = ConfigRecord({
-                "sites": [int(s) for s in trained], "client": i, "session": config.session, "shape": [size + extra],
-                "threshold": config.threshold, "neighbours": -1 if self.neighbours is None else int(self.neighbours),
-                "clip": float(clip), "ring_bits": 32, "frac_bits": config.frac_bits, "drop": drop})
-        link = GridLink(self.grid, [self.nodes[c] for c in trained], start, f"round {number} secagg", self.timeout)
-        outcome = SecAggServer(config).run(link)
-        link.flush()
-        record["secagg_exchanges"] = link.exchanges
-        _raise_failure(outcome)
-        record["error_bound"] = error_bound(len(outcome.included), config.frac_bits)
+        outcome, exchanges, bound = secure_sum(self.grid, self.nodes, self.registry, sampled, size + extra, clip,
+                                               settings, before=before, after=after, threshold=self.threshold,
+                                               neighbours=self.neighbours, group=f"round {number} secagg",
+                                               timeout=self.timeout)
+        record["secagg_exchanges"], record["error_bound"] = exchanges, bound
         return outcome.total
 
     @property
     def model_size(self) -> int:
         return int(parameters_vector(self.model).size)
+
+
+def secure_sum(grid, nodes: list[int], registry: Enrolment, clients: list[int], size: int, clip: float,
+               settings: ConfigRecord, *, before=(), after=(), threshold: int | None = None,
+               neighbours: int | None = None, group: str = "secagg", timeout: float = 60.0) -> tuple:
+    """One secure aggregation of the ``clients``' vectors (``clients``: indices into ``nodes`` and
+    ``registry``; ``size`` elements, public bound ``clip``), each formed by its node from ``settings`` (the
+    round's training settings, or ``{"vector": "given"}``) when the masked-input round's message brings
+    them. ``before`` /
+    ``after``: positions in ``clients`` told to drop out before or after masking (simulations).
+    Returns (the server's :class:`~smpc.fl.secagg_server.ServerOutcome`, the exchanges of messages, the
+    error bound of the sum); raises :class:`~smpc.fl.TooFewSurvivorsError` or
+    :class:`~smpc.fl.SecAggError` as :func:`smpc.fl.secure_aggregate` does."""
+    enrolment = Enrolment(tuple(registry.keys[c] for c in clients))
+    config = secagg_config.make_config(len(clients), (size,), threshold, (), (), neighbours, clip, 32, None,
+                                       enrolment=enrolment, session=new_session())
+    start = {}
+    for i in range(len(clients)):
+        drop = "before" if i in before else "after" if i in after else ""
+        start[i] = ConfigRecord({
+            "sites": [int(c) for c in clients], "client": i, "session": config.session, "shape": [size],
+            "threshold": config.threshold, "neighbours": -1 if neighbours is None else int(neighbours),
+            "clip": float(clip), "ring_bits": 32, "frac_bits": config.frac_bits, "drop": drop})
+    link = GridLink(grid, [nodes[c] for c in clients], start, group, timeout, attach={ROUND_MASKED: {TRAIN: settings}})
+    outcome = SecAggServer(config).run(link)
+    link.flush()
+    _raise_failure(outcome)
+    return outcome, link.exchanges, error_bound(len(outcome.included), config.frac_bits)
