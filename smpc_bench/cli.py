@@ -14,8 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import (cases, fl_rows, import_rows, nn_rows, nonlinear, overhead, paillier_rows, transformer_rows,
-                        transport_rows)
+from smpc_bench import (cases, fl_rows, flower_rows, import_rows, nn_rows, nonlinear, overhead, paillier_rows,
+                        transformer_rows, transport_rows)
 from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
@@ -96,6 +96,8 @@ CASES = [
     ("gradient aggregation",
      lambda sizes, repeat, folder: fl_rows.aggregation_rows(sizes["clients"], sizes["parameters"], repeat), True),
     ("private FedAvg", lambda sizes, repeat, folder: fl_rows.fedavg_rows(sizes["fl_rounds"], folder), False),
+    ("secure aggregation on Flower", lambda sizes, repeat, folder: flower_rows.flower_rows(
+        sizes["clients"], sizes["parameters"], dropouts=3, rounds=max(repeat, 2) + 1), False),
 ]
 
 

@@ -242,3 +242,20 @@ def test_imported_models_are_skipped_without_torch(monkeypatch):
     rows = import_rows.import_rows(32, 1)
     assert [row["group"] for row in rows] == ["imported models"] and "PyTorch is not installed" in rows[0]["skipped"]
     assert table(rows)[1][1] == "skipped"
+
+
+def test_flower_rows_set_smpc_beside_flowers_secaggplus(quick_results):
+    document, markdown, _, _ = quick_results
+    rows = [row for row in document["rows"] if row["group"] == "federated learning on Flower"]
+    assert len(rows) == 2 and "smpc secure aggregation on Flower" in rows[0]["name"] and "SecAgg+" in rows[1]["name"]
+    assert rows[0]["max_error"] <= rows[0]["error_bound"] and rows[0]["ratio_to"] == "Flower SecAgg+"
+    assert all(row["seconds"]["median"] > 0 and row["cold_seconds"] > 0 for row in rows)
+    assert "SecAgg+ workflow, warm round" in markdown
+
+
+def test_flower_rows_are_skipped_with_a_note_without_flower(monkeypatch):
+    from smpc_bench import flower_rows
+
+    monkeypatch.setattr(flower_rows.importlib.util, "find_spec", lambda name: None)
+    (row,) = flower_rows.flower_rows(3, 10, 1, 2)
+    assert "skipped" in row and "flwr is not installed" in row["skipped"] and row["seconds"]["median"] == 0.0
