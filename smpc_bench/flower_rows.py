@@ -13,7 +13,8 @@ reports their median and the cold first round beside it.
 - smpc on Flower (:func:`smpc.fl.flower.run_aggregation_simulation`): signed keys, the ConsistencyCheck
   round, AES-CTR masks, the range check, five exchanges per round.
 
-Skipped, with a note, where ``flwr`` is not installed.
+Both read each client's vector from a file of its own: a ClientApp holding every vector would ship them
+all with each message. Skipped, with a note, where ``flwr`` is not installed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -65,7 +67,13 @@ def flower_secaggplus_round_seconds(clients: int, size: int, dropouts: int,
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
     from flwr.simulation import run_simulation
 
+    from smpc.fl.flower import site_files
+
     updates = _updates(clients, size)
+    expected = np.mean(updates, axis=0)  # Flower's FedAvg averages over all clients with weight 1
+    folder = tempfile.TemporaryDirectory(prefix="smpc-bench-flower-")
+    paths = [site_files.save(folder.name, i, vector=u) for i, u in enumerate(updates)]
+    del updates  # as for smpc's run: the ClientApp holds file paths, not every client's vector
     dropping = set(range(dropouts))
 
     class Fixed(NumPyClient):
@@ -73,7 +81,7 @@ def flower_secaggplus_round_seconds(clients: int, size: int, dropouts: int,
             self.index = index
 
         def fit(self, parameters, config):
-            return [updates[self.index]], 1, {}
+            return [site_files.load(paths[self.index])["vector"]], 1, {}
 
     def client_fn(context: Context):
         return Fixed(int(context.node_config["partition-id"])).to_client()
@@ -112,12 +120,12 @@ def flower_secaggplus_round_seconds(clients: int, size: int, dropouts: int,
         workflow(grid, legacy)
 
     logging.getLogger("flwr").setLevel(logging.WARNING)
-    run_simulation(server, ClientApp(client_fn=client_fn, mods=[drop_after_masking, secaggplus_mod]),
-                   num_supernodes=clients, backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}})
+    with folder:
+        run_simulation(server, ClientApp(client_fn=client_fn, mods=[drop_after_masking, secaggplus_mod]),
+                       num_supernodes=clients, backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}})
     if len(ends) != rounds or not averages:
         raise RuntimeError(f"Flower's SecAgg+ finished {len(ends)} of {rounds} rounds")
     seconds = [ends[0] - starts[0]] + [b - a for a, b in zip(ends, ends[1:])]
-    expected = np.mean(updates, axis=0)  # Flower's FedAvg averages over all clients with weight 1
     return seconds, float(np.max(np.abs(averages[-1] - expected))), "none stated"
 
 

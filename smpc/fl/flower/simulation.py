@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from typing import Callable, Sequence
 
@@ -12,8 +13,9 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation as flower_run_simulation
 
-from smpc.fl.datasets import FederatedDataset
+from smpc.fl.datasets import ClientData, FederatedDataset
 from smpc.fl.fedavg import DPConfig, FedAvg, History
+from smpc.fl.flower import site_files
 from smpc.fl.flower.client import Site, make_client_app
 from smpc.fl.flower.server import FlowerFedAvg, secure_sum
 from smpc.fl.secagg import check_updates
@@ -43,11 +45,13 @@ def run_simulation(model_fn: Callable[[], Module], data: FederatedDataset, round
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
     keys, registry = enrol(data.num_clients)
-    clients = data.clients
+    folder = tempfile.TemporaryDirectory(prefix="smpc-flower-")
+    paths = [site_files.save(folder.name, i, x=c.x, y=c.y) for i, c in enumerate(data.clients)]
 
     def site_of(context: Context) -> Site:
         index = int(context.node_config["partition-id"])
-        return Site(clients[index], index, keys[index], registry)
+        rows = site_files.load(paths[index])
+        return Site(ClientData(rows["x"], rows["y"]), index, keys[index], registry)
 
     outcome: dict = {}
     server = ServerApp()
@@ -61,7 +65,8 @@ def run_simulation(model_fn: Callable[[], Module], data: FederatedDataset, round
         except BaseException as exc:  # re-raised in the caller's thread below
             outcome["error"] = exc
 
-    _simulate(server, make_client_app(site_of, model_fn), data.num_clients, backend_config)
+    with folder:
+        _simulate(server, make_client_app(site_of, model_fn), data.num_clients, backend_config)
     if "error" in outcome:
         raise outcome["error"]
     if "history" not in outcome:
@@ -110,10 +115,14 @@ def run_aggregation_simulation(updates: Sequence[np.ndarray], rounds: int = 1, *
     if any(not 0 <= c < n for c in before + after) or set(before) & set(after):
         raise ValueError(f"drop_before and drop_after must name distinct clients of 0..{n - 1}")
     keys, registry = enrol(n)
+    folder = tempfile.TemporaryDirectory(prefix="smpc-flower-")
+    paths = [site_files.save(folder.name, i, vector=a) for i, a in enumerate(arrays)]
+    shape, size = arrays[0].shape, arrays[0].size
+    del arrays  # the closures below must not hold the vectors: Flower ships them with every message
 
     def site_of(context: Context) -> Site:
         index = int(context.node_config["partition-id"])
-        return Site(arrays[index], index, keys[index], registry)
+        return Site(site_files.load(paths[index])["vector"], index, keys[index], registry)
 
     outcome: dict = {"rounds": []}
     server = ServerApp()
@@ -127,17 +136,18 @@ def run_aggregation_simulation(updates: Sequence[np.ndarray], rounds: int = 1, *
             for number in range(rounds):
                 start = time.perf_counter()
                 given = ConfigRecord({"vector": "given"})
-                result, exchanges, bound = secure_sum(grid, nodes, registry, list(range(n)), arrays[0].size, clip,
+                result, exchanges, bound = secure_sum(grid, nodes, registry, list(range(n)), size, clip,
                                                       given, before=before, after=after, threshold=threshold,
                                                       neighbours=neighbours, group=f"round {number} secagg",
                                                       timeout=timeout)
-                outcome["rounds"].append({"total": result.total.reshape(arrays[0].shape), "included": result.included,
+                outcome["rounds"].append({"total": result.total.reshape(shape), "included": result.included,
                                           "seconds": time.perf_counter() - start, "exchanges": exchanges,
                                           "error_bound": bound})
         except BaseException as exc:
             outcome["error"] = exc
 
-    _simulate(server, make_client_app(site_of, None), n, backend_config)
+    with folder:
+        _simulate(server, make_client_app(site_of, None), n, backend_config)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["rounds"]
