@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--max-message-mib", type=float, default=DEFAULT_MAX_PAYLOAD / 2**20,
                              help="largest message accepted from an authenticated peer, in MiB (default 4096)")
     certs.add_parser(sub)
+    enrol = sub.add_parser("enrol", help="write each site's signing key and the registry for secure aggregation",
+                           description="Write site<i>.key and registry.json into DIR (smpc.fl.secagg_enrolment).")
+    enrol.add_argument("--sites", required=True, type=int, metavar="N", help="number of sites (at least 2)")
+    enrol.add_argument("--out", required=True, metavar="DIR", help="folder to write into (created if missing)")
     return parser
 
 
@@ -138,10 +142,26 @@ def _setup(args):
     return endpoint, parties, protocol, addresses, options, credentials
 
 
+def _enrol(args: argparse.Namespace) -> int:
+    """Write the sites' signing keys and the registry (``smpc.fl.secagg_enrolment``); one line on error."""
+    from smpc.fl.secagg_enrolment import write_enrolment
+
+    try:
+        written = write_enrolment(args.out, args.sites)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"smpc enrol: {exc}") from None
+    print(f"wrote {len(written) - 1} signing keys (site<i>.key: give each to its site alone, mode 0600) and "
+          f"registry.json (every site's verification key: give the same copy to every site and the server) "
+          f"into {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.role == "certs":
         return certs.run(args)
+    if args.role == "enrol":
+        return _enrol(args)
     name = "dealer" if args.role == "dealer" else f"party {args.rank}"
     logging.basicConfig(format=f"smpc {name}: %(message)s", stream=sys.stderr, level=logging.WARNING)
     warnings.simplefilter("default")

@@ -62,7 +62,7 @@ class Enrolment:
             return False
         try:
             Ed25519PublicKey.from_public_bytes(self.keys[client]).verify(signature, statement)
-        except InvalidSignature:
+        except (InvalidSignature, ValueError):  # a forged signature, or a registered key that is no curve point
             return False
         return True
 

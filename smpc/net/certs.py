@@ -136,7 +136,7 @@ def write_deployment(
 
     def write(file_name: str, data: bytes, mode: int) -> None:
         written[file_name] = out / file_name
-        _create(out / file_name, data, mode)
+        create_file(out / file_name, data, mode)
 
     write(CA_FILE, ca_cert.public_bytes(serialization.Encoding.PEM), PUBLIC_MODE)
     if keep_ca_key:
@@ -246,7 +246,7 @@ def _prepare_dir(out: Path, force: bool) -> None:
             entry.unlink()
 
 
-def _create(path: Path, data: bytes, mode: int) -> None:
+def create_file(path: Path, data: bytes, mode: int) -> None:
     """Create ``path`` with ``mode`` from the start (never an existing file or link), then write ``data``."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     with os.fdopen(fd, "wb") as file:
