@@ -146,21 +146,17 @@ class FedAvg:
     def _round(self, number: int) -> dict:
         start = time.perf_counter()
         n = self.data.num_clients
-        sampled = np.flatnonzero(self.rng.random(n) < self.sample_rate) if self.sample_rate < 1 else np.arange(n)
+        sampled = [int(c) for c in (np.flatnonzero(self.rng.random(n) < self.sample_rate) if self.sample_rate < 1
+                                    else np.arange(n))]
         global_vector = parameters_vector(self.model)
-        updates, weights = [], []
-        for client in sampled:
-            update = self._local_update(int(client), global_vector)
-            weight = 1.0 if self.dp is not None else len(self.data.clients[client]) / np.mean(self.data.sizes)
-            updates.append(update)
-            weights.append(weight)
+        work = self._train_sampled(sampled, global_vector, number)
         before = [i for i in range(len(sampled)) if self.rng.random() < self.drop_rate_before]
         after = [i for i in range(len(sampled)) if i not in before and self.rng.random() < self.drop_rate_after]
         record = {"round": number, "participants": len(sampled) - len(before), "dropped_before": len(before),
                   "dropped_after": len(after), "bytes_per_client": 0.0, "clipped_elements": 0, "aborted": None}
         if len(sampled) - len(before) > 0:
             try:
-                total, total_weight = self._aggregate(updates, weights, before, after, record)
+                total, total_weight = self._aggregate_sampled(sampled, work, before, after, number, record)
                 self._apply(total, total_weight, global_vector)
             except TooFewSurvivorsError as exc:  # the round is lost; the model stays as it was
                 record["aborted"] = str(exc)
@@ -170,6 +166,19 @@ class FedAvg:
         record["accuracy"] = self.evaluate()
         record["seconds"] = time.perf_counter() - start
         return record
+
+    def _train_sampled(self, sampled: list[int], global_vector: np.ndarray, number: int):
+        """The sampled clients' local training (here, in this process): their updates and weights."""
+        updates = [self._local_update(c, global_vector) for c in sampled]
+        weights = [1.0 if self.dp is not None else len(self.data.clients[c]) / np.mean(self.data.sizes)
+                   for c in sampled]
+        return updates, weights
+
+    def _aggregate_sampled(self, sampled: list[int], work, before, after, number: int,
+                           record: dict) -> tuple[np.ndarray, float]:
+        """(sum, total weight) of what :meth:`_train_sampled` produced, without the dropped clients."""
+        updates, weights = work
+        return self._aggregate(updates, weights, before, after, record)
 
     def _local_update(self, client: int, global_vector: np.ndarray) -> np.ndarray:
         """The client's trained weights minus the global ones (clipped under DP)."""

@@ -11,8 +11,6 @@ settings ride along with the masked-input round's message, so a round is five ex
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
 
@@ -44,30 +42,16 @@ class FlowerFedAvg(FedAvg):
         if hasattr(grid, "pull_interval"):  # the in-memory grid polls for replies every 0.1 s by default; a
             grid.pull_interval = min(grid.pull_interval, 0.005)  # round of secure aggregation is 5 exchanges
 
-    def _round(self, number: int) -> dict:
-        start = time.perf_counter()
-        n = self.data.num_clients
-        sampled = [int(c) for c in (np.flatnonzero(self.rng.random(n) < self.sample_rate) if self.sample_rate < 1
-                                    else np.arange(n))]
-        global_vector = parameters_vector(self.model)
+    def _train_sampled(self, sampled: list[int], global_vector: np.ndarray, number: int):
+        """The round's settings for the nodes; without secure aggregation the nodes train now and return
+        their vectors, with it they train when the masked-input round's message reaches them."""
         settings = self._settings(global_vector, len(sampled))
-        vectors = {} if self.secure else self._train(sampled, settings, number)
-        before = [i for i in range(len(sampled)) if self.rng.random() < self.drop_rate_before]
-        after = [i for i in range(len(sampled)) if i not in before and self.rng.random() < self.drop_rate_after]
-        record = {"round": number, "participants": len(sampled) - len(before), "dropped_before": len(before),
-                  "dropped_after": len(after), "bytes_per_client": 0.0, "clipped_elements": 0, "aborted": None}
-        if len(sampled) - len(before) > 0:
-            try:
-                total, total_weight = self._sum(sampled, vectors, settings, before, after, number, record)
-                self._apply(total, total_weight, global_vector)
-            except TooFewSurvivorsError as exc:
-                record["aborted"] = str(exc)
-        if self.dp is not None:
-            self.accountant.step(noise_multiplier=self.dp.noise_multiplier, sample_rate=self.sample_rate, steps=1)
-        record["epsilon"] = self.epsilon()
-        record["accuracy"] = self.evaluate()
-        record["seconds"] = time.perf_counter() - start
-        return record
+        return settings, ({} if self.secure else self._train(sampled, settings, number))
+
+    def _aggregate_sampled(self, sampled: list[int], work, before, after, number: int,
+                           record: dict) -> tuple[np.ndarray, float]:
+        settings, vectors = work
+        return self._sum(sampled, vectors, settings, before, after, number, record)
 
     def _settings(self, global_vector: np.ndarray, sampled: int) -> ConfigRecord:
         """The round's training settings for the nodes: the model, SGD's, and how to form the vector (weighted
