@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Write site<i>.key and registry.json into DIR (smpc.fl.secagg_enrolment).")
     enrol.add_argument("--sites", required=True, type=int, metavar="N", help="number of sites (at least 2)")
     enrol.add_argument("--out", required=True, metavar="DIR", help="folder to write into (created if missing)")
+    app = sub.add_parser("flower-app", help="write a Flower App project for flwr run (smpc.fl.flower.project)",
+                         description="Write DIR/pyproject.toml: smpc's deployed ServerApp and ClientApp with the "
+                                     "run config (needs the flower extra).")
+    app.add_argument("--out", required=True, metavar="DIR", help="the project folder")
+    app.add_argument("--registry", required=True, help="the server's copy of registry.json (python -m smpc enrol)")
+    app.add_argument("--test", required=True, help="the server's held-out rows (CSV with a label column, or .npz)")
+    app.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="a run config value (rounds, local-epochs, lr, model, standardize, history-path, ...)")
     return parser
 
 
@@ -156,12 +164,46 @@ def _enrol(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flower_app(args: argparse.Namespace) -> int:
+    """Write the Flower App project; one line on error."""
+    try:
+        from smpc.fl.flower.project import write_project
+    except ImportError:
+        raise SystemExit('smpc flower-app: Flower is not installed (pip install "smpc[flower]")') from None
+    config = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"smpc flower-app: --set needs KEY=VALUE, got {item!r}")
+        config[key.strip()] = _config_value(value.strip())
+    try:
+        path = write_project(args.out, args.registry, args.test, **config)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"smpc flower-app: {exc}") from None
+    print(f"wrote {path}: run it with  flwr run {args.out} <your SuperLink connection> --stream")
+    return 0
+
+
+def _config_value(text: str):
+    """A run config value from the command line: true/false, an integer, a number, else text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.role == "certs":
         return certs.run(args)
     if args.role == "enrol":
         return _enrol(args)
+    if args.role == "flower-app":
+        return _flower_app(args)
     name = "dealer" if args.role == "dealer" else f"party {args.rank}"
     logging.basicConfig(format=f"smpc {name}: %(message)s", stream=sys.stderr, level=logging.WARNING)
     warnings.simplefilter("default")

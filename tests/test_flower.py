@@ -123,3 +123,27 @@ def test_frames_round_trip_and_garbage_is_refused():
     message = Message(RecordDict({FRAMES: ConfigRecord({"frames": [b"junk" * 10]})}), 1, "query.smpc_secagg")
     with pytest.raises(MalformedMessageError, match="the server sent a malformed message"):
         MessageLink(message)
+
+
+def test_the_flower_app_project_is_written_with_the_run_config(tmp_path):
+    import subprocess
+    import sys
+
+    import tomllib
+
+    (tmp_path / "registry.json").write_text("{}")
+    (tmp_path / "test.csv").write_text("a,label\n1,0\n")
+    done = subprocess.run([sys.executable, "-m", "smpc", "flower-app", "--out", str(tmp_path / "app"), "--registry",
+                           str(tmp_path / "registry.json"), "--test", str(tmp_path / "test.csv"), "--set", "rounds=5",
+                           "--set", "standardize=false", "--set", "model=mlp", "--set", 'label=di"ag'],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    project = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
+    assert project["tool"]["flwr"]["app"]["components"] == {"serverapp": "smpc.fl.flower.deploy:server_app",
+                                                            "clientapp": "smpc.fl.flower.deploy:client_app"}
+    config = project["tool"]["flwr"]["app"]["config"]
+    assert config["rounds"] == 5 and config["standardize"] is False and config["model"] == "mlp"
+    assert config["label"] == 'di"ag' and config["registry-path"] == str(tmp_path / "registry.json")
+    again = subprocess.run([sys.executable, "-m", "smpc", "flower-app", "--out", str(tmp_path / "app"), "--registry",
+                            "r", "--test", "t", "--set", "Bad Key=1"], capture_output=True, text=True, timeout=120)
+    assert again.returncode != 0 and "smpc flower-app: " in again.stderr

@@ -177,3 +177,25 @@ def _give_everyone_a_row(parts: list[list[int]], rng: np.random.Generator) -> No
     for empty in [i for i, p in enumerate(parts) if not p]:
         donor = max(range(len(parts)), key=lambda i: len(parts[i]))
         parts[empty].append(parts[donor].pop(int(rng.integers(len(parts[donor])))))
+
+
+@dataclass
+class ServerData:
+    """What a deployed server knows of a federation's data: how many sites, a public typical row count
+    (it scales the weights that ride along the sum; the sites' own counts stay private), its own held-out
+    ``test`` rows and the number of classes. Stands in for a :class:`FederatedDataset` where the rows live
+    at the sites (:class:`smpc.fl.flower.FlowerFedAvg` in a deployment)."""
+
+    num_clients: int
+    typical_rows: float
+    test: ClientData
+    num_classes: int
+
+    @property
+    def sizes(self) -> list[float]:
+        """The typical row count for every site (the server does not know the sites' own)."""
+        return [float(self.typical_rows)] * self.num_clients
+
+    @property
+    def num_features(self) -> int:
+        return int(np.prod(self.test.x.shape[1:]))

@@ -91,6 +91,8 @@ class FedAvg:
     comes from the CSPRNG.
     """
 
+    _data_types: tuple = (FederatedDataset,)  # where the clients' rows are (subclasses may take less)
+
     def __init__(self, model_fn: Callable[[], Module], data: FederatedDataset, *, sample_rate: float = 1.0,
                  local_epochs: int = 1, batch_size: int = 32, lr: float = 0.1, momentum: float = 0.0,
                  server_lr: float = 1.0, server_momentum: float = 0.0, dp: DPConfig | None = None,
@@ -99,7 +101,7 @@ class FedAvg:
                  transport: str = "local", seed: int = 0):
         if not callable(model_fn):
             raise TypeError("model_fn must be a callable that builds the model")
-        if not isinstance(data, FederatedDataset):
+        if not isinstance(data, self._data_types):
             raise TypeError(f"data must be a FederatedDataset, got {type(data).__name__}")
         if not 0 < sample_rate <= 1:
             raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")

@@ -119,24 +119,55 @@ def federated_standardization(sites: Sequence[np.ndarray], *, secure: bool = Tru
         raise ValueError("secure aggregation needs at least 2 sites")
     if not (math.isfinite(bound) and bound > 0):
         raise ValueError(f"bound must be a positive finite number, got {bound!r}")
-    first = [np.concatenate([[len(a)], a.sum(axis=0), (a * a).sum(axis=0)]) for a in arrays]
-    totals = _sum(first, secure, bound, transport, "row counts, feature sums and sums of squares")
-    features = arrays[0].shape[1]
-    rows = int(round(totals[0]))
+    totals = _sum([first_sums(a) for a in arrays], secure, bound, transport,
+                  "row counts, feature sums and sums of squares")
+    rough_mean, scale = rough_scale(totals)
+    refined = _sum([second_sums(a, rough_mean, scale) for a in arrays], secure, second_bound(totals), transport,
+                   "scaled deviations and their squares")
+    how = ("federated: secure aggregation of the sites' row counts, feature sums and sums of squares, then of "
+           "their scaled deviations from the global mean (no site's own statistics revealed)" if secure else
+           "federated: the sites' row counts, feature sums and squared deviations added in the clear")
+    return finish_standardization(totals, refined, rough_mean, scale, how)
+
+
+# The two sums of :func:`federated_standardization`, step by step, for runtimes that aggregate them
+# themselves (the Flower deployment): each site computes first_sums of its rows; the sum of those gives
+# rough_scale; each site computes second_sums with it; finish_standardization combines the two sums.
+def first_sums(x: np.ndarray) -> np.ndarray:
+    """[rows, feature sums, sums of squares] of one site's rows."""
+    a = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    return np.concatenate([[len(a)], a.sum(axis=0), (a * a).sum(axis=0)])
+
+
+def rough_scale(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A first mean and a scale per feature from the summed :func:`first_sums` (E[x^2] - mean^2 cancels
+    badly: good for a scale only)."""
+    features = (len(totals) - 1) // 2
+    rows = max(int(round(totals[0])), 1)
     rough_mean = totals[1 : features + 1] / rows
-    rough = np.maximum(totals[features + 1 :] / rows - rough_mean**2, 0.0)  # E[x^2] - mean^2: a scale only
-    scale = np.maximum(np.sqrt(rough), np.maximum(np.abs(rough_mean), 1.0) * 2.0**-20)
-    second = []
-    for a in arrays:
-        units = (a - rough_mean) / scale
-        second.append(np.concatenate([units.sum(axis=0), (units * units).sum(axis=0)]))
-    refined = _sum(second, secure, float(rows) * 2.0**20, transport, "scaled deviations and their squares")
+    rough = np.maximum(totals[features + 1 :] / rows - rough_mean**2, 0.0)
+    return rough_mean, np.maximum(np.sqrt(rough), np.maximum(np.abs(rough_mean), 1.0) * 2.0**-20)
+
+
+def second_bound(totals: np.ndarray) -> float:
+    """The public bound of the second sums: what the scaled deviations of all rows can reach."""
+    return float(max(int(round(totals[0])), 1)) * 2.0**20
+
+
+def second_sums(x: np.ndarray, rough_mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """[sums of the deviations from the first mean, sums of their squares], in units of the scale."""
+    units = (np.asarray(x, dtype=np.float64).reshape(len(x), -1) - rough_mean) / scale
+    return np.concatenate([units.sum(axis=0), (units * units).sum(axis=0)])
+
+
+def finish_standardization(totals: np.ndarray, refined: np.ndarray, rough_mean: np.ndarray, scale: np.ndarray,
+                           how: str) -> Standardization:
+    """The mean and standard deviation from the two sums (the second refines the mean)."""
+    features = len(rough_mean)
+    rows = int(round(totals[0]))
     shift = refined[:features] / rows  # the exact mean minus the first one, in units of the scale
     mean = rough_mean + shift * scale
     variance = np.maximum(refined[features:] / rows - shift * shift, 0.0) * scale * scale
-    how = ("federated: secure aggregation of the sites' row counts, feature sums and sums of squares, then of "
-           "their squared deviations from the global mean (no site's own statistics revealed)" if secure else
-           "federated: the sites' row counts, feature sums and squared deviations added in the clear")
     return Standardization(mean, np.sqrt(variance), rows, how)
 
 

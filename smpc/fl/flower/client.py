@@ -26,6 +26,7 @@ from flwr.clientapp import ClientApp
 
 from smpc import dp as dp_lib
 from smpc.fl import secagg_messages as msg
+from smpc.fl.datasets import ClientData
 from smpc.fl.fedavg import local_update
 from smpc.fl.flower import frames
 from smpc.fl.flower.links import START, MessageLink
@@ -34,6 +35,7 @@ from smpc.fl.secagg_config import SecAggConfig, make_config
 from smpc.fl.secagg_errors import MalformedMessageError
 from smpc.fl.secagg_identity import Enrolment, SESSION_BYTES
 from smpc.fl.secagg_quantize import quantize
+from smpc.fl.sites import first_sums, second_sums
 from smpc.net.wire import WireFormatError
 from smpc.nn.module import Module
 
@@ -55,14 +57,18 @@ class Site:
     registry: Enrolment
 
 
-def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], Module]) -> ClientApp:
+def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], Module] | None = None, *,
+                    model_of: Callable[[Context], Callable[[], Module]] | None = None) -> ClientApp:
     """The ClientApp; ``site_of(context)`` gives the node's :class:`Site` (in a simulation, from the node's
-    ``partition-id``; in a deployment, loaded from the site's own files)."""
+    ``partition-id``; in a deployment, loaded from the site's own files) and ``model_fn`` builds the model
+    (or ``model_of(context)`` gives the builder, from the run's config)."""
+    if model_of is None:
+        model_of = lambda context: model_fn  # noqa: E731
     app = ClientApp()
 
     @app.train("smpc")
     def train(message: Message, context: Context) -> Message:
-        return _train(message, context, site_of(context), model_fn)
+        return _train(message, context, site_of(context), model_of(context))
 
     @app.query("smpc_partition")
     def partition(message: Message, context: Context) -> Message:
@@ -70,7 +76,7 @@ def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], M
 
     @app.query("smpc_secagg")
     def secagg(message: Message, context: Context) -> Message:
-        return _secagg_step(message, context, site_of(context), model_fn)
+        return _secagg_step(message, context, site_of(context), model_of(context))
 
     return app
 
@@ -84,9 +90,20 @@ def _train(message: Message, context: Context, site: Site, model_fn) -> Message:
 def _contribution(settings: ConfigRecord, site: Site, model_fn) -> np.ndarray:
     """The vector the site adds to the sum: its data as it is (``"given"``: aggregation alone), or the update
     of a round of local training, weighted or with its DP noise share (:func:`_vector`)."""
-    if str(settings["vector"]) == "given":
+    kind = str(settings["vector"])
+    if kind == "given":
         return np.asarray(site.data, dtype=np.float64).ravel()
-    (global_vector,) = frames.decode(settings)
+    if kind == "first_sums":  # federated standardisation, step 1 (smpc.fl.sites)
+        return first_sums(site.data.x)
+    if kind == "second_sums":  # step 2, around the first mean, in units of the scale
+        rough_mean, scale = frames.decode(settings)
+        return second_sums(site.data.x, rough_mean, scale)
+    arrays = frames.decode(settings)
+    global_vector = arrays[0]
+    if len(arrays) == 3:  # the federated standardisation's mean and standard deviation
+        mean, std = arrays[1], arrays[2]
+        site = Site(ClientData((site.data.x - mean) / np.where(std > 0, std, 1.0), site.data.y), site.index,
+                    site.signing_key, site.registry)
     rng = np.random.default_rng([int(settings["seed"]), site.index])
     clip = float(settings["clip_norm"])
     update = local_update(model_fn, site.data, np.asarray(global_vector, np.float64), rng,

@@ -16,6 +16,7 @@ from flwr.app import ConfigRecord, Message, RecordDict
 
 from smpc import dp as dp_lib
 from smpc.fl import secagg_config
+from smpc.fl.datasets import FederatedDataset, ServerData
 from smpc.fl.fedavg import FedAvg, parameters_vector
 from smpc.fl.flower import frames
 from smpc.fl.flower.client import TRAIN, TRAIN_TYPE
@@ -26,6 +27,7 @@ from smpc.fl.secagg_identity import Enrolment, new_session
 from smpc.fl.secagg_quantize import error_bound
 from smpc.fl.secagg_messages import ROUND_MASKED
 from smpc.fl.secagg_server import SecAggServer
+from smpc.fl.sites import Standardization
 
 
 class FlowerFedAvg(FedAvg):
@@ -33,12 +35,16 @@ class FlowerFedAvg(FedAvg):
     ``registry`` holds every client's verification key (index i: client i); ``timeout`` bounds each
     exchange of messages (a node that does not answer in time is a dropout)."""
 
-    def __init__(self, grid, nodes: list[int], registry: Enrolment, *args, timeout: float = 60.0, **kwargs):
+    _data_types = (FederatedDataset, ServerData)  # the rows stay at the nodes
+
+    def __init__(self, grid, nodes: list[int], registry: Enrolment, *args, timeout: float = 60.0,
+                 standardization: Standardization | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if len(nodes) != self.data.num_clients or len(registry) != self.data.num_clients:
             raise ValueError(f"{len(nodes)} nodes and {len(registry)} enrolled keys for {self.data.num_clients} "
                              f"clients")
         self.grid, self.nodes, self.registry, self.timeout = grid, list(nodes), registry, float(timeout)
+        self.standardization = standardization  # applied by each node to its rows before training
         if hasattr(grid, "pull_interval"):  # the in-memory grid polls for replies every 0.1 s by default; a
             grid.pull_interval = min(grid.pull_interval, 0.005)  # round of secure aggregation is 5 exchanges
 
@@ -59,7 +65,8 @@ class FlowerFedAvg(FedAvg):
         share of DP noise)."""
         dp = self.dp
         noise_std = 0.0 if dp is None else dp.noise_multiplier * dp.clip_norm
-        settings = frames.encode([global_vector])
+        known = self.standardization
+        settings = frames.encode([global_vector] if known is None else [global_vector, known.mean, known.std])
         settings.update({"seed": int(self.rng.integers(2**62)), "lr": self.lr, "momentum": self.momentum,
                          "epochs": self.local_epochs, "batch": self.batch_size, "binary": self.binary,
                          "clip_norm": -1.0 if dp is None else dp.clip_norm,
@@ -122,17 +129,18 @@ class FlowerFedAvg(FedAvg):
 
 def secure_sum(grid, nodes: list[int], registry: Enrolment, clients: list[int], size: int, clip: float,
                settings: ConfigRecord, *, before=(), after=(), threshold: int | None = None,
-               neighbours: int | None = None, group: str = "secagg", timeout: float = 60.0) -> tuple:
+               neighbours: int | None = None, group: str = "secagg", timeout: float = 60.0,
+               ring_bits: int = 32) -> tuple:
     """One secure aggregation of the ``clients``' vectors (``clients``: indices into ``nodes`` and
     ``registry``; ``size`` elements, public bound ``clip``), each formed by its node from ``settings`` (the
     round's training settings, or ``{"vector": "given"}``) when the masked-input round's message brings
-    them. ``before`` /
+    them; ``ring_bits`` 64 for sums beyond Z_2^32's reach (statistics). ``before`` /
     ``after``: positions in ``clients`` told to drop out before or after masking (simulations).
     Returns (the server's :class:`~smpc.fl.secagg_server.ServerOutcome`, the exchanges of messages, the
     error bound of the sum); raises :class:`~smpc.fl.TooFewSurvivorsError` or
     :class:`~smpc.fl.SecAggError` as :func:`smpc.fl.secure_aggregate` does."""
     enrolment = Enrolment(tuple(registry.keys[c] for c in clients))
-    config = secagg_config.make_config(len(clients), (size,), threshold, (), (), neighbours, clip, 32, None,
+    config = secagg_config.make_config(len(clients), (size,), threshold, (), (), neighbours, clip, ring_bits, None,
                                        enrolment=enrolment, session=new_session())
     start = {}
     for i in range(len(clients)):
@@ -140,7 +148,7 @@ def secure_sum(grid, nodes: list[int], registry: Enrolment, clients: list[int], 
         start[i] = ConfigRecord({
             "sites": [int(c) for c in clients], "client": i, "session": config.session, "shape": [size],
             "threshold": config.threshold, "neighbours": -1 if neighbours is None else int(neighbours),
-            "clip": float(clip), "ring_bits": 32, "frac_bits": config.frac_bits, "drop": drop})
+            "clip": float(clip), "ring_bits": ring_bits, "frac_bits": config.frac_bits, "drop": drop})
     link = GridLink(grid, [nodes[c] for c in clients], start, group, timeout, attach={ROUND_MASKED: {TRAIN: settings}})
     outcome = SecAggServer(config).run(link)
     link.flush()

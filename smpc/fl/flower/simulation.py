@@ -74,28 +74,28 @@ def run_simulation(model_fn: Callable[[], Module], data: FederatedDataset, round
     return outcome["history"]
 
 
-def _nodes_by_partition(grid: Grid, count: int) -> list[int]:
-    """The node ids, ordered by the partition each simulated node serves (Flower numbers them 0..count-1)."""
-    deadline = time.monotonic() + NODES_TIMEOUT
+def _nodes_by_partition(grid: Grid, count: int, timeout: float = NODES_TIMEOUT) -> list[int]:
+    """The node ids, ordered by the partition (simulation) or site index (deployment) each node serves."""
+    deadline = time.monotonic() + timeout
     nodes = sorted(grid.get_node_ids())
     while len(nodes) < count:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(nodes)} of {count} simulated nodes registered")
+            raise TimeoutError(f"only {len(nodes)} of {count} nodes registered")
         time.sleep(0.05)
         nodes = sorted(grid.get_node_ids())
-    return _partition_order(grid, nodes)
+    return _partition_order(grid, nodes, timeout)
 
 
-def _partition_order(grid: Grid, nodes: list[int]) -> list[int]:
+def _partition_order(grid: Grid, nodes: list[int], timeout: float = NODES_TIMEOUT) -> list[int]:
     """Ask every node which partition it serves (one query round), so that client i is partition i."""
     messages = [Message(RecordDict({"ask": ConfigRecord({})}), node, "query.smpc_partition", group_id="setup")
                 for node in nodes]
     order = {}
-    for reply in grid.send_and_receive(messages, timeout=NODES_TIMEOUT):
+    for reply in grid.send_and_receive(messages, timeout=timeout):
         if reply.has_content():
             order[int(reply.content["partition"]["id"])] = reply.metadata.src_node_id
     if sorted(order) != list(range(len(nodes))):
-        raise RuntimeError(f"the simulated nodes reported partitions {sorted(order)}")
+        raise RuntimeError(f"the nodes reported sites {sorted(order)}, expected each of 0..{len(nodes) - 1} once")
     return [order[i] for i in range(len(nodes))]
 
 
