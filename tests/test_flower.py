@@ -147,3 +147,15 @@ def test_the_flower_app_project_is_written_with_the_run_config(tmp_path):
     again = subprocess.run([sys.executable, "-m", "smpc", "flower-app", "--out", str(tmp_path / "app"), "--registry",
                             "r", "--test", "t", "--set", "Bad Key=1"], capture_output=True, text=True, timeout=120)
     assert again.returncode != 0 and "smpc flower-app: " in again.stderr
+
+
+def test_a_site_that_fails_mid_round_is_a_dropout_and_the_round_completes(data):
+    """Site 3's rows no longer fit the model (as if its process died while training): its ClientApp fails
+    in the masked-input round, the server counts it as dropped before masking and sums the other three."""
+    broken = fl.FederatedDataset.__new__(fl.FederatedDataset)
+    broken.num_classes, broken.partition, broken.standardization = data.num_classes, data.partition, None
+    broken.clients = data.clients[:3] + [fl.ClientData(data.clients[3].x[:, :5], data.clients[3].y)]
+    broken.test = data.test
+    history = run_simulation(lambda: models.logistic_regression(30), broken, 2, seed=4)
+    assert all(r["aborted"] is None and r["summed"] == 3 for r in history.rounds)
+    assert history.accuracy[-1] >= 0.85

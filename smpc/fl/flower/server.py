@@ -120,6 +120,7 @@ class FlowerFedAvg(FedAvg):
                                                neighbours=self.neighbours, group=f"round {number} secagg",
                                                timeout=self.timeout)
         record["secagg_exchanges"], record["error_bound"] = exchanges, bound
+        record["summed"] = len(outcome.included)  # the sites whose masked update reached the sum
         return outcome.total
 
     @property
