@@ -25,8 +25,8 @@ def data():
 
 def test_simulation_matches_in_process_fedavg_with_secure_aggregation(data):
     options = dict(local_epochs=2, lr=0.1, secure=True, seed=3)
-    on_flower = run_simulation(lambda: models.logistic_regression(30), data, 4, **options)
-    in_process = fl.FedAvg(lambda: models.logistic_regression(30), data, **options).fit(4)
+    on_flower = run_simulation(lambda: models.logistic_regression(30, rng=0), data, 4, **options)
+    in_process = fl.FedAvg(lambda: models.logistic_regression(30, rng=0), data, **options).fit(4)
     assert len(on_flower) == 4 and all(r["aborted"] is None for r in on_flower.rounds)
     assert abs(on_flower.accuracy[-1] - in_process.accuracy[-1]) <= 0.02
     assert on_flower.accuracy[-1] >= 0.9
@@ -37,18 +37,18 @@ def test_simulation_matches_in_process_fedavg_with_secure_aggregation(data):
 def test_simulation_with_distributed_dp_dropouts_and_sampling_spends_the_same_epsilon(data):
     options = dict(local_epochs=1, lr=0.1, secure=True, sample_rate=0.9, drop_rate_after=0.3, seed=1,
                    dp=fl.DPConfig(clip_norm=1.0, noise_multiplier=1.0, mode="distributed"))
-    on_flower = run_simulation(lambda: models.logistic_regression(30), data, 3, **options)
-    in_process = fl.FedAvg(lambda: models.logistic_regression(30), data, **options).fit(3)
+    on_flower = run_simulation(lambda: models.logistic_regression(30, rng=0), data, 3, **options)
+    in_process = fl.FedAvg(lambda: models.logistic_regression(30, rng=0), data, **options).fit(3)
     assert np.allclose(on_flower.epsilon, in_process.epsilon) and on_flower.epsilon[-1] > 0
     assert sum(r["dropped_after"] for r in on_flower.rounds) > 0
     assert all(r["aborted"] is None or "fewer than the threshold" in r["aborted"] for r in on_flower.rounds)
 
 
 def test_dropouts_before_masking_and_plain_aggregation(data):
-    secure = run_simulation(lambda: models.logistic_regression(30), data, 2, drop_rate_before=0.3, seed=5)
+    secure = run_simulation(lambda: models.logistic_regression(30, rng=0), data, 2, drop_rate_before=0.3, seed=5)
     assert sum(r["dropped_before"] for r in secure.rounds) > 0
     assert all(r["aborted"] is None or "fewer than the threshold" in r["aborted"] for r in secure.rounds)
-    plain = run_simulation(lambda: models.logistic_regression(30), data, 2, secure=False, seed=5)
+    plain = run_simulation(lambda: models.logistic_regression(30, rng=0), data, 2, secure=False, seed=5)
     assert plain.accuracy[-1] >= 0.85
 
 
@@ -66,11 +66,11 @@ def test_aggregation_alone_on_flower_sums_within_the_bound_with_dropouts():
 
 def test_bad_arguments_are_refused_before_anything_starts(data):
     with pytest.raises(ValueError, match="sample_rate"):
-        run_simulation(lambda: models.logistic_regression(30), data, 2, sample_rate=0.0)
+        run_simulation(lambda: models.logistic_regression(30, rng=0), data, 2, sample_rate=0.0)
     with pytest.raises(ValueError, match="rounds must be a positive integer"):
-        run_simulation(lambda: models.logistic_regression(30), data, 0)
+        run_simulation(lambda: models.logistic_regression(30, rng=0), data, 0)
     with pytest.raises(ValueError, match="distributed DP needs secure=True"):
-        run_simulation(lambda: models.logistic_regression(30), data, 1, secure=False,
+        run_simulation(lambda: models.logistic_regression(30, rng=0), data, 1, secure=False,
                        dp=fl.DPConfig(clip_norm=1.0, noise_multiplier=1.0, mode="distributed"))
 
 
@@ -156,6 +156,6 @@ def test_a_site_that_fails_mid_round_is_a_dropout_and_the_round_completes(data):
     broken.num_classes, broken.partition, broken.standardization = data.num_classes, data.partition, None
     broken.clients = data.clients[:3] + [fl.ClientData(data.clients[3].x[:, :5], data.clients[3].y)]
     broken.test = data.test
-    history = run_simulation(lambda: models.logistic_regression(30), broken, 2, seed=4)
+    history = run_simulation(lambda: models.logistic_regression(30, rng=0), broken, 2, seed=4)
     assert all(r["aborted"] is None and r["summed"] == 3 for r in history.rounds)
     assert history.accuracy[-1] >= 0.85

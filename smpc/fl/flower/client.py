@@ -58,12 +58,17 @@ class Site:
 
 
 def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], Module] | None = None, *,
-                    model_of: Callable[[Context], Callable[[], Module]] | None = None) -> ClientApp:
+                    model_of: Callable[[Context], Callable[[], Module]] | None = None,
+                    index_of: Callable[[Context], int] | None = None) -> ClientApp:
     """The ClientApp; ``site_of(context)`` gives the node's :class:`Site` (in a simulation, from the node's
     ``partition-id``; in a deployment, loaded from the site's own files) and ``model_fn`` builds the model
-    (or ``model_of(context)`` gives the builder, from the run's config)."""
+    (or ``model_of(context)`` gives the builder, from the run's config). ``index_of(context)``: the site's
+    registry index without loading its data (so that a site whose file is broken is still found, and
+    then drops out), by default ``site_of(context).index``."""
     if model_of is None:
         model_of = lambda context: model_fn  # noqa: E731
+    if index_of is None:
+        index_of = lambda context: site_of(context).index  # noqa: E731
     app = ClientApp()
 
     @app.train("smpc")
@@ -72,7 +77,7 @@ def make_client_app(site_of: Callable[[Context], Site], model_fn: Callable[[], M
 
     @app.query("smpc_partition")
     def partition(message: Message, context: Context) -> Message:
-        return Message(RecordDict({"partition": ConfigRecord({"id": site_of(context).index})}), reply_to=message)
+        return Message(RecordDict({"partition": ConfigRecord({"id": int(index_of(context))})}), reply_to=message)
 
     @app.query("smpc_secagg")
     def secagg(message: Message, context: Context) -> Message:

@@ -75,7 +75,8 @@ def _model_of(context: Context) -> Callable[[], Module]:
     return lambda: model_from({**config, "features": site_from_node_config(context).data.x.shape[1]})()
 
 
-client_app = make_client_app(site_from_node_config, model_of=_model_of)
+client_app = make_client_app(site_from_node_config, model_of=_model_of,
+                             index_of=lambda context: int(context.node_config["site-index"]))
 server_app = ServerApp()
 
 
