@@ -204,20 +204,32 @@ class FedAvg:
             if len(updates) < 2:
                 raise TooFewSurvivorsError(f"secure aggregation needs at least 2 sampled clients, this round "
                                            f"sampled {len(updates)}", "sampling", len(updates), 2)
-            clip = self.secure_clip if config is None else \
-                config.clip_norm + 8 * noise_std / np.sqrt(self._threshold(len(updates)))  # public bounds
             result = run_secure_aggregation(vectors, self.threshold, before, after, self.transport,
-                                            neighbours=self.neighbours, clip=clip)
+                                            neighbours=self.neighbours, clip=self._secure_bound(len(updates)))
             total = result.total
             record["bytes_per_client"] = float(np.mean(result.client_bytes_sent))
             record["clipped_elements"] = result.clipped_elements
         else:
             total = np.sum([v for i, v in enumerate(vectors) if i not in before], axis=0)
             record["bytes_per_client"] = float(8 * vectors[0].size)
+        return self._finish_sum(total)
+
+    def _secure_bound(self, sampled: int) -> float:
+        """The public element-wise bound secure aggregation quantises with: ``secure_clip`` without DP, else
+        the clipping norm plus 8 standard deviations of one client's noise share."""
+        if self.dp is None:
+            return self.secure_clip
+        noise_std = self.dp.noise_multiplier * self.dp.clip_norm
+        return self.dp.clip_norm + 8 * noise_std / np.sqrt(self._threshold(sampled))
+
+    def _finish_sum(self, total: np.ndarray) -> tuple[np.ndarray, float]:
+        """(the sum of the updates, the total weight): without DP the weight rode along as the last entry;
+        central DP adds its noise here, and DP divides by the expected number of clients."""
+        config = self.dp
         if config is None:
             return total[:-1], float(total[-1])
         if config.mode == "central":
-            total = total + dp_lib.gaussian_noise(total.shape, noise_std)
+            total = total + dp_lib.gaussian_noise(total.shape, config.noise_multiplier * config.clip_norm)
         return total, self.sample_rate * self.data.num_clients
 
     def _threshold(self, sampled: int) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
 
-from smpc import dp as dp_lib
 from smpc.fl import secagg_config
 from smpc.fl.datasets import FederatedDataset, ServerData
 from smpc.fl.fedavg import FedAvg, parameters_vector
@@ -88,8 +87,6 @@ class FlowerFedAvg(FedAvg):
     def _sum(self, sampled, vectors, settings, before, after, number: int,
              record: dict) -> tuple[np.ndarray, float]:
         """(sum of the surviving clients' vectors, with DP noise where central; their total weight)."""
-        dp = self.dp
-        noise_std = 0.0 if dp is None else dp.noise_multiplier * dp.clip_norm
         if not self.secure:
             kept = [vectors[c] for i, c in enumerate(sampled) if i not in before and c in vectors]
             if not kept:
@@ -97,25 +94,16 @@ class FlowerFedAvg(FedAvg):
             total = np.sum(kept, axis=0)
             record["bytes_per_client"] = float(8 * total.size)
         else:
-            total = self._secure_sum(sampled, settings, before, after, number, noise_std, record)
-        if dp is None:
-            return total[:-1], float(total[-1])
-        if dp.mode == "central":
-            total = total + dp_lib.gaussian_noise(total.shape, noise_std)
-        return total, self.sample_rate * self.data.num_clients
+            total = self._secure_sum(sampled, settings, before, after, number, record)
+        return self._finish_sum(total)
 
-    def _secure_sum(self, sampled, settings, before, after, number: int, noise_std: float,
-                    record: dict) -> np.ndarray:
+    def _secure_sum(self, sampled, settings, before, after, number: int, record: dict) -> np.ndarray:
         if len(sampled) < 2:
             raise TooFewSurvivorsError(f"secure aggregation needs at least 2 sampled clients, this round sampled "
                                        f"{len(sampled)}", "sampling", len(sampled), 2)
-        dp, size = self.dp, self.model_size
-        t = self._threshold(len(sampled))
-        if dp is None:
-            clip, extra = self.secure_clip, 1  # the weight rides along
-        else:
-            clip, extra = dp.clip_norm + 8 * noise_std / np.sqrt(t), 0  # FedAvg's public bound
-        outcome, exchanges, bound = secure_sum(self.grid, self.nodes, self.registry, sampled, size + extra, clip,
+        size = self.model_size + (1 if self.dp is None else 0)  # without DP the weight rides along
+        clip = self._secure_bound(len(sampled))
+        outcome, exchanges, bound = secure_sum(self.grid, self.nodes, self.registry, sampled, size, clip,
                                                settings, before=before, after=after, threshold=self.threshold,
                                                neighbours=self.neighbours, group=f"round {number} secagg",
                                                timeout=self.timeout)
