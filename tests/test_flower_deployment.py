@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,8 +14,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("flwr")
-if shutil.which("flower-superlink") is None or shutil.which("flwr") is None:
-    pytest.skip("Flower's command-line tools are not on PATH", allow_module_level=True)
+# Flower's commands, and the flwr-serverapp / flwr-clientapp processes they start, live beside this Python
+BIN = str(Path(sys.executable).parent)
+PATH = os.pathsep.join([BIN, os.environ.get("PATH", "")])
+if shutil.which("flower-superlink", path=PATH) is None or shutil.which("flwr", path=PATH) is None:
+    pytest.skip("Flower's command-line tools are not installed beside this Python", allow_module_level=True)
 
 from sklearn.datasets import load_breast_cancer  # noqa: E402
 
@@ -47,11 +51,12 @@ class Federation:
         self.root, self.processes = root, []
         self.home = root / "flwr"
         self.home.mkdir()
-        self.env = {**os.environ, "FLWR_HOME": str(self.home)}
+        self.env = {**os.environ, "FLWR_HOME": str(self.home), "PATH": PATH}
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen(list(args), env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        command = [shutil.which(args[0], path=PATH) or args[0], *args[1:]]
+        process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append((process, log))
         return process
 
@@ -96,8 +101,8 @@ def deployment(tmp_path_factory):
                          "--root-certificates", str(certs["ca.pem"]), "--port", str(free_port()),
                          "--node-config", config)
     try:
-        run = subprocess.run(["flwr", "run", str(app), "smpc", "--stream"], env=federation.env, capture_output=True,
-                             text=True, timeout=400)
+        run = subprocess.run([shutil.which("flwr", path=PATH), "run", str(app), "smpc", "--stream"], env=federation.env,
+                             capture_output=True, text=True, timeout=400)
         yield federation, run, (x, y, parts, test), certs, port
     finally:
         federation.stop()
