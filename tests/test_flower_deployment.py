@@ -145,3 +145,50 @@ def test_a_supernode_without_the_federations_ca_is_refused(deployment, tmp_path)
     text = federation.log("stranger")
     assert stranger.returncode != 0
     assert "SSL/TLS handshake error" in text and "CERTIFICATE_VERIFY_FAILED" in text
+
+
+@pytest.mark.slow
+def test_a_site_with_a_broken_file_and_a_supernode_killed_mid_round_are_dropouts(tmp_path):
+    """Five sites: site 4's file is broken (its ClientApp fails naming the line and column, so it drops out),
+    site 3's SuperNode is killed as the round's secure aggregation starts (the server's exchange times out
+    on it). The three others still reach the threshold t = 3 and the round completes with their sum."""
+    x, y = load_breast_cancer(return_X_y=True)
+    parts = np.array_split(np.random.default_rng(1).permutation(len(y))[:455], 5)
+    sites = [write_csv(tmp_path / f"hospital_{i}.csv", x[p], y[p]) for i, p in enumerate(parts)]
+    text = sites[4].read_text().split("\n")
+    text[2] = "not-a-number" + text[2][text[2].index(","):]
+    sites[4].write_text("\n".join(text))
+    test_path = write_csv(tmp_path / "test.csv", x[455:], y[455:])
+    certs = write_deployment(tmp_path / "certs", 2, hosts="127.0.0.1")
+    enrolment = write_enrolment(tmp_path / "enrol", 5)
+    app = write_project(tmp_path / "app", enrolment["registry.json"], test_path, rounds=1, standardize=False,
+                        timeout=20.0, **{"history-path": str(tmp_path / "history.json")}).parent
+    federation = Federation(tmp_path)
+    port = free_port()
+    (federation.home / "config.toml").write_text(
+        f'[superlink]\ndefault = "smpc"\n\n[superlink.smpc]\naddress = "127.0.0.1:{port}"\n'
+        f'root-certificates = "{certs["ca.pem"]}"\n')
+    try:
+        federation.start("superlink", "flower-superlink", "--port", str(port), "--ssl-ca-certfile",
+                         str(certs["ca.pem"]), "--ssl-certfile", str(certs["party0.pem"]), "--ssl-keyfile",
+                         str(certs["party0.key"]))
+        time.sleep(3)
+        nodes = []
+        for i, data in enumerate(sites):
+            config = (f"site-index={i} data-path='{data}' key-path='{enrolment[f'site{i}.key']}' "
+                      f"registry-path='{enrolment['registry.json']}'")
+            nodes.append(federation.start(f"supernode{i}", "flower-supernode", "--superlink", f"127.0.0.1:{port}",
+                                          "--root-certificates", str(certs["ca.pem"]), "--port", str(free_port()),
+                                          "--node-config", config))
+        run = subprocess.Popen([shutil.which("flwr", path=PATH), "run", str(app), "smpc", "--stream"],
+                               env=federation.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while "ROUND round 1 secagg" not in federation.log("supernode3") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        nodes[3].kill()  # mid-round: its secure aggregation has begun
+        run.wait(300)
+    finally:
+        federation.stop()
+    (record,) = json.loads((tmp_path / "history.json").read_text())
+    assert record["aborted"] is None and record["summed"] == 3  # (no standardisation here: accuracy is beside it)
+    assert "line 3, column f0 is not a finite number" in federation.log("supernode4")
