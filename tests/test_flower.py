@@ -159,3 +159,20 @@ def test_a_site_that_fails_mid_round_is_a_dropout_and_the_round_completes(data):
     history = run_simulation(lambda: models.logistic_regression(30, rng=0), broken, 2, seed=4)
     assert all(r["aborted"] is None and r["summed"] == 3 for r in history.rounds)
     assert history.accuracy[-1] >= 0.85
+
+
+def test_the_deployed_run_config_switches_differential_privacy_on():
+    from smpc.fl.flower.deploy import dp_from, model_from
+
+    assert dp_from({"rounds": 3}) is None
+    config = dp_from({"dp-clip-norm": 1.0, "dp-noise-multiplier": 1.1})
+    assert (config.clip_norm, config.noise_multiplier, config.mode, config.delta) == (1.0, 1.1, "distributed", 1e-5)
+    assert dp_from({"dp-clip-norm": 2, "dp-noise-multiplier": 1, "dp-mode": "central"}).mode == "central"
+    with pytest.raises(ValueError, match="needs both dp-clip-norm and dp-noise-multiplier"):
+        dp_from({"dp-clip-norm": 1.0})
+    with pytest.raises(ValueError, match="unknown DP mode"):
+        dp_from({"dp-clip-norm": 1.0, "dp-noise-multiplier": 1.0, "dp-mode": "local"})
+    assert np.shape(model_from({"features": 30})()(np.zeros((2, 30)))) == (2, 1)  # binary: one logit
+    assert np.shape(model_from({"features": 30, "model": "mlp", "classes": 3})()(np.zeros((2, 30)))) == (2, 3)
+    with pytest.raises(ValueError, match="unknown model"):
+        model_from({"features": 30, "model": "resnet"})

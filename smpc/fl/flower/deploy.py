@@ -10,8 +10,9 @@ Each SuperNode is one site; its ``--node-config`` names its own files::
 (the CSV or .npz rows of :func:`smpc.fl.load_site`, its signing key and its copy of the registry from
 ``python -m smpc enrol``; ``label='diagnosis'`` names another label column). The run config (the project's
 ``[tool.flwr.app.config]``, or ``flwr run --run-config``) sets the training: ``rounds``, ``local-epochs``,
-``lr``, ``batch-size``, ``model`` (``logistic_regression`` or ``mlp``, with ``hidden``), ``typical-rows``
-(the public row count that scales the weights riding along the sum), ``standardize`` (before training,
+``lr``, ``batch-size``, ``sample-rate``, ``seed``, ``model`` (``logistic_regression`` or ``mlp``, with
+``hidden``), differential privacy (``dp-clip-norm``, ``dp-noise-multiplier``, ``dp-mode``, ``dp-delta``),
+``typical-rows`` (the public row count that scales the weights riding along the sum), ``standardize`` (before training,
 two secure aggregations of the sites' sums give the features' mean and spread, as
 :func:`smpc.fl.federated_standardization`), ``registry-path`` and ``test-path`` (the server's own copy
 of the registry and its held-out rows), ``history-path`` (where the server writes the per-round history
@@ -30,6 +31,7 @@ from flwr.app import ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
 from smpc.fl.datasets import ClientData, ServerData
+from smpc.fl.fedavg import DPConfig
 from smpc.fl.flower import frames
 from smpc.fl.flower.client import Site, make_client_app
 from smpc.fl.flower.server import FlowerFedAvg, secure_sum
@@ -54,6 +56,18 @@ def model_from(config) -> Callable[[], Module]:
         hidden = [int(config.get("hidden", 32))] if name == "mlp" else []
         return lambda: models.mlp([features, *hidden, outputs], rng=0)
     raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+
+
+def dp_from(config) -> DPConfig | None:
+    """Differential privacy from the run config: ``dp-clip-norm`` and ``dp-noise-multiplier`` switch it on,
+    ``dp-mode`` (``distributed``, the default here: each site adds its noise share before masking, or
+    ``central``) and ``dp-delta`` (1e-5) refine it; the server's history reports epsilon per round."""
+    if "dp-clip-norm" not in config and "dp-noise-multiplier" not in config:
+        return None
+    if "dp-clip-norm" not in config or "dp-noise-multiplier" not in config:
+        raise ValueError("differential privacy needs both dp-clip-norm and dp-noise-multiplier in the run config")
+    return DPConfig(clip_norm=float(config["dp-clip-norm"]), noise_multiplier=float(config["dp-noise-multiplier"]),
+                    delta=float(config.get("dp-delta", 1e-5)), mode=str(config.get("dp-mode", "distributed")))
 
 
 @functools.lru_cache(maxsize=4)
@@ -106,7 +120,9 @@ def train(grid: Grid, config) -> list[dict]:
     threshold = int(config["threshold"]) if "threshold" in config else None
     trainer = FlowerFedAvg(grid, nodes, registry, model_fn, data, timeout=timeout, standardization=standardization,
                            local_epochs=int(config.get("local-epochs", 1)), lr=float(config.get("lr", 0.1)),
-                           batch_size=int(config.get("batch-size", 32)), threshold=threshold, secure=True)
+                           batch_size=int(config.get("batch-size", 32)), threshold=threshold, secure=True,
+                           dp=dp_from(config), sample_rate=float(config.get("sample-rate", 1.0)),
+                           seed=int(config.get("seed", 0)))
     records = trainer.fit(int(config.get("rounds", 3))).rounds
     for record in records:
         logger.warning("round %d: accuracy %.3f, %d sites", record["round"], record["accuracy"],
