@@ -89,7 +89,8 @@ class SplitViewServer(SecAggServer):
         if self.forward == "all":
             return True
         # forward only the signatures that match what each side was shown: fewer of them
-        return enrolment.verifies(client, signature, survivors_statement(self.config.session, self.views[client]))
+        keys = self._state.keys[client]
+        return enrolment.verifies(client, signature, survivors_statement(self.config.session, self.views[client], keys))
 
     def _check_consistency(self, party):
         if self.forward == "matching":
@@ -164,6 +165,41 @@ def test_forwarding_only_matching_confirmations_leaves_the_fooled_side_below_its
     with pytest.raises(PartyFailedError, match="went on with 2 clients of its neighbourhood confirming the survivor "
                                                "list .* below the threshold 3"):
         run_with(config, [np.ones(8)] * n, server=server)
+
+
+class ConfirmationSwappingServer(SecAggServer):
+    """Records the survivor-list confirmations it relays (``record``), or relays recorded ones instead of this
+    run's (``replay``): the confirmations message is the uint8[c, 64] rows after the int64 list of signers."""
+
+    def __init__(self, config, record=None, replay=None):
+        super().__init__(config)
+        self.record, self.replay, self._signers = record, replay, {}
+
+    def run(self, party):
+        return super().run(TamperingParty(party, self._swap))
+
+    def _swap(self, peer, array):
+        if array.dtype == np.int64 and array.ndim == 1:
+            self._signers[peer] = array.tolist()
+        signers = self._signers.get(peer, [])
+        if array.dtype == np.uint8 and array.shape == (len(signers), 64) and signers:
+            if self.record is not None:
+                self.record.update({s: array[i].copy() for i, s in enumerate(signers)})
+            if self.replay is not None:
+                array = np.stack([self.replay[s] for s in signers])
+        return array
+
+
+def test_confirmations_replayed_from_an_earlier_run_are_refused_even_under_the_same_session():
+    """The server picks the session id; reusing it, it relays last run's confirmations of the same survivor
+    list. Each confirmation binds its signer's fresh keys of its own run, so they do not verify now."""
+    n = 4
+    config = config_for(n, 3)
+    recorded = {}
+    first = run_with(config, [np.ones(8)] * n, server=ConfirmationSwappingServer(config, record=recorded))
+    assert first.results[0].failure is None and sorted(recorded) == list(range(n))
+    with pytest.raises(PartyFailedError, match="is not its signature of the survivor list this client was shown"):
+        run_with(config, [np.ones(8)] * n, server=ConfirmationSwappingServer(config, replay=recorded))
 
 
 def test_a_server_leaving_a_client_off_the_survivor_list_is_refused():
@@ -248,11 +284,13 @@ def test_signatures_bind_the_session_the_client_and_the_list():
     assert not enrolment.verifies(1, signature, keys_statement(other, 1, advertised))  # replayed in another run
     assert not enrolment.verifies(2, signature, keys_statement(session, 2, advertised))  # claimed for another client
     assert not enrolment.verifies(0, signature, keys_statement(session, 1, advertised))
-    listed = sign(keys[0], survivors_statement(session, [0, 1, 2]))
-    assert enrolment.verifies(0, listed, survivors_statement(session, [0, 1, 2]))
-    assert not enrolment.verifies(0, listed, survivors_statement(session, [0, 1]))
-    assert not enrolment.verifies(5, listed, survivors_statement(session, [0, 1, 2]))  # not enrolled
-    assert not enrolment.verifies(0, listed[:63], survivors_statement(session, [0, 1, 2]))
+    this_run, next_run = ClientKeys.generate().public_bytes(), ClientKeys.generate().public_bytes()
+    listed = sign(keys[0], survivors_statement(session, [0, 1, 2], this_run))
+    assert enrolment.verifies(0, listed, survivors_statement(session, [0, 1, 2], this_run))
+    assert not enrolment.verifies(0, listed, survivors_statement(session, [0, 1], this_run))
+    assert not enrolment.verifies(0, listed, survivors_statement(session, [0, 1, 2], next_run))  # replayed later
+    assert not enrolment.verifies(5, listed, survivors_statement(session, [0, 1, 2], this_run))  # not enrolled
+    assert not enrolment.verifies(0, listed[:63], survivors_statement(session, [0, 1, 2], this_run))
 
 
 def test_enrolment_and_signing_keys_are_checked():

@@ -136,7 +136,8 @@ class ClientSession:
         if not msg.recv_go(link, msg.ROUND_CHECK):
             return False
         self.survivors = msg.recv_survivors(link, self.me, self.config.n_clients)
-        msg.send_signature(link, sign(self.signing_key, survivors_statement(self.config.session, self.survivors)))
+        statement = survivors_statement(self.config.session, self.survivors, self.keys.public_bytes())
+        msg.send_signature(link, sign(self.signing_key, statement))
         return True
 
     def unmask(self, link) -> bool:
@@ -144,8 +145,9 @@ class ClientSession:
         cfg = self.config
         if not msg.recv_go(link, msg.ROUND_UNMASK):
             return False
-        statement = survivors_statement(cfg.session, self.survivors)
-        _check_confirmations(link, cfg.required_enrolment(), statement, {self.me, *self.neighbours}, cfg.threshold)
+        keys = {self.me: self.keys.public_bytes(), **dict(zip(self.neighbours, self.neighbour_keys))}
+        statements = {v: survivors_statement(cfg.session, self.survivors, k) for v, k in keys.items()}
+        _check_confirmations(link, cfg.required_enrolment(), statements, cfg.threshold)
         alive = set(self.survivors)
         flags = [v in alive for v in self.senders]
         _check_count(sum(flags) + 1, cfg.threshold, "surviving neighbours")
@@ -177,15 +179,18 @@ class ClientSession:
         return {v: split_public(k) for v, k in zip(self.neighbours, self.neighbour_keys)}
 
 
-def _check_confirmations(party, enrolment: Enrolment, statement: bytes, group: set[int], threshold: int) -> None:
-    """At least ``threshold`` clients of the neighbourhood signed the survivor list this client was shown
-    (Bonawitz et al., ConsistencyCheck): else the server told clients different lists, or too few confirmed."""
-    signers, signatures = msg.recv_confirmations(party, group)
+def _check_confirmations(party, enrolment: Enrolment, statements: dict[int, bytes], threshold: int) -> None:
+    """At least ``threshold`` clients of the neighbourhood (the keys of ``statements``: each client's statement
+    of the survivor list this client was shown, with that client's keys of this run) signed it (Bonawitz et
+    al., ConsistencyCheck): else the server told clients different lists, replayed old confirmations, or
+    too few confirmed."""
+    signers, signatures = msg.recv_confirmations(party, set(statements))
     for signer, signature in zip(signers, signatures):
-        if not enrolment.verifies(signer, signature, statement):
+        if not enrolment.verifies(signer, signature, statements[signer]):
             raise MalformedMessageError(msg.SERVER, f"client {signer}'s confirmation is not its signature of the "
                                                     f"survivor list this client was shown: the server announced "
-                                                    f"different survivor lists to different clients")
+                                                    f"different survivor lists to different clients, or relayed "
+                                                    f"another run's confirmations")
     _check_count(len(signers), threshold, "clients of its neighbourhood confirming the survivor list")
 
 

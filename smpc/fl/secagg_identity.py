@@ -88,9 +88,12 @@ def keys_statement(session: bytes, client: int, advertised: bytes) -> bytes:
     return _LABEL + b"keys " + session + _COUNT.pack(client) + advertised
 
 
-def survivors_statement(session: bytes, survivors: Sequence[int]) -> bytes:
-    """What a client signs in ConsistencyCheck: the session and the sorted survivor list U3."""
-    return _LABEL + b"survivors " + session + _COUNT.pack(len(survivors)) + b"".join(_COUNT.pack(c) for c in survivors)
+def survivors_statement(session: bytes, survivors: Sequence[int], signer_keys: bytes) -> bytes:
+    """What a client signs in ConsistencyCheck: the session, the sorted survivor list U3 and the signer's own
+    fresh keys of this run (c_PK | s_PK), so that a confirmation cannot be replayed in another run even
+    under the same session id (the server picks it; the clients' keys are new every run)."""
+    return (_LABEL + b"survivors " + session + _COUNT.pack(len(survivors))
+            + b"".join(_COUNT.pack(c) for c in survivors) + signer_keys)
 
 
 def check_signing_keys(signing_keys: Sequence[bytes], enrolment: Enrolment) -> list[bytes]:

@@ -187,12 +187,12 @@ class SecAggServer:
         """Round 3: collect each survivor's signature of U3; send every client those of its neighbourhood."""
         cfg, st = self.config, self._state
         enrolment = cfg.required_enrolment()
-        statement = survivors_statement(cfg.session, list(self.outcome.included))
+        survivors = list(self.outcome.included)
         for u in self.outcome.included:
             signature = self._receive(party, 3, u, lambda u=u: msg.recv_signature(party, u))
             if signature is None:
                 continue
-            if self._accepts(enrolment, u, signature, statement):
+            if self._accepts(enrolment, u, signature, survivors_statement(cfg.session, survivors, st.keys[u])):
                 st.confirmations[u] = signature
             else:
                 self.outcome.refused += (u,)
