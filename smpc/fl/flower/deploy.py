@@ -34,8 +34,7 @@ from smpc.fl.datasets import ClientData, ServerData
 from smpc.fl.fedavg import DPConfig
 from smpc.fl.flower import frames
 from smpc.fl.flower.client import Site, make_client_app
-from smpc.fl.flower.server import FlowerFedAvg, secure_sum
-from smpc.fl.flower.simulation import _nodes_by_partition
+from smpc.fl.flower.server import FlowerFedAvg, nodes_by_site, secure_sum
 from smpc.fl.secagg_enrolment import load_registry, load_signing_key
 from smpc.fl.sites import finish_standardization, load_site, rough_scale, second_bound
 from smpc.nn import models
@@ -110,7 +109,7 @@ def train(grid: Grid, config) -> list[dict]:
     timeout = float(config.get("timeout", 120.0))
     test = load_site(str(config["test-path"]), label=str(config.get("label", "label")))
     classes = int(config.get("classes", 2))
-    nodes = _nodes_by_partition(grid, len(registry), timeout)
+    nodes = nodes_by_site(grid, len(registry), timeout)
     standardization = None
     if bool(config.get("standardize", True)):
         standardization = _standardize(grid, nodes, registry, test.x.shape[1], timeout)

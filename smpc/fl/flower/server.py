@@ -11,8 +11,11 @@ settings ride along with the masked-input round's message, so a round is five ex
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
 
 from smpc.fl import secagg_config
 from smpc.fl.datasets import FederatedDataset, ServerData
@@ -44,8 +47,7 @@ class FlowerFedAvg(FedAvg):
                              f"clients")
         self.grid, self.nodes, self.registry, self.timeout = grid, list(nodes), registry, float(timeout)
         self.standardization = standardization  # applied by each node to its rows before training
-        if hasattr(grid, "pull_interval"):  # the in-memory grid polls for replies every 0.1 s by default; a
-            grid.pull_interval = min(grid.pull_interval, 0.005)  # round of secure aggregation is 5 exchanges
+        poll_quickly(grid)
 
     def _train_sampled(self, sampled: list[int], global_vector: np.ndarray, number: int):
         """The round's settings for the nodes; without secure aggregation the nodes train now and return
@@ -143,3 +145,40 @@ def secure_sum(grid, nodes: list[int], registry: Enrolment, clients: list[int], 
     link.flush()
     _raise_failure(outcome)
     return outcome, link.exchanges, error_bound(len(outcome.included), config.frac_bits)
+
+
+#: how long the ServerApp waits for the nodes to register and say which site they serve
+NODES_TIMEOUT = 120.0
+
+
+def poll_quickly(grid) -> None:
+    """Flower's in-memory grid (the simulation's) polls for replies every 0.1 s; a round of secure
+    aggregation is five exchanges, so poll every 5 ms (other grids are left as they are)."""
+    if hasattr(grid, "pull_interval"):
+        grid.pull_interval = min(grid.pull_interval, 0.005)
+
+
+def nodes_by_site(grid: Grid, count: int, timeout: float = NODES_TIMEOUT) -> list[int]:
+    """The node ids of the ``count`` sites, in site order: each node says which partition (simulation) or
+    registry index (deployment) it serves; waits up to ``timeout`` for them to register."""
+    deadline = time.monotonic() + timeout
+    nodes = sorted(grid.get_node_ids())
+    while len(nodes) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(nodes)} of {count} nodes registered")
+        time.sleep(0.05)
+        nodes = sorted(grid.get_node_ids())
+    return _site_order(grid, nodes, timeout)
+
+
+def _site_order(grid: Grid, nodes: list[int], timeout: float = NODES_TIMEOUT) -> list[int]:
+    """Ask every node which partition it serves (one query round), so that client i is partition i."""
+    messages = [Message(RecordDict({"ask": ConfigRecord({})}), node, "query.smpc_partition", group_id="setup")
+                for node in nodes]
+    order = {}
+    for reply in grid.send_and_receive(messages, timeout=timeout):
+        if reply.has_content():
+            order[int(reply.content["partition"]["id"])] = reply.metadata.src_node_id
+    if sorted(order) != list(range(len(nodes))):
+        raise RuntimeError(f"the nodes reported sites {sorted(order)}, expected each of 0..{len(nodes) - 1} once")
+    return [order[i] for i in range(len(nodes))]

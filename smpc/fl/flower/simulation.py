@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.app import ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation as flower_run_simulation
 
@@ -17,14 +17,10 @@ from smpc.fl.datasets import ClientData, FederatedDataset
 from smpc.fl.fedavg import DPConfig, FedAvg, History
 from smpc.fl.flower import site_files
 from smpc.fl.flower.client import Site, make_client_app
-from smpc.fl.flower.server import FlowerFedAvg, secure_sum
+from smpc.fl.flower.server import FlowerFedAvg, nodes_by_site, poll_quickly, secure_sum
 from smpc.fl.secagg import check_updates
 from smpc.fl.secagg_identity import enrol
 from smpc.nn.module import Module
-
-#: how long the ServerApp waits for the simulated nodes to register
-NODES_TIMEOUT = 120.0
-
 
 def run_simulation(model_fn: Callable[[], Module], data: FederatedDataset, rounds: int, *, local_epochs: int = 1,
                    lr: float = 0.1, secure: bool = True, dp: DPConfig | None = None, drop_rate_before: float = 0.0,
@@ -59,7 +55,7 @@ def run_simulation(model_fn: Callable[[], Module], data: FederatedDataset, round
     @server.main()
     def main(grid: Grid, context: Context) -> None:
         try:
-            nodes = _nodes_by_partition(grid, data.num_clients)
+            nodes = nodes_by_site(grid, data.num_clients)
             trainer = FlowerFedAvg(grid, nodes, registry, model_fn, data, timeout=timeout, **options)
             outcome["history"] = trainer.fit(rounds)
         except BaseException as exc:  # re-raised in the caller's thread below
@@ -74,39 +70,14 @@ def run_simulation(model_fn: Callable[[], Module], data: FederatedDataset, round
     return outcome["history"]
 
 
-def _nodes_by_partition(grid: Grid, count: int, timeout: float = NODES_TIMEOUT) -> list[int]:
-    """The node ids, ordered by the partition (simulation) or site index (deployment) each node serves."""
-    deadline = time.monotonic() + timeout
-    nodes = sorted(grid.get_node_ids())
-    while len(nodes) < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(nodes)} of {count} nodes registered")
-        time.sleep(0.05)
-        nodes = sorted(grid.get_node_ids())
-    return _partition_order(grid, nodes, timeout)
-
-
-def _partition_order(grid: Grid, nodes: list[int], timeout: float = NODES_TIMEOUT) -> list[int]:
-    """Ask every node which partition it serves (one query round), so that client i is partition i."""
-    messages = [Message(RecordDict({"ask": ConfigRecord({})}), node, "query.smpc_partition", group_id="setup")
-                for node in nodes]
-    order = {}
-    for reply in grid.send_and_receive(messages, timeout=timeout):
-        if reply.has_content():
-            order[int(reply.content["partition"]["id"])] = reply.metadata.src_node_id
-    if sorted(order) != list(range(len(nodes))):
-        raise RuntimeError(f"the nodes reported sites {sorted(order)}, expected each of 0..{len(nodes) - 1} once")
-    return [order[i] for i in range(len(nodes))]
-
-
 def run_aggregation_simulation(updates: Sequence[np.ndarray], rounds: int = 1, *, drop_before=(), drop_after=(),
                                threshold: int | None = None, neighbours: int | None = None, clip: float = 16.0,
                                timeout: float = 60.0, backend_config: dict | None = None) -> list[dict]:
     """``rounds`` secure aggregations of the same vectors on Flower's simulation engine, node i holding
-    ``updates[i]`` (as :func:`smpc.fl.secure_aggregate` in process): each round sends every node the
-    the five exchanges of secure aggregation (the masked-input round's message tells each node to contribute
-    its vector). Returns one dict per
-    round: ``total``, ``included``, ``seconds`` (the whole round), ``exchanges`` and ``error_bound``."""
+    ``updates[i]`` (as :func:`smpc.fl.secure_aggregate` in process): each round is the five exchanges of
+    secure aggregation (the masked-input round's message tells each node to contribute its vector).
+    Returns one dict per round: ``total``, ``included``, ``seconds`` (the whole round), ``exchanges`` and
+    ``error_bound``."""
     arrays = check_updates(updates)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
@@ -130,9 +101,8 @@ def run_aggregation_simulation(updates: Sequence[np.ndarray], rounds: int = 1, *
     @server.main()
     def main(grid: Grid, context: Context) -> None:
         try:
-            nodes = _nodes_by_partition(grid, n)
-            if hasattr(grid, "pull_interval"):
-                grid.pull_interval = min(grid.pull_interval, 0.005)
+            nodes = nodes_by_site(grid, n)
+            poll_quickly(grid)
             for number in range(rounds):
                 start = time.perf_counter()
                 given = ConfigRecord({"vector": "given"})
