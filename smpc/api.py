@@ -6,7 +6,7 @@ import hashlib
 from typing import Any, Callable
 
 from smpc.mpc.additive import AdditiveProtocol
-from smpc.mpc.replicated import Aby3Protocol
+from smpc.mpc.aby3.tensor import Aby3Protocol
 from smpc.net.launch import TRANSPORTS, RunReport, launch as launch_endpoints
 from smpc.net.party import PartyOptions
 from smpc.net.tcp import TlsConfig
@@ -96,7 +96,7 @@ def run(
     ``timeout`` (60 s, per receive), ``seed`` (reproducible keys: INSECURE, debugging
     only), ``dealer`` ("trusted": a third endpoint deals correlated randomness;
     "paillier": two additive parties make their triples and truncation pairs with
-    Paillier, no third party, see :mod:`smpc.mpc.paillier_dealer`), ``dealer_key_bits``
+    Paillier, no third party, see :mod:`smpc.mpc.correlated.paillier`), ``dealer_key_bits``
     (its Paillier modulus, 2048), ``tls`` (a :class:`TlsConfig`, tcp only),
     ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
     """

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.mpc import sign_bit
-from smpc.mpc.adders import add, carry_save, prefix_carries
+from smpc.mpc.circuits import sign_bit
+from smpc.mpc.circuits.adders import add, carry_save, prefix_carries
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.tensor import SharedTensor
 from smpc.ring.bitslice import plane_words
@@ -82,8 +82,8 @@ class Ledger:
         return [CostBinary(self, shape) for shape in shapes]
 
     def a2b(self, shape) -> "CostBinary":
-        """Arithmetic to binary sharing: the adders of :mod:`smpc.mpc.conversions` (additive) or ABY3's first
-        level by party 0 and the pair, then the Kogge-Stone levels (:mod:`smpc.mpc.replicated_conversions`)."""
+        """Arithmetic to binary sharing: the adders of :mod:`smpc.mpc.additive.conversions` (additive) or ABY3's first
+        level by party 0 and the pair, then the Kogge-Stone levels (:mod:`smpc.mpc.aby3.conversions`)."""
         if self.protocol == "additive":
             words = carry_save(self.binary_and, [CostBinary(self, shape) for _ in range(self.parties)])
             return words[0] if len(words) == 1 else add(self.binary_and, words[0], words[1])

@@ -21,7 +21,7 @@ import numpy as np
 
 import smpc
 from smpc.mpc.additive import AdditiveTensor
-from smpc.mpc.replicated import ReplicatedTensor
+from smpc.mpc.aby3.tensor import ReplicatedTensor
 from smpc.ring import PRG, encode
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 from smpc.ring.prg import fresh_key

@@ -10,7 +10,9 @@ from hypothesis.extra import numpy as hnp
 
 import programs
 import smpc
-from smpc.mpc import conversions, functions, sign_bit
+from smpc.mpc import functions
+from smpc.mpc.additive import conversions
+from smpc.mpc.circuits import sign_bit
 from smpc_bench import cost_model
 from conftest import TCP_PHASES, frame, only
 

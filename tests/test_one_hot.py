@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 import programs
 import smpc
 from conftest import frame, only
-from smpc.mpc import dealer as dealer_module
+from smpc.mpc.correlated import trusted as dealer_module
 from smpc.mpc.one_hot import lookup, lookups, width_bits
 from smpc.ring.lookup import rotate_rows, rotated_dot
 

@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 import programs
 import smpc
 from smpc.exceptions import PartyFailedError, ProtocolError
-from smpc.mpc import paillier_dealer
+from smpc.mpc.correlated import paillier as paillier_dealer
 from smpc.mpc.additive import AdditiveTensor
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc.ring import matmul as ring_matmul

@@ -10,10 +10,10 @@ from hypothesis.extra import numpy as hnp
 
 import smpc
 from conftest import TCP_PHASES, only
-from smpc.mpc.replicated import ReplicatedTensor
-from smpc.mpc.replicated_binary import ReplicatedBinaryTensor, and_many, share_binary, share_known_by_two
-from smpc.mpc.adders import add, carry_save
-from smpc.mpc.replicated_conversions import a2b, b2a, msb
+from smpc.mpc.aby3.tensor import ReplicatedTensor
+from smpc.mpc.aby3.binary import ReplicatedBinaryTensor, and_many, share_binary, share_known_by_two
+from smpc.mpc.circuits.adders import add, carry_save
+from smpc.mpc.aby3.conversions import a2b, b2a, msb
 
 EDGES = [0, 1, 2**64 - 1, 2**63, 2**63 - 1, 2**62, 0x5555555555555555]
 

@@ -1,8 +1,8 @@
 """Secret-sharing protocols and their correlated-randomness sources."""
 
 from smpc.mpc.additive import AdditiveProtocol, AdditiveTensor
-from smpc.mpc.binary import BinaryTensor
-from smpc.mpc.replicated import ReplicatedTensor
+from smpc.mpc.additive.binary import BinaryTensor
+from smpc.mpc.aby3.tensor import ReplicatedTensor
 from smpc.mpc.tensor import SharedTensor, concatenate, stack, where
 
 __all__ = [

@@ -17,7 +17,7 @@ Zakarias, CRYPTO 2012, section 6) without its zero-knowledge proofs (semi-honest
 4. Party 0 decrypts and unpacks X + t: statistically close (2^-40) to uniform, so it learns nothing;
    c_0 = op(a_0, b_0) + (X + t) and c_1 = op(a_1, b_1) - t, both mod 2^64.
 
-Truncation pairs (see :mod:`smpc.mpc.truncation`): party 1 draws the mask r alone; the pair carries one
+Truncation pairs (see :mod:`smpc.mpc.additive.truncation`): party 1 draws the mask r alone; the pair carries one
 oblivious product a * r_msb for the online step, made by steps 2-4 with a single operand.
 
 Everything here runs inside ``party.offline()``: its time and bytes are offline; nothing reaches a
@@ -37,8 +37,8 @@ from smpc.exceptions import PeerError, ProtocolError
 from smpc.he import paillier
 from smpc.he.multiexp import multiexp
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
-from smpc.mpc.dealer import Triple
-from smpc.mpc.truncation import KnownMaskPair
+from smpc.mpc.correlated.trusted import Triple
+from smpc.mpc.additive.truncation import KnownMaskPair
 from smpc.ring.arith import wrapping
 
 STATISTICAL_BITS = 40  # masks hide every revealed sum up to a statistical distance of 2^-40

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from smpc.exceptions import PeerError, PeerFinished, PeerTimeoutError, ProtocolError
-from smpc.mpc import sign_bit
+from smpc.mpc.circuits import sign_bit
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.one_hot import MAX_ONE_HOT_BITS, one_hot_rows
 from smpc.ring.arith import wrapping
@@ -143,7 +143,7 @@ class TrustedDealerClient:
             return self._prg.random_bits(shape), self._prg.random_ring(shape)
 
     def sign_material(self, count: int, with_product: bool = False) -> sign_bit.Material:
-        """Randomness for the sign bit of ``count`` elements (see :mod:`smpc.mpc.sign_bit`; offline).
+        """Randomness for the sign bit of ``count`` elements (see :mod:`smpc.mpc.circuits.sign_bit`; offline).
 
         ``with_product``: also shares of r * s, so x * msb(x) needs no multiplication.
         """

@@ -1,7 +1,7 @@
 """The sign bit for three-party replicated sharing: party 0 deals, parties 1 and 2 compute.
 
-The circuit of :mod:`smpc.mpc.sign_bit` with party 0 in the helper's seat, as in our
-dealer-free truncation (:mod:`smpc.mpc.replicated_truncation`): party 0 knows the mask
+The circuit of :mod:`smpc.mpc.circuits.sign_bit` with party 0 in the helper's seat, as in our
+dealer-free truncation (:mod:`smpc.mpc.aby3.truncation`): party 0 knows the mask
 r but sees nothing masked; parties 1 and 2 see c = x + r but not r. Secure against one
 semi-honest party (honest majority, as ABY3 itself). Party 0 also knows x_0 + x_1, so
 it sends c' = x_0 + x_1 + r and parties 1 and 2, who both hold x_2, get c = c' + x_2
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.mpc.replicated_truncation import DEALER as HELPER, LEFT, RIGHT, replicate_pair_sharing
-from smpc.mpc.sign_bit import arithmetic_bit, correction_size, deal, expand, layout, msb_plane, product_with_bit
+from smpc.mpc.aby3.truncation import DEALER as HELPER, LEFT, RIGHT, replicate_pair_sharing
+from smpc.mpc.circuits.sign_bit import (arithmetic_bit, correction_size, deal, expand, layout, msb_plane,
+                                        product_with_bit)
 from smpc.ring.arith import wrapping
 
 
@@ -27,7 +28,7 @@ def replicated_msb(party, components: tuple[np.ndarray, np.ndarray], times_self:
     """Replicated components of msb(x) (integers 0/1) from this party's components of x.
 
     ``times_self``: components of x * msb(x) instead, with no extra round (the product
-    rides on c = x + r, as in :func:`smpc.mpc.sign_bit.product_with_bit`).
+    rides on c = x + r, as in :func:`smpc.mpc.circuits.sign_bit.product_with_bit`).
     """
     first, second = (np.ascontiguousarray(c).reshape(-1) for c in components)
     shape, count = components[0].shape, first.size

@@ -13,7 +13,7 @@ function of v and y into replicated shares (:func:`_cross_terms` explains it), s
   parties 1 and 2. 1 round (party 0 only sends); ring elements sent per element:
   party 0 2, parties 1 and 2 1 each.
 
-The adders live in :mod:`smpc.mpc.adders` (shared with the additive protocol).
+The adders live in :mod:`smpc.mpc.circuits.adders` (shared with the additive protocol).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.exceptions import ProtocolError
-from smpc.mpc.adders import prefix_carries
-from smpc.mpc.replicated_binary import WORD_BITS, ReplicatedBinaryTensor, and_many
+from smpc.mpc.circuits.adders import prefix_carries
+from smpc.mpc.aby3.binary import WORD_BITS, ReplicatedBinaryTensor, and_many
 from smpc.ring.arith import wrapping
 
 LEAD = 0  # knows v = x_0 + x_1; parties 1 and 2 both know y = x_2

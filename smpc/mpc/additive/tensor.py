@@ -13,14 +13,14 @@ import functools
 
 import numpy as np
 
-from smpc.mpc import dealer as dealer_module
-from smpc.mpc.beaver import beaver_product
-from smpc.mpc.conversions import a2b, b2a_packed
+from smpc.mpc.correlated import trusted as dealer_module
+from smpc.mpc.additive.beaver import beaver_product
+from smpc.mpc.additive.conversions import a2b, b2a_packed
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.sharing import open_shares, open_to, share_from
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
-from smpc.mpc.sign_bit import arithmetic_bit, msb_plane, product_with_bit
-from smpc.mpc.truncation import truncate
+from smpc.mpc.circuits.sign_bit import arithmetic_bit, msb_plane, product_with_bit
+from smpc.mpc.additive.truncation import truncate
 from smpc.ring.arith import wrapping
 
 
@@ -59,7 +59,7 @@ class AdditiveTensor(SharedTensor):
 
     def _is_negative(self) -> SharedTensor:
         """The sign bit as a shared integer 0/1: open x + r, the bit-sliced circuit of
-        :mod:`smpc.mpc.sign_bit` (5 rounds), open msb XOR s. 7 rounds; per peer
+        :mod:`smpc.mpc.circuits.sign_bit` (5 rounds), open msb XOR s. 7 rounds; per peer
         8n + 11n + n/8 bytes for n elements."""
         return self._sign_protocol(times_self=False)
 
@@ -89,7 +89,7 @@ class AdditiveTensor(SharedTensor):
         return self._new((offsets,), 0), lambda: self._new((rows(),), 0)
 
     def to_binary(self):
-        """This value in binary (XOR) sharing, as a :class:`~smpc.mpc.binary.BinaryTensor`."""
+        """This value in binary (XOR) sharing, as a :class:`~smpc.mpc.additive.binary.BinaryTensor`."""
         return a2b(self.party, self.share)
 
     def _bits_to_arithmetic(self, bits: list) -> "AdditiveTensor":
@@ -120,7 +120,7 @@ class AdditiveProtocol:
         """Give ``party`` this protocol and a correlated-randomness source."""
         party.protocol = self
         if self.dealer == "paillier":
-            from smpc.mpc.paillier_dealer import PaillierDealerClient  # gmpy2 work only when asked for
+            from smpc.mpc.correlated.paillier import PaillierDealerClient  # gmpy2 work only when asked for
 
             party.dealer = PaillierDealerClient(party, self.dealer_key_bits)
         else:

@@ -7,7 +7,7 @@ i holds (x_i, x_{i+1}), indices mod 3, so component j is held by parties j and j
 Costs (n output elements, per party): share 1 round (the source sends n elements to
 each other party); add/sub and public products 0; integer ``*``/``@``/conv2d 1 round
 and n elements (ABY3 section 3.2); fixed-point products and truncation 2 rounds (see
-:mod:`smpc.mpc.replicated_truncation`); reveal 1 round and n elements (to one party:
+:mod:`smpc.mpc.aby3.truncation`); reveal 1 round and n elements (to one party:
 only one party sends).
 """
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.mpc import replicated_conversions
+from smpc.mpc.aby3 import conversions as replicated_conversions
 from smpc.mpc.bilinear import Bilinear
-from smpc.mpc.replicated_binary import ReplicatedBinaryTensor
-from smpc.mpc.replicated_one_hot import random_one_hot
-from smpc.mpc.replicated_sign import replicated_msb
-from smpc.mpc.replicated_truncation import truncate_3of3
+from smpc.mpc.aby3.binary import ReplicatedBinaryTensor
+from smpc.mpc.aby3.one_hot import random_one_hot
+from smpc.mpc.aby3.sign import replicated_msb
+from smpc.mpc.aby3.truncation import truncate_3of3
 from smpc.mpc.sharing import receive_share_header, send_share_header, zero_share
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
 from smpc.ring.arith import wrapping
@@ -67,7 +67,7 @@ class ReplicatedTensor(SharedTensor):
         return truncate_3of3(self.party, first, bits)
 
     def _is_negative(self) -> SharedTensor:
-        """The sign bit as a shared integer 0/1 (:mod:`smpc.mpc.replicated_sign`; 8 rounds)."""
+        """The sign bit as a shared integer 0/1 (:mod:`smpc.mpc.aby3.sign`; 8 rounds)."""
         if self.size == 0:
             return self._new((np.zeros(self.shape, np.uint64), np.zeros(self.shape, np.uint64)), 0)
         return self._new(replicated_msb(self.party, self.components), 0)
@@ -79,7 +79,7 @@ class ReplicatedTensor(SharedTensor):
         return self._new(replicated_msb(self.party, self.components, times_self=True))
 
     def _random_one_hot(self, count: int, bits: int):
-        """Random offsets and their one-hot rows, made by the parties (:mod:`smpc.mpc.replicated_one_hot`)."""
+        """Random offsets and their one-hot rows, made by the parties (:mod:`smpc.mpc.aby3.one_hot`)."""
         offsets, rows = random_one_hot(self.party, count, bits)
         rows_tensor = self._new(rows, 0)
         return self._new(offsets, 0), lambda: rows_tensor
@@ -91,7 +91,7 @@ class ReplicatedTensor(SharedTensor):
         return self._new(replicated_conversions.b2a(self.party, stacked), 0)
 
     def to_binary(self):
-        """This value in replicated binary (XOR) sharing (:func:`smpc.mpc.replicated_conversions.a2b`, 6 rounds)."""
+        """This value in replicated binary (XOR) sharing (:func:`smpc.mpc.aby3.conversions.a2b`, 6 rounds)."""
         return replicated_conversions.a2b(self.party, self.components)
 
     @wrapping

@@ -1,7 +1,7 @@
 """Conversions between arithmetic and binary sharing for the additive protocol.
 
 * ``a2b``: each party's arithmetic share is a private input; the N words are added
-  in binary (:mod:`smpc.mpc.adders`): carry-save adders reduce them to two (one round
+  in binary (:mod:`smpc.mpc.circuits.adders`): carry-save adders reduce them to two (one round
   per level), then a Kogge-Stone parallel-prefix adder (Kogge and Stone, IEEE Trans.
   Computers, 1973) adds those in 1 + log2(64) = 7 rounds.
 * ``msb``: the top bit of the sum, i.e. the sign of the two's complement value.
@@ -15,8 +15,8 @@ import functools
 
 import numpy as np
 
-from smpc.mpc.adders import WORD_BITS, add, carry_save
-from smpc.mpc.binary import BinaryTensor, and_many
+from smpc.mpc.circuits.adders import WORD_BITS, add, carry_save
+from smpc.mpc.additive.binary import BinaryTensor, and_many
 from smpc.ring.arith import wrapping
 
 
