@@ -4,7 +4,8 @@ Start with :func:`smpc.run`; the layers are ``smpc.ring`` (Z_2^64 arithmetic),
 ``smpc.net`` (parties and transports) and ``smpc.mpc`` (protocols).
 """
 
-from smpc.api import launch, run
+from smpc.api import launch, protocols, run
+from smpc.mpc.cost import cost
 from smpc.mpc.tensor import concatenate, stack, where
 from smpc.exceptions import (
     FixedPointPrecisionWarning,
@@ -33,7 +34,9 @@ __all__ = [
     "TlsConfig",
     "WireFormatError",
     "concatenate",
+    "cost",
     "launch",
+    "protocols",
     "run",
     "stack",
     "where",

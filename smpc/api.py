@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from smpc.mpc.additive import AdditiveProtocol
-from smpc.mpc.aby3.tensor import Aby3Protocol
+from smpc.mpc import registry
+from smpc.mpc.registry import ProtocolSpec
 from smpc.net.launch import TRANSPORTS, RunReport, launch as launch_endpoints
 from smpc.net.party import PartyOptions
 from smpc.net.tcp import TlsConfig
 from smpc.net.wire import DEFAULT_MAX_PAYLOAD
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
-PROTOCOLS = {"additive": AdditiveProtocol, "aby3": Aby3Protocol}
-DEALERS = ("trusted", "paillier")
-MIN_DEALER_KEY_BITS = 2048
 
-
-def make_protocol(protocol: str, parties: int, dealer: str = "trusted", dealer_key_bits: int = 2048) -> Any:
-    """The protocol object for a name, after checking the party count and dealer."""
-    cls = PROTOCOLS.get(protocol)
-    if cls is None:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
-    if not isinstance(parties, int) or isinstance(parties, bool) or parties < cls.min_parties:
-        raise ValueError(
-            f"protocol {protocol!r} needs an integer number of parties >= {cls.min_parties}, got {parties!r}"
-        )
-    if getattr(cls, "max_parties", None) is not None and parties > cls.max_parties:
-        raise ValueError(f"protocol {protocol!r} runs with exactly {cls.max_parties} parties, got {parties}")
-    if dealer not in DEALERS:
-        raise ValueError(f"unknown dealer {dealer!r}; choose one of {DEALERS}")
-    if dealer == "paillier":
-        if protocol != "additive" or parties != 2:
-            raise ValueError(f"dealer='paillier' is for protocol='additive' with 2 parties, got {protocol!r} "
-                             f"with {parties}")
-        if not isinstance(dealer_key_bits, int) or dealer_key_bits < MIN_DEALER_KEY_BITS:
-            raise ValueError(f"dealer_key_bits must be an integer >= {MIN_DEALER_KEY_BITS}, got {dealer_key_bits!r}")
-        return cls(dealer="paillier", dealer_key_bits=dealer_key_bits)
-    return cls()
+def make_protocol(protocol: str, parties: int, dealer: str | None = None, dealer_key_bits: int | None = None) -> Any:
+    """The protocol object for a registered name, after checking the party count and the correlated source
+    (``dealer``; None: the protocol's default). See :func:`smpc.protocols` for what each one allows."""
+    options = {} if dealer_key_bits is None else {"dealer_key_bits": dealer_key_bits}
+    return registry.get(protocol).protocol(parties, dealer, **options)
 
 
 def seed_bytes(seed: int | str | bytes | None) -> bytes | None:
@@ -60,8 +40,8 @@ def launch(
     frac_bits: int = DEFAULT_FRAC_BITS,
     timeout: float = 60.0,
     seed: int | str | bytes | None = None,
-    dealer: str = "trusted",
-    dealer_key_bits: int = 2048,
+    dealer: str | None = None,
+    dealer_key_bits: int | None = None,
     tls: TlsConfig | None = None,
     max_message_bytes: int = DEFAULT_MAX_PAYLOAD,
 ) -> RunReport:
@@ -94,10 +74,17 @@ def run(
     needs ``fn`` to be picklable by reference (a module-level function; in a script,
     keep the call under ``if __name__ == "__main__":``). Options: ``frac_bits`` (16),
     ``timeout`` (60 s, per receive), ``seed`` (reproducible keys: INSECURE, debugging
-    only), ``dealer`` ("trusted": a third endpoint deals correlated randomness;
-    "paillier": two additive parties make their triples and truncation pairs with
-    Paillier, no third party, see :mod:`smpc.mpc.correlated.paillier`), ``dealer_key_bits``
-    (its Paillier modulus, 2048), ``tls`` (a :class:`TlsConfig`, tcp only),
+    only), ``dealer`` (where correlated randomness comes from, one of the protocol's kinds in
+    :func:`smpc.protocols`; None: its default. For "additive": "trusted", a third endpoint
+    deals it, or "paillier", two parties make their triples and truncation pairs with
+    Paillier, see :mod:`smpc.mpc.correlated.paillier`), ``dealer_key_bits``
+    (the Paillier modulus, 2048), ``tls`` (a :class:`TlsConfig`, tcp only),
     ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
     """
     return launch(fn, parties, protocol, transport, **options).results
+
+
+def protocols() -> Mapping[str, ProtocolSpec]:
+    """Every registered protocol: name -> :class:`~smpc.mpc.registry.ProtocolSpec` (party counts, correlated
+    sources and their dealers, security model, ring width, unsupported operations). Read-only."""
+    return registry.protocols()

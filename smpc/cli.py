@@ -31,7 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from smpc.api import PROTOCOLS, make_protocol, seed_bytes
+from smpc.api import make_protocol, seed_bytes
+from smpc.mpc import registry
 from smpc.net import certs
 from smpc.net.handshake import Credentials
 from smpc.net.launch import describe_run, run_endpoint
@@ -47,6 +48,19 @@ INSECURE_WARNING = (
 )
 
 
+def _protocols_help() -> str:
+    """The registered protocols in a line each (argparse help)."""
+    lines = [f"{name}: {spec.summary}; {spec.party_range} parties" for name, spec in registry.protocols().items()]
+    return "; ".join(lines) + " (default: additive)"
+
+
+def _correlated_help() -> str:
+    """Each protocol's correlated-randomness sources, its default first (argparse help)."""
+    parts = [f"{name}: {' or '.join(kind.name for kind in spec.correlated)}"
+             for name, spec in registry.protocols().items()]
+    return "where correlated randomness comes from (default: the protocol's first); " + "; ".join(parts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m smpc", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="role", required=True)
@@ -57,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (party, dealer):
         command.add_argument("--peers", required=True, help="host:port of every party, comma-separated, in rank order")
         command.add_argument("--dealer", help="host:port of the dealer (protocols with a dealer)")
-        command.add_argument("--protocol", default="additive", choices=sorted(PROTOCOLS))
-        command.add_argument("--correlated", choices=["trusted", "paillier"], default="trusted",
-                             help="where triples come from: the trusted dealer, or Paillier between 2 parties")
+        command.add_argument("--protocol", default="additive", choices=list(registry.protocols()),
+                             help=_protocols_help())
+        command.add_argument("--correlated", choices=registry.correlated_kinds(), default=None,
+                             help=_correlated_help())
         command.add_argument("--frac-bits", type=int, default=DEFAULT_FRAC_BITS)
         command.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a peer")
         command.add_argument("--session", default="smpc", help="name shared by all commands of one run")
@@ -121,6 +136,11 @@ def _credentials(args, endpoint: int, parties: int, description: str) -> Credent
     return Credentials(session, description, secret, tls)
 
 
+def protocol_kind(args) -> str:
+    """The correlated kind a command runs: --correlated, or its protocol's default."""
+    return registry.get(args.protocol).kind(args.correlated).name
+
+
 def _setup(args):
     """Everything the flags decide, checked: (endpoint, fn, protocol, addresses, transport options)."""
     addresses = [parse_address(a) for a in args.peers.split(",")]
@@ -131,14 +151,15 @@ def _setup(args):
             raise ValueError(f"protocol {args.protocol!r} needs --dealer host:port")
         addresses.append(parse_address(args.dealer))
     elif args.dealer:
-        raise ValueError(f"protocol {args.protocol!r} with --correlated {args.correlated} has no dealer; drop --dealer")
+        raise ValueError(f"protocol {args.protocol!r} with --correlated {protocol_kind(args)} has no dealer; "
+                         "drop --dealer")
     if args.role == "party":
         if not 0 <= args.rank < parties:
             raise ValueError(f"--rank must be in 0..{parties - 1}")
         endpoint = args.rank
     else:
         if not protocol.has_dealer:
-            raise ValueError(f"protocol {args.protocol!r} with --correlated {args.correlated} has no dealer")
+            raise ValueError(f"protocol {args.protocol!r} with --correlated {protocol_kind(args)} has no dealer")
         endpoint = parties
     if not args.max_message_mib > 0:
         raise ValueError(f"--max-message-mib must be positive, got {args.max_message_mib:g}")

@@ -5,7 +5,7 @@ Three rows, all 2-party additive (trusted dealer) where a private run is made:
 * a MobileNetV2-like network (MobileNetV2's layout at width ``MOBILENET_WIDTH``: inverted residual blocks,
   depthwise convolutions, BatchNorm, ReLU6, hardswish before the classifier): conversion time, then private
   inference timed as the ResNet-18 rows are (sharing the model to revealing the logits; median over
-  ``repeat``), offline/online split, bytes, rounds (and their theory from :mod:`smpc_bench.cost_model`), the
+  ``repeat``), offline/online split, bytes, rounds (and their theory from :mod:`smpc.mpc.cost`), the
   error relative to torch's float32 logits and whether the argmax agrees; the ratio is to torch's float32
   forward pass;
 * ResNet-18 written with torch.nn (torchvision's module names) converted, against the built-in
@@ -26,7 +26,7 @@ import numpy as np
 
 import smpc
 from smpc.nn import models
-from smpc_bench import cost_model
+from smpc.mpc.cost import cost
 from smpc_bench.nn_rows import realistic_resnet18
 from smpc_bench.timing import spread, timed
 
@@ -286,7 +286,7 @@ def _theory(model, shape, protocol: str = "additive", parties: int = 2) -> dict:
             p.data = type(x)(x.party, (np.zeros(p.shape, np.uint64),), x.frac_bits)
         folded(x)
 
-    return cost_model.theory(forward, [shape], protocol, parties)
+    return cost(forward, [shape], protocol, parties)
 
 
 def _error_fields(logits: np.ndarray, reference: np.ndarray) -> dict:

@@ -3,7 +3,7 @@
 
 MPC inference rows time everything from sharing the model to revealing the logits to the input owner
 (the slowest party); bytes and rounds are those of the forward pass alone, next to the theory that
-:mod:`smpc_bench.cost_model` derives by running the same forward pass on cost tensors.
+:mod:`smpc.mpc.cost` derives by running the same forward pass on cost tensors.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 import smpc
 from smpc import nn
 from smpc.nn import Variable, models
-from smpc_bench import cost_model, dp_rows
+from smpc.mpc.cost import cost
+from smpc_bench import dp_rows
 from smpc_bench.timing import spread, timed
 
 LOGIT_ERROR_BOUND = 1e-2  # the agreement the private inference promises (issue: logits to 1e-2)
@@ -60,7 +61,7 @@ def _forward_theory(model: nn.Module, shape, protocol: str, parties: int) -> dic
             p.data = type(x)(x.party, (np.zeros(p.shape, np.uint64),), x.frac_bits)
         folded(x)
 
-    return cost_model.theory(forward, [shape], protocol, parties)
+    return cost(forward, [shape], protocol, parties)
 
 
 def resnet_rows(size: int, setups: list[tuple[str, int]], repeat: int) -> list[dict]:
@@ -217,5 +218,5 @@ def _training_cost(x, targets, batch: int, protocol: str, parties: int) -> dict:
             p.data = type(xs)(xs.party, (np.zeros(p.shape, np.uint64),), xs.frac_bits)
         _epoch(model, xs, ts, batch, 0.1)
 
-    return cost_model.theory(run, [x.shape, targets.shape], protocol, parties)
+    return cost(run, [x.shape, targets.shape], protocol, parties)
 

@@ -1,7 +1,7 @@
 """Bench rows for comparisons and non-linear functions on n shared elements, both protocols.
 
 Each row times the operation alone (inputs already shared, no reveal), takes the busiest
-party's bytes and rounds, and sets them next to the theory (:mod:`smpc_bench.cost_model`:
+party's bytes and rounds, and sets them next to the theory (:mod:`smpc.mpc.cost`:
 the protocol's cost formulas composed over the steps the operation takes); the error is
 the maximum absolute error against numpy on the fixed-point inputs, checked against the
 documented bound (``smpc.mpc.functions.ERRORS``).
@@ -17,7 +17,7 @@ import numpy as np
 
 import smpc
 from smpc.mpc import functions, transformer_functions
-from smpc_bench import cost_model
+from smpc.mpc.cost import cost
 from smpc_bench.timing import spread
 
 
@@ -155,7 +155,7 @@ def nonlinear_rows(n: int, setups: list[tuple[str, int]], repeat: int,
             for _ in range(repeat):
                 last = smpc.run(program, parties=parties, protocol=protocol)
                 seconds.append(max(result[1] for result in last))
-            theory = cost_model.theory(operation.on_tensors, shapes, protocol, parties)
+            theory = cost(operation.on_tensors, shapes, protocol, parties)
             kind = "additive" if protocol == "additive" else "aby3"
             time_spread = spread(seconds)
             rows.append({

@@ -8,7 +8,7 @@ party 1 the token ids (shared by :func:`smpc.nn.share_tokens`, so the embedding 
 Each row: the conversion time (``from_torch``, verification on), then private inference timed as the imported
 models' rows are (sharing the model and the ids to revealing the hidden state to party 1; median over
 ``repeat``), the sharing and the forward pass apart, the offline/online split, bytes and rounds (and their theory
-from :mod:`smpc_bench.cost_model`), the dealer's offline bytes, the peak resident memory of the whole process
+from :mod:`smpc.mpc.cost`), the dealer's offline bytes, the peak resident memory of the whole process
 during the private runs (every party, and the dealer, are threads of this one process under the local
 transport), and the error of the hidden state relative to torch's float32 one, ``max |smpc - torch| / max
 |torch|``. The ratio is to torch's float32 forward pass.
@@ -28,9 +28,9 @@ import warnings
 import numpy as np
 
 import smpc
+from smpc.mpc.cost import CostRun
 import smpc.nn  # smpc.nn.from_torch, smpc.nn.share_tokens (not imported by smpc itself)
 from smpc.exceptions import FixedPointPrecisionWarning
-from smpc_bench import cost_model
 from smpc_bench.memory import PeakMemory
 from smpc_bench.timing import spread
 
@@ -167,13 +167,12 @@ class _Runs:
 def theory(converted, ids_shape: tuple, protocol: str, parties: int) -> dict:
     """Bytes (busiest party) and rounds of the forward pass on cost tensors: the weights and the ids (an integer
     tensor, as share_tokens makes it) are zeros whose protocol steps only add up their theoretical cost."""
-    ledger = cost_model.Ledger(protocol, parties)
-    party = cost_model._CostParty(ledger, 16)
+    run = CostRun(protocol, parties)
     model = converted.copy()
     for _, parameter in model.named_parameters():
-        parameter.data = cost_model.CostTensor(party, (np.zeros(parameter.shape, np.uint64),), party.frac_bits)
-    model(cost_model.CostTensor(party, (np.zeros(ids_shape, np.uint64),), 0))
-    return {"bytes": ledger.busiest(), "rounds": ledger.rounds}
+        parameter.data = run.tensor(parameter.shape)
+    model(run.tensor(ids_shape, integer=True))
+    return run.result()
 
 
 def _setup_text(protocol: str, parties: int) -> str:

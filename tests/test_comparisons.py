@@ -13,7 +13,7 @@ import smpc
 from smpc.mpc import functions
 from smpc.mpc.additive import conversions
 from smpc.mpc.circuits import sign_bit
-from smpc_bench import cost_model
+from smpc.mpc.cost import cost
 from conftest import TCP_PHASES, frame, only
 
 SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
@@ -269,7 +269,7 @@ def test_large_sign_batches_run_in_bounded_pieces(protocol, parties, monkeypatch
     batches = {"relu": 4, "less": 4, "equal": 8}  # 1000 elements: 3 x 256 + 232; 2000: 7 x 256 + 208
     for name, op in operations.items():
         rounds = max(r[name][0] for r in results)
-        expected = cost_model.theory(op, [x.shape], protocol, parties)
+        expected = cost(op, [x.shape], protocol, parties)
         assert max(r[name][1] for r in results) == expected["bytes"]
         if protocol == "additive":
             assert rounds == expected["rounds"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import smpc
-from smpc_bench.cost_model import theory
+from smpc.mpc.cost import cost as theory
 
 OPERATIONS = {
     "relu": lambda x: x.relu(),

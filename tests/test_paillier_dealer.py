@@ -133,7 +133,7 @@ def test_comparisons_and_conv_triples_are_refused_clearly():
 
 @pytest.mark.parametrize("options, message", [
     ({"parties": 3, "dealer": "paillier"}, "2 parties"),
-    ({"parties": 3, "protocol": "aby3", "dealer": "paillier"}, "protocol='additive'"),
+    ({"parties": 3, "protocol": "aby3", "dealer": "paillier"}, "dealer 'paillier' for protocol 'aby3'"),
     ({"parties": 2, "dealer": "paillier", "dealer_key_bits": 1024}, "dealer_key_bits"),
     ({"parties": 2, "dealer": "oracle"}, "unknown dealer"),
 ])

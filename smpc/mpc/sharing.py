@@ -100,8 +100,9 @@ def _writable_words(array: np.ndarray) -> bool:
     return array.dtype == np.uint64 and array.flags.c_contiguous and array.flags.writeable and array.base is None
 
 
-def open_to(party, share: np.ndarray, dst: int) -> np.ndarray | None:
-    """Reconstruct a shared value at party ``dst`` only (one round); others get None."""
+def open_to(party, share: np.ndarray, dst: int, combine=np.add) -> np.ndarray | None:
+    """Reconstruct a shared value at party ``dst`` only (one round); others get None. ``combine``: np.add for
+    additive shares, np.bitwise_xor for XOR shares."""
     if not 0 <= dst < party.world_size:
         raise ValueError(f"reveal target {dst} is not a party rank (0..{party.world_size - 1})")
     if party.rank != dst:
@@ -109,7 +110,7 @@ def open_to(party, share: np.ndarray, dst: int) -> np.ndarray | None:
         return None
     total = np.array(share, dtype=np.uint64, copy=True)
     for peer in party.others:
-        total += party.recv_like(peer, share.shape)
+        combine(total, party.recv_like(peer, share.shape), out=total)
     return total
 
 

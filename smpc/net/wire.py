@@ -28,6 +28,14 @@ _FIXED = struct.Struct("!4sBBBBIQ")
 FIXED_HEADER_BYTES = _FIXED.size
 
 
+def frame_bytes(shape: tuple[int, ...], itemsize: int = 8) -> int:
+    """Bytes on the wire of one DATA frame carrying an array of ``shape`` (8-byte elements by default)."""
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    return FIXED_HEADER_BYTES + 8 * len(shape) + itemsize * count
+
+
 class Kind(enum.IntEnum):
     """What a frame means."""
 

@@ -5,6 +5,28 @@ Its tensor and protocol object (:mod:`.tensor`), replicated binary sharing (:mod
 (:mod:`.one_hot`), all made by the three parties themselves.
 """
 
-from smpc.mpc.aby3.tensor import Aby3Protocol, ReplicatedTensor
+from smpc.mpc.aby3.cost import Aby3Cost
+from smpc.mpc.aby3.tensor import PARTIES, Aby3Protocol, ReplicatedTensor
+from smpc.mpc.registry import CorrelatedKind, ProtocolSpec
 
-__all__ = ["Aby3Protocol", "ReplicatedTensor"]
+
+def _make(correlated: str, **options) -> Aby3Protocol:
+    if options:
+        raise ValueError(f"protocol 'aby3' takes no options, got {sorted(options)}")
+    return Aby3Protocol()
+
+
+SPEC = ProtocolSpec(
+    name="aby3",
+    summary="3-party replicated sharing over Z_2^64 (ABY3), no dealer",
+    security="semi-honest, honest majority: any one of the three parties may be corrupted, no two may collude",
+    make=_make,
+    cost=Aby3Cost,
+    min_parties=PARTIES,
+    max_parties=PARTIES,
+    correlated=(CorrelatedKind("none", "the three parties make every correlation themselves"),),
+    test_parties=(PARTIES,),
+    bench_parties=PARTIES,
+)
+
+__all__ = ["SPEC", "Aby3Cost", "Aby3Protocol", "ReplicatedTensor"]

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from smpc.exceptions import PeerError, ProtocolError
+from smpc.mpc.interfaces import BinaryShared
 from smpc.mpc.sharing import max_share_elements, shape_from_meta
 
 PARTIES = 3
@@ -52,8 +53,9 @@ def _shift_bits(bits) -> np.uint64:
     return np.uint64(bits)
 
 
-class ReplicatedBinaryTensor:
-    """This party's two components ``(b_i, b_{i+1})`` of a replicated XOR sharing of words."""
+class ReplicatedBinaryTensor(BinaryShared):
+    """This party's two components ``(b_i, b_{i+1})`` of a replicated XOR sharing of words
+    (:class:`~smpc.mpc.interfaces.BinaryShared`)."""
 
     __array_ufunc__ = None  # `ndarray ^ tensor` defers to our reflected operators
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from smpc.mpc.aby3 import conversions as replicated_conversions
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.interfaces import Protocol
 from smpc.mpc.aby3.binary import ReplicatedBinaryTensor
 from smpc.mpc.aby3.one_hot import random_one_hot
 from smpc.mpc.aby3.sign import replicated_msb
@@ -119,20 +120,15 @@ def reshare(party, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z, party.recv_like(next_rank(party.rank), z.shape)
 
 
-class Aby3Protocol:
+class Aby3Protocol(Protocol):
     """``protocol="aby3"``: exactly three parties, replicated sharing, no dealer."""
 
     name = "aby3"
     has_dealer = False
-    min_parties = PARTIES
-    max_parties = PARTIES
 
     def attach(self, party) -> None:
         party.protocol = self
         party.dealer = None
-
-    def serve_dealer(self, dealer_party) -> dict:
-        raise RuntimeError("aby3 has no dealer")
 
     @wrapping
     def share(self, party, x, src: int) -> ReplicatedTensor:

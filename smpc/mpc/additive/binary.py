@@ -12,19 +12,25 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.exceptions import ProtocolError
-from smpc.mpc.sharing import open_shares
+from smpc.mpc.interfaces import BinaryShared
+from smpc.mpc.sharing import open_shares, open_to
 
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-class BinaryTensor:
-    """This party's XOR share of a tensor of 64-bit words."""
+class BinaryTensor(BinaryShared):
+    """This party's XOR share of a tensor of 64-bit words (:class:`~smpc.mpc.interfaces.BinaryShared`)."""
 
     __array_ufunc__ = None  # `ndarray ^ tensor` defers to our reflected operators
 
     def __init__(self, party, share: np.ndarray):
         self.party = party
         self.share = share
+
+    @property
+    def components(self) -> tuple[np.ndarray]:
+        """This party's share as the one component of an N-party XOR sharing."""
+        return (self.share,)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -79,9 +85,11 @@ class BinaryTensor:
         """Bit ``index`` of every word, as words 0 or 1."""
         return BinaryTensor(self.party, (self.share >> np.uint64(index)) & np.uint64(1))
 
-    def reveal(self) -> np.ndarray:
-        """The words (uint64) at every party, one round."""
-        return open_shares(self.party, [self.share], combine=np.bitwise_xor)[0]
+    def reveal(self, to: int | None = None) -> np.ndarray | None:
+        """The words (uint64) at every party, or at party ``to`` only (the others get None); one round."""
+        if to is None:
+            return open_shares(self.party, [self.share], combine=np.bitwise_xor)[0]
+        return open_to(self.party, self.share, to, combine=np.bitwise_xor)
 
 
 def and_many(party, pairs: list[tuple[BinaryTensor, BinaryTensor]]) -> list[BinaryTensor]:

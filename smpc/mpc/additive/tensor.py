@@ -17,11 +17,15 @@ from smpc.mpc.correlated import trusted as dealer_module
 from smpc.mpc.additive.beaver import beaver_product
 from smpc.mpc.additive.conversions import a2b, b2a_packed
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.interfaces import Protocol
 from smpc.mpc.sharing import open_shares, open_to, share_from
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
 from smpc.mpc.circuits.sign_bit import arithmetic_bit, msb_plane, product_with_bit
 from smpc.mpc.additive.truncation import truncate
 from smpc.ring.arith import wrapping
+
+DEFAULT_KEY_BITS = 2048  # the Paillier modulus of dealer="paillier"
+MIN_KEY_BITS = 2048
 
 
 class AdditiveTensor(SharedTensor):
@@ -104,14 +108,18 @@ class AdditiveTensor(SharedTensor):
         return open_to(self.party, self.share, to)
 
 
-class AdditiveProtocol:
+class AdditiveProtocol(Protocol):
     """``protocol="additive"``: N >= 2 parties plus a trusted dealer endpoint, or two parties
     that make their correlated randomness with Paillier (``dealer="paillier"``)."""
 
     name = "additive"
-    min_parties = 2
 
-    def __init__(self, dealer: str = "trusted", dealer_key_bits: int = 2048):
+    def __init__(self, dealer: str = "trusted", dealer_key_bits: int = DEFAULT_KEY_BITS):
+        if dealer not in ("trusted", "paillier"):
+            raise ValueError(f"unknown dealer {dealer!r} for protocol 'additive'; choose 'trusted' or 'paillier'")
+        if dealer == "paillier" and (not isinstance(dealer_key_bits, int) or isinstance(dealer_key_bits, bool)
+                                     or dealer_key_bits < MIN_KEY_BITS):
+            raise ValueError(f"dealer_key_bits must be an integer >= {MIN_KEY_BITS}, got {dealer_key_bits!r}")
         self.dealer = dealer
         self.dealer_key_bits = dealer_key_bits
         self.has_dealer = dealer == "trusted"

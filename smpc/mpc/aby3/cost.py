@@ -1,0 +1,55 @@
+"""The aby3 protocol's cost per step (three parties, no dealer): rounds and bytes each party sends.
+
+Products re-share a 3-out-of-3 value to the predecessor (1 round); truncation and the sign bit have party 0 act as
+the helper that deals for parties 1 and 2 (:mod:`smpc.mpc.aby3.truncation`, :mod:`smpc.mpc.aby3.sign`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smpc.mpc.additive.cost import sign_tree_bytes
+from smpc.mpc.circuits import sign_bit
+from smpc.mpc.circuits.adders import prefix_carries
+from smpc.mpc.cost import CostBinary, CostTheory
+from smpc.net.wire import frame_bytes
+from smpc.ring.bitslice import plane_words
+
+
+class Aby3Cost(CostTheory):
+    """ABY3 section 3.2 products, the helper-dealt truncation (2 rounds) and sign bit (8 rounds), replicated ANDs
+    (1 round, one message to the predecessor) and B2A (1 round)."""
+
+    def product(self, ledger, shape_x, shape_y, shape_z, truncated):
+        if truncated:
+            self.truncation(ledger, shape_z)  # the truncation re-shares the product itself
+        else:
+            ledger.add(1, [frame_bytes(shape_z)] * 3)
+
+    def truncation(self, ledger, shape):
+        # party 0: c' twice and the corrections; parties 1, 2: swap, then re-share
+        ledger.add(2, [2 * frame_bytes(shape) + frame_bytes((2, *shape))] + [2 * frame_bytes(shape)] * 2)
+
+    def sign(self, ledger, count, with_product):
+        words = plane_words(count)
+        fields = sign_bit.layout(count, with_mask=False, with_arith_bit=True, with_product=with_product)
+        helper = 2 * frame_bytes((count,)) + frame_bytes((sign_bit.correction_size(fields),))
+        computing = sign_tree_bytes(words) + frame_bytes((words,)) + frame_bytes((count,))
+        ledger.add(8, [helper, computing, computing])
+
+    def opening(self, ledger, shape):
+        ledger.add(1, [frame_bytes(shape)] * 3)  # each party sends one component to its predecessor
+
+    def binary_and(self, ledger, shapes):
+        total = sum(int(np.prod(shape, dtype=np.int64)) for shape in shapes)
+        ledger.add(1, [frame_bytes((total,))] * 3)
+
+    def a2b(self, ledger, shape):
+        # ABY3's first level by party 0 and the pair, then the Kogge-Stone levels (smpc.mpc.aby3.conversions)
+        count = int(np.prod(shape, dtype=np.int64))
+        ledger.add(1, [2 * frame_bytes((2, count))] + [frame_bytes((2, count))] * 2)
+        prefix_carries(ledger.binary_and, CostBinary(ledger, (count,)), CostBinary(ledger, (count,)), shift=2)
+
+    def b2a(self, ledger, shape):
+        # party 0 sends each other party one word per bit; parties 1 and 2 one word to each other
+        count = int(np.prod(shape, dtype=np.int64))
+        ledger.add(1, [2 * frame_bytes((count,))] + [frame_bytes((count,))] * 2)

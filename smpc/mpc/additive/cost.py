@@ -1,0 +1,58 @@
+"""The additive protocol's cost per step (N parties, a trusted dealer): rounds, bytes each party sends, and the
+dealer's replies to the last party. Every opening goes to every peer, so a party sends (N - 1) frames per value."""
+
+from __future__ import annotations
+
+from smpc.mpc.circuits import sign_bit
+from smpc.mpc.circuits.adders import add, carry_save
+from smpc.mpc.cost import CostBinary, CostTheory, Ledger
+from smpc.net.wire import frame_bytes
+from smpc.ring.bitslice import plane_words
+
+
+def sign_tree_bytes(words: int) -> int:
+    """Bytes of the sign-bit tree's openings: eq_hi, lt_lo and eq_lo (not the lowest pair) per level."""
+    return sum(frame_bytes((3 * groups - 1, words)) for groups in sign_bit.TREE_GROUPS)
+
+
+class AdditiveCost(CostTheory):
+    """Beaver products (open e and f: 1 round), dealer truncation pairs (open c: 1 round), the 7-round bit-sliced
+    sign bit, GMW ANDs with dealer triples, adders for A2B and dabit B2A (1 round)."""
+
+    def _to_peers(self, ledger: Ledger, rounds: int, per_peer: int) -> None:
+        ledger.add(rounds, [(self.parties - 1) * per_peer] * self.parties)
+
+    def product(self, ledger, shape_x, shape_y, shape_z, truncated):
+        self._to_peers(ledger, 1, frame_bytes(shape_x) + frame_bytes(shape_y))
+        ledger.add_dealer(frame_bytes(shape_z))
+        if truncated:
+            self.truncation(ledger, shape_z)
+
+    def truncation(self, ledger, shape):
+        self._to_peers(ledger, 1, frame_bytes(shape))
+        ledger.add_dealer(frame_bytes((2, *shape)))
+
+    def sign(self, ledger, count, with_product):
+        words = plane_words(count)
+        self._to_peers(ledger, 7, frame_bytes((count,)) + sign_tree_bytes(words) + frame_bytes((words,)))
+        fields = sign_bit.layout(count, with_mask=True, with_arith_bit=True, with_product=with_product)
+        ledger.add_dealer(frame_bytes((sign_bit.correction_size(fields),)))
+
+    def opening(self, ledger, shape):
+        self._to_peers(ledger, 1, frame_bytes(shape))
+
+    def binary_and(self, ledger, shapes):
+        self._to_peers(ledger, 1, sum(2 * frame_bytes(shape) for shape in shapes))
+        ledger.add_dealer(sum(frame_bytes(shape) for shape in shapes))
+
+    def a2b(self, ledger, shape):
+        words = carry_save(ledger.binary_and, [CostBinary(ledger, shape) for _ in range(self.parties)])
+        if len(words) > 1:
+            add(ledger.binary_and, words[0], words[1])
+
+    def b2a(self, ledger, shape):
+        self._to_peers(ledger, 1, frame_bytes(shape[1:]))
+        ledger.add_dealer(frame_bytes((2, *shape)))
+
+    def random_one_hot(self, ledger, count, bits):
+        ledger.add_dealer(frame_bytes((count, 1 << bits)))

@@ -1,0 +1,228 @@
+"""Rounds and bytes of any program on the shared-tensor interface, from each protocol's theory, without running it.
+
+:func:`cost` runs ``fn`` on :class:`CostTensor` values: tensors of zeros whose protocol steps (products of shared
+operands, truncations, sign bits, conversions, openings) add that step's cost to a :class:`Ledger` instead of
+communicating. Each protocol states the cost of its steps in a :class:`CostTheory` (its package's ``cost.py``, found
+through the registry), so ``cost(functions.exp, [(1000,)], "additive", 2)`` composes the theory of exactly the steps
+exp takes. The tests assert measured runs against these figures.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, Sequence
+
+import numpy as np
+
+from smpc.mpc import registry
+from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.tensor import SharedTensor
+from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
+
+
+class CostTheory(ABC):
+    """One protocol's cost per step, for ``parties`` parties: each method adds its step to ``ledger`` with
+    ``ledger.add(rounds, bytes_sent_by_each_party)`` (and ``ledger.add_dealer(bytes)`` for a dealer's replies)."""
+
+    def __init__(self, parties: int):
+        self.parties = parties
+
+    @abstractmethod
+    def product(self, ledger: "Ledger", shape_x, shape_y, shape_z, truncated: bool) -> None:
+        """A product of two shared operands (element-wise, matmul or conv2d), then its truncation if fixed point."""
+
+    @abstractmethod
+    def truncation(self, ledger: "Ledger", shape) -> None:
+        """Dividing a shared value by a power of two."""
+
+    @abstractmethod
+    def sign(self, ledger: "Ledger", count: int, with_product: bool) -> None:
+        """The sign bit of ``count`` elements (``with_product``: x times it)."""
+
+    @abstractmethod
+    def opening(self, ledger: "Ledger", shape) -> None:
+        """Opening a shared value to every party."""
+
+    @abstractmethod
+    def binary_and(self, ledger: "Ledger", shapes: list) -> None:
+        """One round of ANDs of pairs of XOR-shared words, of these (broadcast) shapes."""
+
+    @abstractmethod
+    def a2b(self, ledger: "Ledger", shape) -> None:
+        """Arithmetic to binary sharing of a value of ``shape`` (adders through ``ledger.binary_and``)."""
+
+    @abstractmethod
+    def b2a(self, ledger: "Ledger", shape) -> None:
+        """Binary-shared bits (``shape``: bits first) to arithmetic sharing."""
+
+    def random_one_hot(self, ledger: "Ledger", count: int, bits: int) -> None:
+        """Offline material for ``count`` random one-hot rows of 2^bits (no online cost; a dealer's bytes)."""
+        return None
+
+
+class Ledger:
+    """Bytes each party sends, the dealer's bytes and the rounds of the busiest party, summed over steps."""
+
+    def __init__(self, theory: CostTheory):
+        self.theory = theory
+        self.parties = theory.parties
+        self.bytes = [0] * self.parties
+        self.dealer_bytes = 0
+        self.rounds = 0
+
+    def add(self, rounds: int, per_party: Sequence[int]) -> None:
+        """Count one step: ``rounds`` rounds, and ``per_party[i]`` bytes sent by party i."""
+        if len(per_party) != self.parties:
+            raise ValueError(f"a step's bytes name {len(per_party)} parties, the run has {self.parties}")
+        self.rounds += rounds
+        self.bytes = [total + extra for total, extra in zip(self.bytes, per_party)]
+
+    def add_dealer(self, nbytes: int) -> None:
+        """Count bytes the dealer sends (offline)."""
+        self.dealer_bytes += nbytes
+
+    def binary_and(self, pairs: list) -> list:
+        """ANDs of pairs of :class:`CostBinary` words in one round (the ``and_many`` the adders call)."""
+        shapes = [np.broadcast_shapes(x.shape, y.shape) for x, y in pairs]
+        self.theory.binary_and(self, shapes)
+        return [CostBinary(self, shape) for shape in shapes]
+
+    def busiest(self) -> int:
+        return max(self.bytes)
+
+
+class CostBinary:
+    """XOR-shared words of a shape: local operations are free, ANDs of two shared words cost a round."""
+
+    def __init__(self, ledger: Ledger, shape):
+        self.ledger, self.shape = ledger, tuple(shape)
+
+    def _like(self, other) -> "CostBinary":
+        other_shape = other.shape if isinstance(other, CostBinary) else np.shape(other)
+        return CostBinary(self.ledger, np.broadcast_shapes(self.shape, other_shape))
+
+    def __xor__(self, other):
+        return self._like(other)
+
+    __rxor__ = __xor__
+
+    def __and__(self, other):
+        if isinstance(other, CostBinary):
+            return self.ledger.binary_and([(self, other)])[0]
+        return self._like(other)
+
+    __rand__ = __and__
+
+    def __invert__(self):
+        return self
+
+    def __lshift__(self, bits: int):
+        return self
+
+    def __rshift__(self, bits: int):
+        return self
+
+    def bit(self, index: int):
+        return self
+
+
+class _CostParty:
+    """What a cost tensor's operations ask of a party: rank 0's view, the scale, the ledger."""
+
+    def __init__(self, ledger: Ledger, frac_bits: int):
+        self.ledger, self.frac_bits = ledger, frac_bits
+        self.rank, self.world_size = 0, ledger.parties
+
+
+class CostTensor(SharedTensor):
+    """A shared tensor of zeros whose protocol steps only add their theoretical cost to the ledger."""
+
+    def _public_components(self, ring):
+        return (ring,)
+
+    def _shared_bilinear(self, left, right, op: Bilinear):
+        shape = op.output_shape(left.shape, right.shape)
+        frac = left.frac_bits + right.frac_bits
+        truncated = frac > self.party.frac_bits
+        ledger = self.party.ledger
+        ledger.theory.product(ledger, left.shape, right.shape, shape, truncated)
+        return self._new((np.zeros(shape, np.uint64),), self.party.frac_bits if truncated else frac)
+
+    def _truncate_ring(self, bits: int):
+        self.party.ledger.theory.truncation(self.party.ledger, self.shape)
+        return (np.zeros(self.shape, np.uint64),)
+
+    def _is_negative(self):
+        if self.size:
+            self.party.ledger.theory.sign(self.party.ledger, self.size, with_product=False)
+        return self._new((np.zeros(self.shape, np.uint64),), 0)
+
+    def _times_negative(self):
+        if self.size:
+            self.party.ledger.theory.sign(self.party.ledger, self.size, with_product=True)
+        return self._new((np.zeros(self.shape, np.uint64),))
+
+    def to_binary(self):
+        self.party.ledger.theory.a2b(self.party.ledger, self.shape)
+        return CostBinary(self.party.ledger, self.shape)
+
+    def _bits_to_arithmetic(self, bits: list):
+        shape = (len(bits), *self.shape)
+        self.party.ledger.theory.b2a(self.party.ledger, shape)
+        return self._new((np.zeros(shape, np.uint64),), 0)
+
+    def _random_one_hot(self, count: int, bits: int):
+        """Offline material (no online cost): zeros of the right shapes."""
+        self.party.ledger.theory.random_one_hot(self.party.ledger, count, bits)
+        rows = self._new((np.zeros((count, 1 << bits), np.uint64),), 0)
+        return self._new((np.zeros(count, np.uint64),), 0), lambda: rows
+
+    def reveal_ring(self, to=None):
+        """An opening inside a protocol step (a table lookup's masked index): its cost, and zeros."""
+        if to is not None:
+            raise TypeError("a cost model has no values to reveal")
+        self.party.ledger.theory.opening(self.party.ledger, self.shape)
+        return np.zeros(self.shape, np.uint64)
+
+
+class CostRun:
+    """One theoretical run: make cost tensors with :meth:`tensor`, run a program on them, read :meth:`result`.
+
+    :func:`cost` covers programs on shared inputs; use this directly when a program also needs shared values of
+    its own (a model whose parameters are shared: set each parameter to ``run.tensor(shape)``).
+    """
+
+    def __init__(self, protocol: str = "additive", parties: int | None = None, frac_bits: int = DEFAULT_FRAC_BITS):
+        spec = registry.get(protocol)
+        parties = spec.bench_parties if parties is None else parties
+        spec.check_parties(parties)
+        if not isinstance(frac_bits, int) or isinstance(frac_bits, bool) or not 0 < frac_bits <= 30:
+            raise ValueError(f"frac_bits must be an integer in 1..30, got {frac_bits!r}")
+        self.ledger = Ledger(spec.cost(parties))
+        self.party = _CostParty(self.ledger, frac_bits)
+
+    def tensor(self, shape: tuple[int, ...], integer: bool = False) -> CostTensor:
+        """A shared tensor of ``shape`` (fixed point, or an integer tensor) whose steps count their cost."""
+        shape = tuple(int(dim) for dim in shape)
+        return CostTensor(self.party, (np.zeros(shape, np.uint64),), 0 if integer else self.party.frac_bits)
+
+    def result(self) -> dict:
+        """``rounds`` and ``bytes`` (the busiest party's), ``bytes_per_party``, ``dealer_bytes`` so far."""
+        ledger = self.ledger
+        return {"rounds": ledger.rounds, "bytes": ledger.busiest(), "bytes_per_party": list(ledger.bytes),
+                "dealer_bytes": ledger.dealer_bytes}
+
+
+def cost(fn: Callable, shapes: Sequence[tuple[int, ...]], protocol: str = "additive", parties: int | None = None,
+         frac_bits: int = DEFAULT_FRAC_BITS) -> dict:
+    """The theoretical online cost of ``fn(*tensors)`` on shared fixed-point inputs of ``shapes``.
+
+    ``fn`` takes shared tensors and uses only the shared-tensor interface (``smpc.mpc.functions.exp``, a model's
+    forward pass, ``lambda x, y: (x @ y).relu()``); it runs on zeros, so its cost must not depend on values (no
+    reveal steering the program). ``parties`` defaults to the protocol's bench party count. Returns ``rounds``
+    (the busiest party's), ``bytes`` (the busiest party's), ``bytes_per_party`` (each party's) and
+    ``dealer_bytes`` (a dealer's replies, offline; 0 without a dealer). Inputs are counted as already shared.
+    """
+    run = CostRun(protocol, parties, frac_bits)
+    fn(*(run.tensor(shape) for shape in shapes))
+    return run.result()
