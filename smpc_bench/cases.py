@@ -13,18 +13,14 @@ import time
 import numpy as np
 
 import smpc
-from smpc.net.wire import FIXED_HEADER_BYTES
+from smpc.mpc import registry
+from smpc.mpc.cost import cost
 from smpc.ring import matmul as ring_matmul
 from smpc.ring.matmul import warmup
 from smpc_bench import dp_rows
 from smpc_bench.timing import spread, timed
 
-OVERHEAD_SETUPS = (("additive", 2), ("aby3", 3))  # the overhead table's MPC columns
-
-
-def frame_bytes(shape: tuple[int, ...]) -> int:
-    """Bytes of one frame carrying a uint64 array of ``shape``."""
-    return FIXED_HEADER_BYTES + 8 * len(shape) + 8 * int(np.prod(shape))
+OVERHEAD_SETUPS = tuple(registry.bench_setups())  # the overhead table's MPC columns
 
 
 def ring_matmul_rows(n: int, repeat: int) -> list[dict]:
@@ -66,12 +62,7 @@ def _mpc_matmul_program(x: np.ndarray, y: np.ndarray):
 
 def _theory(protocol: str, parties: int, n: int) -> dict:
     """Bytes (the busiest party), dealer bytes, rounds and ring matmuls of a fixed-point matmul and reveal."""
-    square = frame_bytes((n, n))
-    if protocol == "additive":  # e and f, the truncation opening, the reveal; to each peer
-        return {"bytes": (parties - 1) * 4 * square, "dealer": square + frame_bytes((2, n, n)), "rounds": 3,
-                "matmuls": 2 * parties + 1}
-    # aby3: party 0 sends the masked product twice and the truncation corrections, then its reveal share
-    return {"bytes": 3 * square + frame_bytes((2, n, n)), "dealer": 0, "rounds": 3, "matmuls": 2 * parties}
+    return cost(lambda x, y: (x @ y).reveal_ring(), [(n, n), (n, n)], protocol, parties)
 
 
 def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[dict]:
@@ -98,7 +89,7 @@ def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[
         z = last.results[0][0]
         theory = _theory(protocol, parties, n)
         total = spread(totals)
-        kind = "additive (trusted dealer)" if protocol == "additive" else "aby3 (replicated, no dealer)"
+        kind = registry.get(protocol).label
         rows.append({
             "group": "fixed-point matmul",
             "name": f"{parties}-party {kind} {n}x{n}",
@@ -108,11 +99,11 @@ def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[
             "ratio": total["median"] / plain["median"],
             "ratio_to": "plaintext",
             # the floor: the ring matmuls the protocol cannot avoid, run one after another
-            "floor_seconds": theory["matmuls"] * one_ring_matmul["median"],
+            "floor_seconds": theory["ring_products"] * one_ring_matmul["median"],
             "bytes_per_party": max(stats["bytes"] for _, stats in last.results),
             "bytes_theory": theory["bytes"],
             "dealer_bytes": last.dealer_stats["offline_bytes_sent"] if last.dealer_stats else 0,
-            "dealer_bytes_theory": theory["dealer"],
+            "dealer_bytes_theory": theory["dealer_bytes"],
             "rounds": max(stats["rounds"] for _, stats in last.results),
             "rounds_theory": theory["rounds"],
             "max_error": float(np.max(np.abs(z - reference))),

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from smpc import fl
+from smpc.fl import server_aggregation
+from smpc.mpc import registry
 from smpc.nn import models
-from smpc_bench import dp_rows, server_aggregation
-from smpc_bench.cases import frame_bytes
+from smpc_bench import dp_rows
+from smpc.net.wire import frame_bytes
 from smpc_bench.timing import spread, timed
 
 CLIP_NORM = 1.0
@@ -38,7 +40,7 @@ def aggregation_rows(clients: int, size: int, repeat: int) -> list[dict]:
     rows = [{"group": group, "name": f"{label}, plaintext sum", "seconds": plain, "ratio": 1.0,
              "ratio_to": "plaintext", "bytes_per_client": 8 * size, "cell": ["aggregation", "plaintext"]}]
     rows.append(dp_rows.aggregation_row(updates, CLIP_NORM, plain, label, repeat))
-    rows += [_server_row(updates, protocol, plain, expected, label, repeat) for protocol in ("additive", "aby3")]
+    rows += [_server_row(updates, protocol, plain, expected, label, repeat) for protocol, _ in registry.bench_setups()]
     drops = {"no dropout": ((), ()), "3 drop after sending": ((), (0, 1, 2)),
              "3 drop before sending": ((0, 1, 2), ())}
     for what, (before, after) in drops.items():
@@ -60,14 +62,14 @@ def aggregation_rows(clients: int, size: int, repeat: int) -> list[dict]:
 
 
 def _server_row(updates, protocol: str, plain: dict, expected: np.ndarray, label: str, repeat: int) -> dict:
-    """Clients share their updates to 2 (additive) or 3 (aby3) servers, which open only the sum."""
+    """Clients share their updates to the protocol's servers (2 additive, 3 aby3), which open only the sum."""
     runs = [server_aggregation.aggregate(updates, protocol) for _ in range(repeat)]
     totals = [r["client_seconds"] + r["server_seconds"] for r in runs]
     last = runs[-1]
     error = float(np.max(np.abs(last["total"] - expected)))
     bound = server_aggregation.error_bound(len(updates))
-    servers = server_aggregation.SERVERS[protocol]
-    kind = "additive shares" if protocol == "additive" else "aby3 replicated shares"
+    servers = server_aggregation.servers_of(protocol)
+    kind = f"{protocol} shares"
     seconds = spread(totals)
     return {
         "group": "gradient aggregation", "name": f"{label}, {servers} servers, {kind} (clients' sharing + servers)",

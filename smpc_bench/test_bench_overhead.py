@@ -12,7 +12,8 @@ import pytest
 import smpc
 from smpc import fl
 from smpc.ring.matmul import warmup
-from smpc_bench import dp_rows, nn_rows, server_aggregation
+from smpc.fl import server_aggregation
+from smpc_bench import dp_rows, nn_rows
 
 RNG = np.random.default_rng(0)
 N = 1000

@@ -4,11 +4,14 @@ aggregation, and assembling the table from tagged rows."""
 import json
 
 import numpy as np
+
+import smpc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smpc_bench import dp_rows, overhead, server_aggregation
+from smpc.fl import server_aggregation
+from smpc_bench import dp_rows, overhead
 
 SETTINGS = settings(max_examples=15, deadline=None)
 
@@ -54,7 +57,7 @@ def test_dp_releases_stay_within_the_hard_noise_bound():
 
 
 @SETTINGS
-@given(protocol=st.sampled_from(["additive", "aby3"]), clients=st.integers(1, 5),
+@given(protocol=st.sampled_from(sorted(smpc.protocols())), clients=st.integers(1, 5),
        shape=st.lists(st.integers(1, 7), min_size=1, max_size=3), seed=st.integers(0, 2**32 - 1))
 def test_servers_open_only_the_sum_within_the_encoding_bound(protocol, clients, shape, seed):
     rng = np.random.default_rng(seed)

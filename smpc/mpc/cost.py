@@ -22,7 +22,8 @@ from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
 class CostTheory(ABC):
     """One protocol's cost per step, for ``parties`` parties: each method adds its step to ``ledger`` with
-    ``ledger.add(rounds, bytes_sent_by_each_party)`` (and ``ledger.add_dealer(bytes)`` for a dealer's replies)."""
+    ``ledger.add(rounds, bytes_sent_by_each_party)``, ``ledger.add_dealer(bytes)`` for a dealer's replies and
+    ``ledger.add_ring_products(count)`` for the bilinear ring operations of a product (all endpoints together)."""
 
     def __init__(self, parties: int):
         self.parties = parties
@@ -69,6 +70,7 @@ class Ledger:
         self.bytes = [0] * self.parties
         self.dealer_bytes = 0
         self.rounds = 0
+        self.ring_products = 0
 
     def add(self, rounds: int, per_party: Sequence[int]) -> None:
         """Count one step: ``rounds`` rounds, and ``per_party[i]`` bytes sent by party i."""
@@ -80,6 +82,10 @@ class Ledger:
     def add_dealer(self, nbytes: int) -> None:
         """Count bytes the dealer sends (offline)."""
         self.dealer_bytes += nbytes
+
+    def add_ring_products(self, count: int) -> None:
+        """Count bilinear ring operations (products, matmuls, convolutions) run by all endpoints together."""
+        self.ring_products += count
 
     def binary_and(self, pairs: list) -> list:
         """ANDs of pairs of :class:`CostBinary` words in one round (the ``and_many`` the adders call)."""
@@ -207,10 +213,11 @@ class CostRun:
         return CostTensor(self.party, (np.zeros(shape, np.uint64),), 0 if integer else self.party.frac_bits)
 
     def result(self) -> dict:
-        """``rounds`` and ``bytes`` (the busiest party's), ``bytes_per_party``, ``dealer_bytes`` so far."""
+        """``rounds`` and ``bytes`` (the busiest party's), ``bytes_per_party``, ``dealer_bytes`` and ``ring_products``
+        (bilinear ring operations of all endpoints) so far."""
         ledger = self.ledger
         return {"rounds": ledger.rounds, "bytes": ledger.busiest(), "bytes_per_party": list(ledger.bytes),
-                "dealer_bytes": ledger.dealer_bytes}
+                "dealer_bytes": ledger.dealer_bytes, "ring_products": ledger.ring_products}
 
 
 def cost(fn: Callable, shapes: Sequence[tuple[int, ...]], protocol: str = "additive", parties: int | None = None,
@@ -221,7 +228,8 @@ def cost(fn: Callable, shapes: Sequence[tuple[int, ...]], protocol: str = "addit
     forward pass, ``lambda x, y: (x @ y).relu()``); it runs on zeros, so its cost must not depend on values (no
     reveal steering the program). ``parties`` defaults to the protocol's bench party count. Returns ``rounds``
     (the busiest party's), ``bytes`` (the busiest party's), ``bytes_per_party`` (each party's) and
-    ``dealer_bytes`` (a dealer's replies, offline; 0 without a dealer). Inputs are counted as already shared.
+    ``dealer_bytes`` (a dealer's replies, offline; 0 without a dealer) and ``ring_products`` (the bilinear ring
+    operations every endpoint runs, together: the floor of a product's time). Inputs are counted as shared.
     """
     run = CostRun(protocol, parties, frac_bits)
     fn(*(run.tensor(shape) for shape in shapes))

@@ -23,7 +23,9 @@ that reason.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 
 class Protocol(ABC):
@@ -54,6 +56,18 @@ class Protocol(ABC):
     @abstractmethod
     def from_public(self, party, value) -> Any:
         """A public value (every party passes the same) as a shared tensor, without communication."""
+
+    def client_messages(self, ring: np.ndarray, parties: int, key_source: Callable[[], bytes]) -> list[list[Any]]:
+        """What a client outside the run sends each of ``parties`` parties to share the ring value ``ring``:
+        ``messages[rank]`` lists that party's components, each a 16-byte PRG key standing for a random share
+        (``key_source()`` makes fresh ones) or a uint64 array. The parties add up what they get from many clients
+        component-wise and make a tensor with :meth:`from_components` (server-side aggregation). Optional: a
+        protocol that cannot take outsourced inputs declares ``"outsourced"`` unsupported in its spec."""
+        raise NotImplementedError(f"protocol {self.name!r} does not take inputs shared by outside clients")
+
+    def from_components(self, party, components: tuple[np.ndarray, ...], frac_bits: int) -> Any:
+        """This party's shared tensor made of raw ``components`` (as :meth:`client_messages` lays them out)."""
+        raise NotImplementedError(f"protocol {self.name!r} does not take inputs shared by outside clients")
 
 
 class BinaryShared(ABC):

@@ -30,6 +30,7 @@ OPERATIONS = {
     "one_hot": "one-hot encoding and table lookups",
     "functions": "non-linear functions (exp, reciprocal, softmax, GELU, layer norm, ...)",
     "nn": "neural-network inference and training (smpc.nn)",
+    "outsourced": "inputs shared by clients outside the run (servers that aggregate clients' updates)",
 }
 
 
@@ -56,8 +57,10 @@ class ProtocolSpec:
     ``make(correlated, **options)`` builds the protocol object (:class:`smpc.mpc.interfaces.Protocol`) for a checked
     correlated kind; ``cost(parties)`` builds its theory of rounds and bytes (:class:`smpc.mpc.cost.CostTheory`).
     ``min_parties``/``max_parties`` bound the party count (``max_parties`` None: no bound); ``correlated`` lists the
-    sources, the first being the default; ``test_parties`` are the party counts the test matrix runs and
-    ``bench_parties`` the one the bench's tables use.
+    sources, the first being the default; ``test_parties`` are the party counts the test matrix and the bench's
+    per-setup rows run, and ``bench_parties`` the one the bench's tables use. ``label`` names the protocol in
+    tables ("additive (trusted dealer)"); ``in_bench``: False keeps a protocol (a test reference, say) out of the
+    bench's tables.
     """
 
     name: str
@@ -70,8 +73,10 @@ class ProtocolSpec:
     correlated: tuple[CorrelatedKind, ...]
     test_parties: tuple[int, ...]
     bench_parties: int
+    label: str = ""
     ring_bits: int = 64
     unsupported: Mapping[str, str] = field(default_factory=dict)
+    in_bench: bool = True
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or not self.correlated:
@@ -175,6 +180,15 @@ def get(name: Any) -> ProtocolSpec:
     if spec is None:
         raise ValueError(f"unknown protocol {name!r}; choose one of {sorted(_registry)}")
     return spec
+
+
+def bench_setups(every_count: bool = False) -> list[tuple[str, int]]:
+    """(name, parties) of every protocol in the bench: its ``bench_parties``, or each of its ``test_parties``."""
+    setups = []
+    for name, spec in protocols().items():
+        if spec.in_bench:
+            setups += [(name, count) for count in (spec.test_parties if every_count else (spec.bench_parties,))]
+    return setups
 
 
 def correlated_kinds() -> list[str]:

@@ -26,6 +26,7 @@ SPEC = ProtocolSpec(
     max_parties=PARTIES,
     correlated=(CorrelatedKind("none", "the three parties make every correlation themselves"),),
     test_parties=(PARTIES,),
+    label="aby3 (replicated, no dealer)",
     bench_parties=PARTIES,
 )
 

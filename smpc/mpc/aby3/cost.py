@@ -20,6 +20,7 @@ class Aby3Cost(CostTheory):
     (1 round, one message to the predecessor) and B2A (1 round)."""
 
     def product(self, ledger, shape_x, shape_y, shape_z, truncated):
+        ledger.add_ring_products(2 * self.parties)  # op(x_i, y_i + y_i+1) and op(x_i+1, y_i) per party
         if truncated:
             self.truncation(ledger, shape_z)  # the truncation re-shares the product itself
         else:

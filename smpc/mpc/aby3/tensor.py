@@ -25,6 +25,7 @@ from smpc.mpc.aby3.truncation import truncate_3of3
 from smpc.mpc.sharing import receive_share_header, send_share_header, zero_share
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
 from smpc.ring.arith import wrapping
+from smpc.ring.prg import PRG
 
 PARTIES = 3
 
@@ -153,6 +154,19 @@ class Aby3Protocol(Protocol):
         if party.rank == after:
             return ReplicatedTensor(party, (party.pair_prg(src).random_ring(shape), third), frac)
         return ReplicatedTensor(party, (third, party.pair_prg(src).random_ring(shape)), frac)
+
+    @wrapping
+    def client_messages(self, ring, parties, key_source):
+        """Seed-compressed replicated shares: x = x0 + x1 + x2 with x0 and x1 PRG streams of two fresh keys, x2 the
+        rest; party i gets (x_i, x_{i+1}), so a client uploads one ring vector and four keys in all."""
+        first, second = key_source(), key_source()
+        last = np.array(ring, dtype=np.uint64, copy=True)
+        last -= PRG(first).random_ring(last.shape)
+        last -= PRG(second).random_ring(last.shape)
+        return [[first, second], [second, last], [last, first]]
+
+    def from_components(self, party, components, frac_bits: int) -> ReplicatedTensor:
+        return ReplicatedTensor(party, tuple(components), frac_bits)
 
     def from_public(self, party, value) -> ReplicatedTensor:
         """A public value as a (trivially) shared tensor."""

@@ -37,6 +37,7 @@ SPEC = ProtocolSpec(
                                     "nn": _PAILLIER_MAKES_ONLY + " (ReLU and pooling need comparisons)"}),
     ),
     test_parties=(2, 3),
+    label="additive (trusted dealer)",
     bench_parties=2,
 )
 

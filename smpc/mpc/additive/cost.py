@@ -25,6 +25,7 @@ class AdditiveCost(CostTheory):
     def product(self, ledger, shape_x, shape_y, shape_z, truncated):
         self._to_peers(ledger, 1, frame_bytes(shape_x) + frame_bytes(shape_y))
         ledger.add_dealer(frame_bytes(shape_z))
+        ledger.add_ring_products(2 * self.parties + 1)  # op(e, b) and op(a, f) per party, op(a, b) at the dealer
         if truncated:
             self.truncation(ledger, shape_z)
 

@@ -23,6 +23,7 @@ from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
 from smpc.mpc.circuits.sign_bit import arithmetic_bit, msb_plane, product_with_bit
 from smpc.mpc.additive.truncation import truncate
 from smpc.ring.arith import wrapping
+from smpc.ring.prg import PRG
 
 DEFAULT_KEY_BITS = 2048  # the Paillier modulus of dealer="paillier"
 MIN_KEY_BITS = 2048
@@ -143,6 +144,19 @@ class AdditiveProtocol(Protocol):
         ring, frac = source_value(party, x, src) or (None, None)
         share, frac = share_from(party, ring, src, frac)
         return AdditiveTensor(party, share, frac)
+
+    @wrapping
+    def client_messages(self, ring, parties, key_source):
+        """Seed-compressed additive shares: a PRG key for each of parties 0..N-2, the rest of ``ring`` for the last
+        (a client uploads one ring vector in all; Prio's two-server model, Corrigan-Gibbs and Boneh, NSDI 2017)."""
+        keys = [key_source() for _ in range(parties - 1)]
+        last = np.array(ring, dtype=np.uint64, copy=True)
+        for key in keys:
+            last -= PRG(key).random_ring(last.shape)
+        return [[key] for key in keys] + [[last]]
+
+    def from_components(self, party, components, frac_bits: int) -> AdditiveTensor:
+        return AdditiveTensor(party, tuple(components), frac_bits)
 
     def from_public(self, party, value) -> AdditiveTensor:
         """A public value as a (trivially) shared tensor: party 0 holds it, others zero."""

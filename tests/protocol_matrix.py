@@ -1,0 +1,81 @@
+"""The test matrix: every registered protocol, each of its test party counts, on the transports the suites run.
+
+Suites parametrize over :func:`setups` instead of listing protocols themselves::
+
+    @pytest.mark.parametrize("setup", setups("comparison"), ids=str)
+    def test_relu(setup): ...
+
+so a newly registered protocol is tested by every suite with no edit to it. A protocol that declares an operation
+unsupported (``ProtocolSpec.unsupported``) gets that suite's cases skipped with its reason. The registry is read at
+collection time: this module registers the test suite's own reference protocol (``plaintext_protocol``); register
+yours in ``conftest.py`` (or import its package there) to run it through the matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+import plaintext_protocol  # noqa: F401  (registers the one-party reference protocol)
+import smpc
+from smpc.mpc import registry
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One cell of the matrix: a protocol, a party count, a transport."""
+
+    protocol: str
+    parties: int
+    transport: str = "local"
+
+    def __str__(self) -> str:
+        suffix = "" if self.transport == "local" else f"-{self.transport}"
+        return f"{self.protocol}-{self.parties}{suffix}"
+
+    @property
+    def spec(self) -> registry.ProtocolSpec:
+        return registry.get(self.protocol)
+
+    def run(self, fn, **options) -> list:
+        """``smpc.run`` in this cell."""
+        return smpc.run(fn, parties=self.parties, protocol=self.protocol, transport=self.transport, **options)
+
+    def launch(self, fn, **options):
+        """``smpc.launch`` in this cell."""
+        return smpc.launch(fn, parties=self.parties, protocol=self.protocol, transport=self.transport, **options)
+
+    def cost(self, fn, shapes) -> dict:
+        """The protocol's theory for ``fn`` on shared inputs of ``shapes`` (:func:`smpc.cost`)."""
+        return smpc.cost(fn, shapes, self.protocol, self.parties)
+
+
+def setups(*needs: str, transport: str = "local", max_parties: int | None = None) -> list:
+    """pytest params of every (protocol, test party count) on ``transport``; cases of a protocol that cannot do one
+    of ``needs`` (operations of :data:`smpc.mpc.registry.OPERATIONS`) are skipped with the protocol's reason."""
+    params = []
+    for name, spec in registry.protocols().items():
+        reasons = [reason for reason in (spec.unsupported_reason(need) for need in needs) if reason]
+        marks = [pytest.mark.skip(reason=f"{name}: {reasons[0]}")] if reasons else []
+        for parties in spec.test_parties:
+            if max_parties is None or parties <= max_parties:
+                setup = Setup(name, parties, transport)
+                params.append(pytest.param(setup, marks=marks, id=str(setup)))
+    return params
+
+
+def protocol_parties(*needs: str, max_parties: int | None = None) -> list:
+    """Like :func:`setups`, as ``(protocol, parties)`` pairs for suites parametrized on those two names."""
+    return [pytest.param(p.values[0].protocol, p.values[0].parties, marks=p.marks, id=p.id)
+            for p in setups(*needs, max_parties=max_parties)]
+
+
+def one_per_protocol(*needs: str, transport: str = "local") -> list:
+    """Each protocol once, at its smallest test party count (for costly cases)."""
+    seen, params = set(), []
+    for param in setups(*needs, transport=transport):
+        if param.values[0].protocol not in seen:
+            seen.add(param.values[0].protocol)
+            params.append(param)
+    return params
