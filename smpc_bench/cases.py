@@ -15,7 +15,7 @@ import numpy as np
 import smpc
 from smpc.net.wire import FIXED_HEADER_BYTES
 from smpc.ring import matmul as ring_matmul
-from smpc.ring.matmul import warmup
+from smpc.ring.jit import warmup
 from smpc_bench import dp_rows
 from smpc_bench.timing import spread, timed
 
