@@ -16,7 +16,7 @@ import smpc
 from smpc.mpc import registry
 from smpc.mpc.cost import cost
 from smpc.ring import matmul as ring_matmul
-from smpc.ring.matmul import warmup
+from smpc.ring.jit import warmup
 from smpc_bench import dp_rows
 from smpc_bench.timing import spread, timed
 

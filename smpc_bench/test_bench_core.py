@@ -9,7 +9,7 @@ import pytest
 
 import smpc
 from smpc.ring import PRG, encode, matmul
-from smpc.ring.matmul import warmup
+from smpc.ring.jit import warmup
 
 RNG = np.random.default_rng(0)
 

@@ -11,7 +11,7 @@ import pytest
 
 import smpc
 from smpc import fl
-from smpc.ring.matmul import warmup
+from smpc.ring.jit import warmup
 from smpc.fl import server_aggregation
 from smpc_bench import dp_rows, nn_rows
 

@@ -246,7 +246,7 @@ def test_to_binary_gives_the_twos_complement_words(protocol, parties):
 def test_large_sign_batches_run_in_bounded_pieces(protocol, parties, monkeypatch):
     # more than SIGN_BATCH compared elements run as consecutive batches (multiples of 64 elements):
     # same results, the sign bit's rounds once per batch, bytes and rounds as the cost model says
-    monkeypatch.setattr(smpc.mpc.tensor, "SIGN_BATCH", 256)
+    monkeypatch.setattr(smpc.mpc.tensor_core, "SIGN_BATCH", 256)
     x = np.random.default_rng(1).normal(0, 4, (10, 100))
     operations = {"relu": lambda t: t.relu(), "less": lambda t: t < 0.5, "equal": lambda t: t == 0.5,
                   "exp": lambda t: t.exp()}

@@ -84,7 +84,7 @@ def test_conv2d_matches_loops(
     wt = rand(rng, (groups * og, cg, kh, kw))
     expected = conv_reference(x, wt, stride, padding, dilation, groups)
     # layout forces either im2col layout (conv2d picks it from the matmul dispatcher).
-    force = mock.patch.object(conv_module, "_choose", lambda *shape: (layout, False))
+    force = mock.patch.object(conv_module, "choose_kernel", lambda *shape: (layout, False))
     with force if layout else nullcontext():
         got = conv2d(x, wt, stride=stride, padding=padding, dilation=dilation, groups=groups)
     assert got.dtype == np.uint64

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smpc.ring.matmul import _choose, _matmul, matmul, warmup
+from smpc.ring.jit import warmup
+from smpc.ring.kernel_choice import choose_kernel
+from smpc.ring.matmul import _matmul, matmul
 
 # Every kernel the dispatcher can pick, as (method, parallel).
 METHODS = [("numpy", False), ("axpy", False), ("axpy", True), ("dot", False), ("dot", True)]
@@ -230,7 +232,7 @@ def test_zero_dim_operand():
 def test_dispatcher_picks_known_methods():
     for shape in [(1, 2, 2, 2), (1, 1000, 1000, 1000), (1, 1, 5000, 300), (100, 8, 8, 8),
                   (1, 3000, 1, 3000), (1, 4, 100000, 4), (1, 200, 200, 1)]:
-        assert _choose(*shape) in METHODS
+        assert choose_kernel(*shape) in METHODS
 
 
 def test_warmup_runs():

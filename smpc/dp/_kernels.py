@@ -35,7 +35,7 @@ from llvmlite import ir
 from numba import carray, njit, prange, types
 from numba.extending import intrinsic
 
-from smpc.ring.matmul import PARALLEL_LOCK
+from smpc.ring.kernel_choice import PARALLEL_LOCK
 
 # Constants (derivation in tests/test_dp_fast.py::test_kernel_constants). pi/2 = P1 + P2 + P3 + O(2^-123):
 _P1 = 1.5707963267341256  # 0x1.921fb544p+0, pi/2 rounded to 33 bits

@@ -18,6 +18,8 @@ from smpc.ring.fixed_point import DEFAULT_FRAC_BITS, MAGNITUDE_BITS, max_magnitu
 
 #: plain float operands (not encrypted) are encoded with DEFAULT_FRAC_BITS: |x| < 2^46
 PLAIN_FLOAT_BITS = MAGNITUDE_BITS - DEFAULT_FRAC_BITS
+#: the most fraction bits an encrypted array may carry (a loaded document or phe exponents claiming more are refused)
+MAX_FRAC_BITS = 1 << 16
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.he import array_ops, raw, serialization
-from smpc.he.encoding import check_bound_fits, decode, encode_for_encryption
+from smpc.he import array_ops, phe_interop, raw, serialization
+from smpc.he.encoding import MAX_FRAC_BITS, check_bound_fits, decode, encode_for_encryption
 from smpc.he.errors import SerializationError
+from smpc.he.paillier_keys import check_public_key
 
 FORMAT = "smpc.paillier.EncryptedArray"
 _FIELDS = {"shape", "frac_bits", "bound_bits", "integer"}
-MAX_FRAC_BITS = 1 << 16
 
 
 def encrypt_array(public_key, x, *, frac_bits=None, bound_bits=None, random_bytes=None) -> "EncryptedArray":
@@ -199,12 +199,14 @@ class EncryptedArray:
     @classmethod
     def from_json(cls, text, public_key) -> "EncryptedArray":
         """Load and validate an array made under ``public_key``."""
+        check_public_key(public_key)
         doc, cts = serialization.load_array_json(text, FORMAT, _FIELDS, public_key)
         return cls._loaded(doc, cts, public_key)
 
     @classmethod
     def from_bytes(cls, data, public_key) -> "EncryptedArray":
         """Load and validate the bytes form of an array made under ``public_key``."""
+        check_public_key(public_key)
         doc, cts = serialization.load_array_bytes(data, FORMAT, _FIELDS, public_key)
         return cls._loaded(doc, cts, public_key)
 
@@ -225,17 +227,16 @@ class EncryptedArray:
 
         ``EncryptedArray.from_phe(a.to_phe(), pk)`` has ``a``'s shape (see :mod:`smpc.he.phe_interop`).
         """
-        from smpc.he.phe_interop import array_to_phe
-
-        return array_to_phe(self)
+        return phe_interop.array_to_phe(self)
 
     @classmethod
     def from_phe(cls, numbers, public_key, *, shape=None, bound_bits: int | None = None) -> "EncryptedArray":
         """An array from ``phe.EncryptedNumber`` values, shaped as their nesting or ``shape`` (see
-        :func:`smpc.he.phe_interop.array_from_phe`)."""
-        from smpc.he.phe_interop import array_from_phe
-
-        return array_from_phe(numbers, public_key, shape=shape, bound_bits=bound_bits)
+        :func:`smpc.he.phe_interop.ciphertexts_from_phe`)."""
+        check_public_key(public_key)
+        cts, frac_bits, bound, integer = phe_interop.ciphertexts_from_phe(numbers, public_key, shape=shape,
+                                                                           bound_bits=bound_bits)
+        return cls(public_key, cts, frac_bits, bound, integer)
 
 
 def _plain(other, op: str):

@@ -24,6 +24,7 @@ from gmpy2 import mpz
 from smpc.he import array_ops, raw, serialization
 from smpc.he.encoding import check_bound_fits, decode, encode_for_encryption, encode_plain, native_frac_bits
 from smpc.he.errors import DecryptionError, EncodingError, PlaintextOverflowError, SerializationError
+from smpc.he.paillier_keys import check_public_key
 
 FORMAT = "smpc.paillier.PackedEncryptedArray"
 _FIELDS = {"shape", "frac_bits", "bound_bits", "integer", "slot_bits", "slots", "summands", "max_summands"}
@@ -240,10 +241,12 @@ class PackedEncryptedArray:
 
     @classmethod
     def from_json(cls, text, public_key) -> "PackedEncryptedArray":
+        check_public_key(public_key)
         return cls._loaded(*serialization.load_array_json(text, FORMAT, _FIELDS, public_key), public_key)
 
     @classmethod
     def from_bytes(cls, data, public_key) -> "PackedEncryptedArray":
+        check_public_key(public_key)
         return cls._loaded(*serialization.load_array_bytes(data, FORMAT, _FIELDS, public_key), public_key)
 
     @classmethod

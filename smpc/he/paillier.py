@@ -24,8 +24,9 @@ from smpc.he.errors import (
     SerializationError,
 )
 from smpc.he.packing import PackedEncryptedArray
-from smpc.he.paillier_keys import PublicKey, keygen
+from smpc.he.keygen import keygen
 from smpc.he.private_key import PrivateKey
+from smpc.he.public_key import PublicKey
 
 __all__ = [
     "DEFAULT_PARALLELISM",

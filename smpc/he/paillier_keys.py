@@ -1,5 +1,7 @@
-"""Paillier key generation from the CSPRNG, and the public key: encryption entry points, raw layer, formats.
+"""The Paillier public key's numbers and raw layer: validation, the raw_* operations on integers mod n, formats.
 
+:class:`RawPublicKey` is what the array modules (:mod:`smpc.he.encrypted_array`, :mod:`smpc.he.packing`) need
+of a key; :class:`smpc.he.public_key.PublicKey` adds their encryption entry points (``pk.encrypt``).
 ``n = p q`` has exactly ``bits`` bits and ``g = n + 1``. Keys below 2048 bits need ``insecure=True``.
 A key's ``fingerprint`` (SHA-256 of n, 128 bits in hex) names it in errors and serialized arrays;
 ``repr`` of a private key shows only that fingerprint, and no error message carries p, q or a plaintext.
@@ -8,7 +10,6 @@ A key's ``fingerprint`` (SHA-256 of n, 128 bits in hex) names it in errors and s
 from __future__ import annotations
 
 import hashlib
-import secrets
 
 import gmpy2
 from gmpy2 import mpz
@@ -36,32 +37,6 @@ def check_bits(bits, insecure: bool) -> int:
     return bits
 
 
-def keygen(bits: int = 2048, *, insecure: bool = False, parallelism: Parallelism | None = None):
-    """A fresh key pair ``(PublicKey, PrivateKey)``; primes are ``next_prime`` of CSPRNG odd numbers."""
-    from smpc.he.private_key import PrivateKey  # it imports this module
-
-    check_bits(bits, insecure)
-    while True:
-        p, q = _random_prime(bits // 2), _random_prime(bits - bits // 2)
-        n = p * q
-        if p == q or n.bit_length() != bits or gmpy2.gcd(n, (p - 1) * (q - 1)) != 1:
-            continue
-        if abs(p - q).bit_length() < bits // 2 - 64:  # Fermat factoring needs p and q close; redraw
-            continue
-        public = PublicKey(n, insecure=insecure, parallelism=parallelism)
-        return public, PrivateKey(public, p, q)
-
-
-def _random_prime(bits: int) -> mpz:
-    nbytes = (bits + 7) // 8
-    while True:
-        candidate = mpz(int.from_bytes(secrets.token_bytes(nbytes), "big")) >> (8 * nbytes - bits)
-        candidate |= (3 << (bits - 2)) | 1  # top two bits set: the product has exactly p.bits + q.bits bits
-        prime = gmpy2.next_prime(candidate)
-        if prime.bit_length() == bits:
-            return prime
-
-
 def fingerprint(n) -> str:
     """SHA-256 of n, first 128 bits in hex."""
     n = mpz(n)
@@ -69,8 +44,9 @@ def fingerprint(n) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-class PublicKey:
-    """A Paillier public key ``n`` (``g = n + 1``): encryption, homomorphic operations, the raw layer."""
+class RawPublicKey:
+    """A Paillier public key ``n`` (``g = n + 1``): its numbers, the raw layer and its formats (users meet
+    :class:`smpc.he.public_key.PublicKey`, this class with array encryption)."""
 
     def __init__(self, n, *, insecure: bool = False, parallelism: Parallelism | None = None):
         if isinstance(n, bool) or not isinstance(n, int) and type(n) is not raw.MPZ:
@@ -98,40 +74,19 @@ class PublicKey:
         return f"PublicKey(bits={self.bits}, fingerprint={self.fingerprint!r})"
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, PublicKey) and other.n == self.n
+        return isinstance(other, RawPublicKey) and other.n == self.n
 
     def __hash__(self) -> int:
         return hash(("smpc.paillier.PublicKey", int(self.n)))
 
     def __reduce__(self):
-        return (_rebuild_public_key, (int(self.n), self.insecure))
+        return (_rebuild_public_key, (type(self), int(self.n), self.insecure))
 
-    def with_parallelism(self, parallelism: Parallelism) -> "PublicKey":
+    def with_parallelism(self, parallelism: Parallelism) -> "RawPublicKey":
         """The same key, spreading its large batches with ``parallelism`` (shares its encryption randomness state)."""
-        key = PublicKey(self.n, insecure=self.insecure, parallelism=parallelism)
+        key = type(self)(self.n, insecure=self.insecure, parallelism=parallelism)
         key.randomness = self.randomness
         return key
-
-    # ---- encryption of arrays (fixed point) ----
-    def encrypt(self, x, *, frac_bits=None, bound_bits=None, random_bytes=None):
-        """Encrypt an array (any shape): floats with ``frac_bits`` (default 16), integers exactly.
-
-        Randomness is the fast fixed-base ``h_s^a`` (see :mod:`smpc.he.djn` for the security argument),
-        computed as :mod:`smpc.he.randomness` finds cheapest for this batch and key (a fresh public key
-        without its private key starts with phe's ``r^n``); the result is a standard Paillier
-        ciphertext (phe decrypts it). ``bound_bits`` tightens the public bound on
-        ``|round(x 2^frac_bits)|``; ``random_bytes(k)`` replaces ``os.urandom`` in tests.
-        """
-        from smpc.he.encrypted_array import encrypt_array
-
-        return encrypt_array(self, x, frac_bits=frac_bits, bound_bits=bound_bits, random_bytes=random_bytes)
-
-    def encrypt_packed(self, x, *, additions: int = 15, frac_bits=None, bound_bits=None, random_bytes=None):
-        """Encrypt with several values per ciphertext, allowing ``additions`` later additions (see packing)."""
-        from smpc.he.packing import encrypt_packed
-
-        return encrypt_packed(self, x, additions=additions, frac_bits=frac_bits, bound_bits=bound_bits,
-                              random_bytes=random_bytes)
 
     # ---- hazmat: integers mod n (see smpc.he.raw) ----
     def raw_encrypt_ints(self, values, *, full: bool = False, random_bytes=None) -> list:
@@ -180,7 +135,7 @@ class PublicKey:
         return serialization.dump("smpc.paillier.PublicKey", {"n": serialization.to_hex(self.n)})
 
     @classmethod
-    def from_json(cls, text, *, insecure: bool = False, parallelism: Parallelism | None = None) -> "PublicKey":
+    def from_json(cls, text, *, insecure: bool = False, parallelism: Parallelism | None = None) -> "RawPublicKey":
         """Load and validate a public key document."""
         doc = serialization.load(text, "smpc.paillier.PublicKey", {"n"}, max_chars=serialization.MAX_KEY_CHARS)
         n = serialization.hex_field(doc, "n", MAX_BITS)
@@ -207,8 +162,14 @@ class PublicKey:
         return cls(n, insecure=insecure, parallelism=parallelism)
 
 
-def _rebuild_public_key(n: int, insecure: bool) -> PublicKey:
-    return PublicKey(n, insecure=insecure)
+def _rebuild_public_key(cls, n: int, insecure: bool) -> RawPublicKey:
+    return cls(n, insecure=insecure)
+
+
+def check_public_key(public_key) -> None:
+    """``public_key`` must be a :class:`~smpc.he.paillier.PublicKey` (an :class:`InputTypeError` otherwise)."""
+    if not isinstance(public_key, RawPublicKey):
+        raise InputTypeError(f"expected a smpc.he.paillier.PublicKey, got {type(public_key).__name__}")
 
 
 def checked_key(make):

@@ -8,34 +8,35 @@ giving ``frac_bits = -4 e``. To phe, an array whose ``frac_bits`` is not a multi
 multiplied by ``2^(4 - frac_bits % 4)``; the exponent is ``-frac_bits / 4``.
 
 Shapes travel as nesting: :func:`array_to_phe` gives nested lists of the array's shape (as
-``ndarray.tolist()``; a 0-d array gives one number), and :func:`array_from_phe` reads the shape back
-from the nesting, so ``from_phe(a.to_phe(), pk)`` has ``a``'s shape.
+``ndarray.tolist()``; a 0-d array gives one number), and :func:`ciphertexts_from_phe` reads the shape back
+from the nesting, so ``from_phe(a.to_phe(), pk)`` has ``a``'s shape. :meth:`EncryptedArray.to_phe` and
+:meth:`EncryptedArray.from_phe` call these (phe itself is imported only then: an optional dependency).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from smpc.he import array_ops, raw, serialization
-from smpc.he.encoding import check_bound_fits
+from smpc.he import array_ops, raw
+from smpc.he.encoding import MAX_FRAC_BITS, check_bound_fits
 from smpc.he.errors import EncodingError, InputTypeError, KeyMismatchError, SerializationError
 
 #: phe numbers carry no bound: by default a mantissa is assumed below 2^64 (phe's float64 and int64 encodings)
 DEFAULT_PHE_BOUND_BITS = 64
 
 
-def array_from_phe(numbers, public_key, *, shape=None, bound_bits: int | None = None):
-    """An :class:`EncryptedArray` from phe ``EncryptedNumber`` values: one, a flat list, or nested lists.
+def ciphertexts_from_phe(numbers, public_key, *, shape=None,
+                         bound_bits: int | None = None) -> tuple[np.ndarray, int, int, bool]:
+    """What an :class:`~smpc.he.encrypted_array.EncryptedArray` of phe ``EncryptedNumber`` values (one, a flat
+    list, or nested lists) holds: (ciphertexts as an object array, frac_bits, bound_bits, integer).
 
-    The shape is the nesting's (as numpy reads it), or ``shape`` when given (same number of values).
+    ``public_key`` is a checked key. The shape is the nesting's (as numpy reads it), or ``shape`` when
+    given (same number of values).
     ``bound_bits`` bounds every mantissa (``|m| < 2^bound_bits``, default 64); decryption raises if
     one is larger, so pass a larger bound (up to ``public_key.max_bits``) for big integers or phe sums.
     """
     import phe
 
-    from smpc.he.encrypted_array import MAX_FRAC_BITS, EncryptedArray
-
-    serialization.check_public_key(public_key)
     items = _object_array(numbers, shape)
     flat = items.reshape(-1).tolist()
     for index, x in enumerate(flat):
@@ -59,7 +60,7 @@ def array_from_phe(numbers, public_key, *, shape=None, bound_bits: int | None = 
         where = [i for i, s in enumerate(shifts) if s == shift]
         for i, c in zip(where, raw.mul_plain(public_key, [cts[i] for i in where], 1 << shift)):
             cts[i] = c
-    return EncryptedArray(public_key, array_ops.objects(cts, items.shape), -4 * target, bound, target == 0)
+    return array_ops.objects(cts, items.shape), -4 * target, bound, target == 0
 
 
 def _object_array(numbers, shape) -> np.ndarray:

@@ -9,7 +9,8 @@ from smpc.he import djn, raw, serialization
 from smpc.he._parallel import Parallelism
 from smpc.he.errors import DecryptionError, InputTypeError, InvalidKeyError, KeyMismatchError
 from smpc.he.montgomery import FixedPower
-from smpc.he.paillier_keys import MAX_BITS, PublicKey, checked_key
+from smpc.he.paillier_keys import MAX_BITS, checked_key
+from smpc.he.public_key import PublicKey
 
 #: Miller-Rabin rounds on top of GMP's Baillie-PSW test, for primes that came from outside
 PRIME_ROUNDS = 40

@@ -217,14 +217,6 @@ def element_count(shape) -> int:
     return count
 
 
-def check_public_key(public_key) -> None:
-    """``public_key`` must be a :class:`~smpc.he.paillier.PublicKey` (an :class:`InputTypeError` otherwise)."""
-    from smpc.he.paillier_keys import PublicKey  # it imports this module
-
-    if not isinstance(public_key, PublicKey):
-        raise InputTypeError(f"expected a smpc.he.paillier.PublicKey, got {type(public_key).__name__}")
-
-
 def check_key(doc: dict, public_key) -> None:
     """The document's key fingerprint must be ``public_key``'s."""
     key = doc["key"]
@@ -244,8 +236,9 @@ def array_json(format_name: str, public_key, fields: dict, ciphertexts) -> str:
 
 
 def load_array_json(text, format_name: str, fields: set[str], public_key) -> tuple[dict, list[mpz]]:
-    """Parse and validate an array document; the ciphertexts come back checked (range, coprimality)."""
-    check_public_key(public_key)
+    """Parse and validate an array document; the ciphertexts come back checked (range, coprimality).
+
+    ``public_key`` is a checked key (:func:`smpc.he.paillier_keys.check_public_key`)."""
     doc = load(text, format_name, fields | {"key", "ciphertexts"})
     check_key(doc, public_key)
     items = doc["ciphertexts"]
@@ -269,8 +262,9 @@ def array_bytes(format_name: str, public_key, fields: dict, ciphertexts) -> byte
 
 
 def load_array_bytes(data, format_name: str, fields: set[str], public_key) -> tuple[dict, list[mpz]]:
-    """Parse and validate the bytes form; returns the header and the checked ciphertexts."""
-    check_public_key(public_key)
+    """Parse and validate the bytes form; returns the header and the checked ciphertexts.
+
+    ``public_key`` is a checked key (:func:`smpc.he.paillier_keys.check_public_key`)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputTypeError(f"expected bytes for {format_name}, got {type(data).__name__}")
     data = bytes(data)

@@ -24,7 +24,7 @@ and tanh clamp their input (two comparisons in one batch), find the piece by one
 coefficients with one table lookup (:func:`smpc.mpc.one_hot.lookup`). The octave functions (log, sqrt,
 inv_sqrt, reciprocal, divide) find the position of the input's leading one bit (B) and read every function
 of the octave (2^-k, k ln 2, clamp values) from tables selected by it: no comparison at all. A clamp of more
-than ``smpc.mpc.tensor.SIGN_BATCH`` (2^22) elements runs as consecutive pieces, so memory stays bounded
+than ``smpc.mpc.tensor_core.SIGN_BATCH`` (2^22) elements runs as consecutive pieces, so memory stays bounded
 and C counts once per piece.
 Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_functions.py) are the largest
 measured against the exact function of the fixed-point input on dense grids over the stated ranges, on the
@@ -50,11 +50,12 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from smpc.mpc.bit_length import leading_one
+from smpc.mpc import selection
 from smpc.mpc.one_hot import lookup, select
-from smpc.mpc.tensor import SharedTensor, stack
+from smpc.mpc.tensor_core import SharedTensorCore, stack
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
-Tensor = Union[SharedTensor, np.ndarray]
+Tensor = Union[SharedTensorCore, np.ndarray]
 
 LN2 = math.log(2.0)
 ULP = 2.0**-DEFAULT_FRAC_BITS
@@ -244,7 +245,7 @@ def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | 
     even where 1 / y alone would not (small x and y, or large y). Rounds: those of reciprocal + M, by
     default B + 5M + 3T + 5. Measured error: 4 units (6.1e-05) absolute where |f| <= 1, 7e-05 relative where |f| > 1.
     """
-    if not isinstance(y, SharedTensor) and isinstance(x, SharedTensor):
+    if not isinstance(y, SharedTensorCore) and isinstance(x, SharedTensorCore):
         _check_shapes(x.shape, np.shape(y))
         return x / y
     y, frac = _prepare(y)
@@ -394,7 +395,7 @@ def _inverse_root(m):
 # --- plumbing: the same code on shared tensors and numpy arrays --------------------------------------------
 def _prepare(x) -> tuple[Tensor, int]:
     """A fixed-point shared tensor (integer ones are converted) or a float64 array, and its fraction bits."""
-    if isinstance(x, SharedTensor):
+    if isinstance(x, SharedTensorCore):
         return (x if x.is_fixed_point else x + 0.0), x.party.frac_bits
     if hasattr(x, "reveal") or hasattr(x, "components"):
         raise TypeError(f"expected a shared tensor or an array, got {type(x).__name__}")
@@ -407,7 +408,7 @@ def _prepare_axis(x, axis: int) -> tuple[Tensor, int, int]:
 
 
 def _is_shared(x) -> bool:
-    return isinstance(x, SharedTensor)
+    return isinstance(x, SharedTensorCore)
 
 
 def _stack(items: list) -> Tensor:
@@ -430,7 +431,7 @@ def _truncate(x: Tensor, bits: int) -> Tensor:
 
 
 def _max(x: Tensor, axis: int) -> Tensor:
-    return x.max(axis=axis, keepdims=True) if _is_shared(x) else np.max(x, axis=axis, keepdims=True)
+    return selection.max(x, axis=axis, keepdims=True) if _is_shared(x) else np.max(x, axis=axis, keepdims=True)
 
 
 def _scale_bits(bound: float, frac: int) -> int:

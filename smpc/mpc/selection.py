@@ -10,7 +10,7 @@ import operator
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
-from smpc.mpc.tensor import SharedTensor, concatenate, stack, where
+from smpc.mpc.tensor_core import SharedTensorCore, concatenate, stack, where
 
 # Rounds below: C is one comparison (additive: 7, aby3: 8), M one multiplication by a
 # shared bit (1; no truncation since a bit is an integer tensor), L = ceil(log2 n) for n
@@ -29,7 +29,7 @@ def max(x, axis=None, keepdims: bool = False):
 
     Rounds: L * (C + M).
     """
-    if not isinstance(x, SharedTensor):
+    if not isinstance(x, SharedTensorCore):
         return np.max(np.asarray(x), axis=axis, keepdims=keepdims)
     rows, out_shape = _rows(x, _axes(x, axis), keepdims, "max")
     best, _ = _tournament(rows, final_values=True)
@@ -42,7 +42,7 @@ def argmax(x, axis=None, keepdims: bool = False):
     ``axis=None`` gives the index into the flattened tensor. The result has frac_bits 0.
     Rounds: L * C + (L - 1) * M + ceil(log2 L) * M (see :func:`argmax_onehot`).
     """
-    if not isinstance(x, SharedTensor):
+    if not isinstance(x, SharedTensorCore):
         return np.argmax(np.asarray(x), axis=axis, keepdims=keepdims)
     axes = _axes(x, None if axis is None else operator.index(axis))
     rows, out_shape = _rows(x, axes, keepdims, "argmax")
@@ -62,7 +62,7 @@ def argmax_onehot(x, axis: int | None = -1):
     """
     if np.ndim(x) == 0:  # a 0-d value is its own only slice, whatever the axis
         axis = None
-    if not isinstance(x, SharedTensor):
+    if not isinstance(x, SharedTensorCore):
         values = np.asarray(x)
         flat = values.reshape(-1) if axis is None else np.moveaxis(values, axis, -1)
         if flat.shape[-1] == 0:
@@ -80,7 +80,7 @@ def argmax_onehot(x, axis: int | None = -1):
     return onehot.transpose(tuple(int(a) for a in np.argsort(order))) if axis != x.ndim - 1 else onehot
 
 
-def _axes(x: SharedTensor, axis) -> tuple[int, ...]:
+def _axes(x: SharedTensorCore, axis) -> tuple[int, ...]:
     """Normalised reduction axes (numpy's AxisError for a bad one); None means all."""
     if axis is None:
         return tuple(range(x.ndim))
@@ -89,7 +89,7 @@ def _axes(x: SharedTensor, axis) -> tuple[int, ...]:
     return normalize_axis_tuple(axis, x.ndim)
 
 
-def _rows(x: SharedTensor, axes: tuple[int, ...], keepdims: bool, name: str):
+def _rows(x: SharedTensorCore, axes: tuple[int, ...], keepdims: bool, name: str):
     """``x`` as a (slices, n) tensor with the reduced axes last, and the output shape."""
     shape = x.shape
     n = int(np.prod([shape[a] for a in axes], dtype=np.int64))
@@ -106,7 +106,7 @@ def _rows(x: SharedTensor, axes: tuple[int, ...], keepdims: bool, name: str):
     return moved.reshape(slices, n), out_shape
 
 
-def _tournament(rows: SharedTensor, final_values: bool):
+def _tournament(rows: SharedTensorCore, final_values: bool):
     """Reduce (slices, n) rows level by level; return the (slices, 1) winners and each level's keep-left bits.
 
     With ``final_values=False`` the last level only compares (its winners are not needed).
@@ -125,7 +125,7 @@ def _tournament(rows: SharedTensor, final_values: bool):
     return values, levels
 
 
-def _onehot_rows(rows: SharedTensor) -> SharedTensor:
+def _onehot_rows(rows: SharedTensorCore) -> SharedTensorCore:
     """The (slices, n) 0/1 integer tensor marking each row's first maximum."""
     n = rows.shape[1]
     _, levels = _tournament(rows, final_values=False)

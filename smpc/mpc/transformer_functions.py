@@ -34,7 +34,7 @@ import numpy as np
 import scipy.special
 
 from smpc.mpc import functions
-from smpc.mpc.tensor import SharedTensor, concatenate
+from smpc.mpc.tensor_core import SharedTensorCore, concatenate
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
 ULP = 2.0**-DEFAULT_FRAC_BITS
@@ -206,7 +206,7 @@ def layer_norm(x, normalized_ndim: int = 1, weight=None, bias=None, eps: float =
     return out if bias is None else out + bias
 
 
-def _shared_layer_norm(x: SharedTensor, axes: tuple, weight, eps: float) -> SharedTensor:
+def _shared_layer_norm(x: SharedTensorCore, axes: tuple, weight, eps: float) -> SharedTensorCore:
     """((x - mean) r) * weight (public weight or None) for a shared x, as layer_norm's docstring says."""
     n = int(np.prod([x.shape[a] for a in axes]))
     frac = x.frac_bits
@@ -236,7 +236,7 @@ def _shared_layer_norm(x: SharedTensor, axes: tuple, weight, eps: float) -> Shar
     return (core * table).truncate(LN_GAIN + scale).reshape(x.shape)
 
 
-def _lookup(bits: SharedTensor, table: np.ndarray) -> SharedTensor:
+def _lookup(bits: SharedTensorCore, table: np.ndarray) -> SharedTensorCore:
     """table[i] at the interval index i = sum of the thermometer ``bits``: table[0] + sum_j b_j (table[j] -
     table[j-1]), local (a linear map of the shared bits with public integer coefficients)."""
     steps = np.diff(table)
@@ -343,7 +343,7 @@ def _combine(mask, keep: np.ndarray) -> np.ndarray:
 # --- plumbing -------------------------------------------------------------------------------------------------------
 def _prepare(x):
     """A fixed-point shared tensor (integer ones are converted) or a float64 array."""
-    if isinstance(x, SharedTensor):
+    if isinstance(x, SharedTensorCore):
         return x if x.is_fixed_point else x + 0.0
     if hasattr(x, "reveal") or hasattr(x, "components") or hasattr(x, "grad"):
         raise TypeError(f"expected a shared tensor or an array, got {type(x).__name__}")
@@ -351,16 +351,16 @@ def _prepare(x):
 
 
 def _is_shared(x) -> bool:
-    return isinstance(x, SharedTensor)
+    return isinstance(x, SharedTensorCore)
 
 
-def _ring_integers(x: SharedTensor) -> SharedTensor:
+def _ring_integers(x: SharedTensorCore) -> SharedTensorCore:
     """The same shared ring elements read as an integer tensor (scale 2^0): a product with it keeps the other
     operand's scale, so U * x carries 2f fraction bits' worth of ring value and nothing is truncated."""
     return _with_scale(x, 0)
 
 
-def _with_scale(x: SharedTensor, frac_bits: int) -> SharedTensor:
+def _with_scale(x: SharedTensorCore, frac_bits: int) -> SharedTensorCore:
     """The same shared ring elements read with ``frac_bits`` fraction bits."""
     return type(x)(x.party, x.components, frac_bits)
 

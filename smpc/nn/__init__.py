@@ -14,10 +14,10 @@ from smpc.nn.layers import (AdaptiveAvgPool2d, AvgPool2d, BasicBlock, BatchNorm1
                             Dropout, Flatten, Hardsigmoid, Hardswish, Identity, Linear, MaxPool2d, ReLU, ReLU6,
                             Sequential, Sigmoid, Tanh, skip_init)
 from smpc.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from smpc.nn.module import Module, Parameter, StateDictError
+from smpc.nn.module import Module, Parameter, StateDictError, fold_batchnorm
 from smpc.nn.optim import SGD
 from smpc.nn.per_example import per_example_gradients
-from smpc.nn.private import check_fixed_point_range, fold_batchnorm
+from smpc.nn.private import check_fixed_point_range
 from smpc.nn.transformer import GELU, Embedding, LayerNorm, MultiheadAttention, SiLU
 
 __all__ = [

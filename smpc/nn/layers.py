@@ -143,6 +143,27 @@ class BatchNorm2d(Module):
         scale = gamma / np.sqrt(self.running_var + self.eps)
         return scale, beta - self.running_mean * scale
 
+    def _check_trains_when_shared(self) -> None:
+        raise NotImplementedError(f"share(): a training-mode model with {type(self).__name__} cannot train on shared "
+                                  "values; call eval() to share it for inference (BatchNorm gets folded)")
+
+    def _folded_after(self, previous: Module) -> Module | None:
+        """After a Conv2d: its weight rows scaled by s and its bias b * s + t (bn(x) = x * s + t, see
+        :meth:`folded`); an Identity replaces this layer."""
+        if not isinstance(previous, Conv2d):
+            return None
+        if previous.out_channels != self.num_features:
+            raise ValueError(f"cannot fold {type(self).__name__}({self.num_features}) into a Conv2d with "
+                             f"{previous.out_channels} outputs")
+        scale, shift = self.folded()
+        previous.weight.data = np.asarray(previous.weight.data) * scale.reshape(-1, 1, 1, 1)
+        bias = shift if previous.bias is None else np.asarray(previous.bias.data) * scale + shift
+        previous.register_parameter("bias", bias)
+        return Identity().train(self.training)
+
+    def _inference_replacement(self) -> Module:
+        return ChannelAffine(*self.folded()).train(self.training)
+
     def extra_repr(self) -> str:
         affine = "" if self.affine else ", affine=False"
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}{affine}"
@@ -279,6 +300,10 @@ class Sequential(Module):
         for module in self._modules.values():
             x = module(x)
         return x
+
+    def _fold_candidates(self) -> tuple[tuple[str, str], ...]:
+        names = list(self._modules)
+        return tuple(zip(names[:-1], names[1:]))
 
 
 class BasicBlock(Module):

@@ -9,6 +9,7 @@ training.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from collections import OrderedDict
 from typing import Iterator, Mapping
@@ -41,6 +42,10 @@ class Parameter(Variable):
 
 class Module:
     """Base class of layers and models: subclasses set attributes in ``__init__`` and define ``forward``."""
+
+    #: (convolution, BatchNorm) child-name pairs that :func:`fold_batchnorm` folds into one layer (ResNet's
+    #: ``(("conv1", "bn1"),)``); a Sequential folds its neighbours.
+    fold_pairs: tuple[tuple[str, str], ...] = ()
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -206,11 +211,56 @@ class Module:
         return ""
 
     def share(self, party, src: int = 0) -> "Module":
-        """This architecture with party ``src``'s weights secret-shared (every party calls it; see
-        :func:`smpc.nn.private.share_model`). Eval mode folds BatchNorm for inference."""
-        from smpc.nn.private import share_model
+        """A copy of this model whose parameters are shared tensors holding party ``src``'s values.
 
-        return share_model(self, party, src)
+        Every party builds the same architecture and calls it; only party ``src``'s values are used. All
+        parameters travel as ONE shared vector (one header message; additive shares are expanded from
+        pairwise PRG seeds, so no weight bytes cross the wire there), then are cut back into tensors.
+        Eval mode: BatchNorm is folded first (:func:`fold_batchnorm`) and the copy is for inference (no
+        gradients kept). Training mode: the copy's parameters require gradients, for private training;
+        BatchNorm cannot train on shared values, so a training-mode model with BatchNorm2d is refused.
+        """
+        training = self.training
+        plain = self.copy()
+        if training:
+            for _, module in plain.named_modules():
+                module._check_trains_when_shared()
+        else:
+            fold_batchnorm(plain)
+        params = list(plain.named_parameters())
+        if any(type(p.data).__name__ != "ndarray" for _, p in params):
+            raise TypeError("share(): the model is already shared")
+        _agree_on_architecture(party, src, training, params, plain.architecture())
+        if not params:  # nothing to share (a model of activations and pooling only)
+            return plain
+        flat = np.concatenate([np.asarray(p.data, dtype=np.float64).ravel() for _, p in params]) \
+            if party.rank == src else None
+        shared = party.share(flat, src=src)
+        offset = 0
+        for _, p in params:
+            size = int(np.prod(p.shape))
+            p.data = shared[offset:offset + size].reshape(p.shape)
+            p.requires_grad = training
+            offset += size
+        return plain
+
+    # --- what sharing asks of a module (BatchNorm2d and Sequential override these) ----------------------------
+    def _check_trains_when_shared(self) -> None:
+        """Raise where this module cannot train on shared values (BatchNorm: its batch statistics)."""
+
+    def _fold_candidates(self) -> tuple[tuple[str, str], ...]:
+        """Child-name pairs (first, second) where second may fold into first: :attr:`fold_pairs`."""
+        return self.fold_pairs
+
+    def _folded_after(self, previous: "Module") -> "Module | None":
+        """Fold this module into ``previous`` (the child before it in a fold pair) and return the module that
+        replaces it, or None where it does not fold (anything but a BatchNorm after a Conv2d)."""
+        return None
+
+    def _inference_replacement(self) -> "Module | None":
+        """What replaces this module in a folded model when no pair folded it (BatchNorm: a per-channel affine
+        map); None keeps it."""
+        return None
 
     def copy(self) -> "Module":
         """A deep copy (parameters, buffers, modes)."""
@@ -226,6 +276,51 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+def fold_batchnorm(model: Module) -> Module:
+    """Fold every eval-mode BatchNorm2d that directly follows a Conv2d into that convolution (in place).
+
+    Pairs are the neighbours in a Sequential and the ``fold_pairs`` a module declares (ResNet's conv1/bn1,
+    a BasicBlock's conv1/bn1 and conv2/bn2). conv'(x) = conv(x) * s + t with s = gamma / sqrt(var + eps),
+    t = beta - mean * s: weight rows scaled by s, bias b * s + t. Any other BatchNorm2d becomes a
+    :class:`~smpc.nn.layers.ChannelAffine` (one multiplication on shared inputs). Returns the model.
+    """
+    for _, module in list(model.named_modules()):
+        for first, second in module._fold_candidates():
+            children = module._modules
+            if first in children and second in children:
+                replacement = children[second]._folded_after(children[first])
+                if replacement is not None:
+                    setattr(module, second, replacement)
+    for _, module in list(model.named_modules()):
+        for name, child in list(module._modules.items()):
+            replacement = child._inference_replacement()
+            if replacement is not None:
+                setattr(module, name, replacement)
+    return model
+
+
+def _agree_on_architecture(party, src: int, training: bool, params, graph: str = "") -> None:
+    """The source tells the others its mode and a digest of its parameter shapes and graph (one small message);
+    a mismatch fails clearly at every party instead of as a confusing wire error later."""
+    shapes = ";".join(f"{name}:{tuple(p.shape)}" for name, p in params) + graph
+    digest = int.from_bytes(hashlib.sha256(shapes.encode()).digest()[:7], "big")
+    mine = np.array([int(training), len(params), digest], dtype=np.int64)
+    if party.rank == src:
+        for peer in party.others:
+            party.send(peer, mine)
+        return
+    theirs = party.recv(src)
+    if theirs.dtype != np.int64 or theirs.shape != (3,):
+        raise ValueError(f"share(): party {src} sent a malformed model description")
+    if theirs[0] != mine[0]:
+        modes = {1: "train()", 0: "eval()"}
+        raise ValueError(f"share(): party {src}'s model is in {modes[int(theirs[0])]} mode but this party's is in "
+                         f"{modes[int(mine[0])]} mode; every party must build the same model in the same mode")
+    if theirs[1] != mine[1] or theirs[2] != mine[2]:
+        raise ValueError(f"share(): party {src}'s parameter names or shapes (or converted graph) differ from this "
+                         "party's; every party must build the same model")
 
 
 def _as_value(new, old):

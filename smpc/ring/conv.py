@@ -14,7 +14,8 @@ from numba import njit, prange
 from numpy.lib.stride_tricks import sliding_window_view
 
 from smpc.ring.arith import as_ring_operand
-from smpc.ring.matmul import PARALLEL_LOCK, _choose, matmul
+from smpc.ring.kernel_choice import PARALLEL_LOCK, choose_kernel
+from smpc.ring.matmul import matmul
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -177,7 +178,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     if n * o * npix == 0:
         return np.zeros((n, o, ho, wo), np.uint64)
     wmat = w.reshape(1, groups, og, kdim)
-    if _choose(n * groups, og, kdim, npix)[0] == "dot":
+    if choose_kernel(n * groups, og, kdim, npix)[0] == "dot":
         # The dot kernel wants both operands contiguous along K: patches as rows (L, K),
         # gathered by numba (numpy's copy of the 7-D window view is ~3x slower).
         xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # a new C-contiguous array
@@ -217,3 +218,12 @@ def sum_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
         return np.zeros(x.shape[:2] + (ho, wo), np.uint64)
     win = _windows(x, (kh, kw), stride, padding, (1, 1))
     return win.sum(axis=(4, 5), dtype=np.uint64)
+
+
+def warmup() -> None:
+    """Compile (or load from numba's cache) the im2col kernels on a tiny input."""
+    xp = np.zeros((1, 1, 3, 3), np.uint64)
+    cols = np.empty((1, 1, 1, 9), np.uint64)
+    _im2col_serial(xp, cols, 3, 3, 1, 1, 1, 1, 1)
+    with PARALLEL_LOCK:
+        _im2col_parallel(xp, cols, 3, 3, 1, 1, 1, 1, 1, 1)

@@ -77,3 +77,8 @@ def decode(u, frac_bits: int = DEFAULT_FRAC_BITS) -> np.ndarray:
 def _check_frac_bits(frac_bits: int) -> None:
     if not isinstance(frac_bits, (int, np.integer)) or not 0 <= frac_bits <= 30:
         raise ValueError(f"frac_bits must be an integer in [0, 30], got {frac_bits!r}")
+
+
+def warmup() -> None:
+    """Compile (or load from numba's cache) the encoding kernel on a tiny input."""
+    _encode_pass(np.zeros(2), 1.0, 2.0, np.empty(2, np.int64))

@@ -8,43 +8,13 @@ from __future__ import annotations
 import math
 import threading
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from smpc.ring.arith import as_ring_operand
+from smpc.ring.kernel_choice import PARALLEL_LOCK, choose_kernel, nthreads
 
-# Numba's "workqueue" threading layer aborts when two Python threads launch parallel
-# kernels at once (parties run as threads). Every parallel launch holds this lock;
-# nothing is lost, since one launch already uses every core.
-PARALLEL_LOCK = threading.Lock()
-
-# ---------------------------------------------------------------------------------------
-# Dispatcher thresholds (see _choose), measured on this project's 2-core AMD EPYC (Zen 4,
-# AVX-512) VM with numba 0.68; best of many calls (timings on this VM are noisy, +-30%):
-#  * numpy's generic loop costs ~0.65 ns per multiply-add (MAC) + ~1 us, a numba call
-#    ~4 us: numpy wins up to ~6000 MACs (16^3: numpy 3.7 us, dot 5.5; 24^3: 9.6 vs 6.8),
-#    and up to ~50k for a tiny output (2x1000 @ 1000x3: 4.9 vs 7.8 us; 1x5000 @ 5000x4:
-#    15 vs 42 us).
-#  * parallel (2 threads) beats serial from ~200k MACs on an idle machine (64^3: 24 vs
-#    30 us, 128^3: 154 vs 189 us), but a launch stalls for milliseconds when another
-#    thread (another party) holds a core, so parallel starts at 1M MACs.
-#  * the dot kernel (4 x 4 tiles of dot products along k, b transposed) loses to the
-#    row-update ("axpy") kernel for short k (300x32 @ 32x300: 289 vs 185 us; k=64: 393 vs
-#    361 to 402 vs 482) and for few rows of a (8x500 @ 500x500: 200 vs 130 us; 16x500:
-#    262 vs 288) unless b is large (8x2000 @ 2000x2000: 7.8 vs 6.3 ms; 12x2000: 8.6 vs
-#    18 ms); axpy needs n >= 16 to fill its vectors (500x500 @ 500x1: 37 vs 227 us), and
-#    with both k and n small numpy is best (1000x4 @ 4x4: 13 us, dot 14, axpy 26).
-#  * few output tiles and a long k: the dot kernel splits k between threads.
-# ---------------------------------------------------------------------------------------
-_NUMPY_MAX_MACS = 6_000
-_NUMPY_TINY_OUT_MAX_MACS = 50_000  # when m * n <= 16
-_PARALLEL_MIN_MACS = 1_000_000
-_DOT_MIN_K = 40
-_DOT_MIN_M = 16
-_DOT_MIN_M_BIG_B = 10  # ... when b has >= _BIG_B elements
-_BIG_B = 1 << 18
-_AXPY_MIN_N = 16
+# Few output tiles and a k at least this long: the dot kernel splits k between threads.
 _SPLITK_MIN_K = 2_048
 
 # Dot kernel blocking: a KC-long slice of 4 rows of a (32 KiB) stays in L1 while the tile
@@ -58,10 +28,6 @@ _AXPY_NC = 1024
 
 
 _ZERO_INDEX = np.zeros(1, np.int64)  # batch index of a single product (never written)
-
-
-def _nthreads() -> int:
-    return numba.get_num_threads()
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -289,26 +255,13 @@ def _tiled_transpose(source, out):
                 out[b, j, i] = source[b, i, j]
 
 
-def _choose(nb: int, m: int, k: int, n: int) -> tuple[str, bool]:
-    """(method, parallel) for nb products of (m x k) @ (k x n), k >= 1."""
-    macs = nb * m * k * n
-    if macs <= _NUMPY_MAX_MACS or (m * n <= 16 and macs <= _NUMPY_TINY_OUT_MAX_MACS):
-        return "numpy", False
-    parallel = macs >= _PARALLEL_MIN_MACS and _nthreads() > 1
-    if n < _AXPY_MIN_N:
-        return ("dot", parallel) if k >= 8 else ("numpy", False)
-    if k >= _DOT_MIN_K and (m >= _DOT_MIN_M or (m >= _DOT_MIN_M_BIG_B and k * n >= _BIG_B)):
-        return "dot", parallel
-    return "axpy", parallel
-
-
 def _run(method: str, parallel: bool, a3, b3, ia, ib) -> np.ndarray:
     """(B, m, n) products a3[ia[i]] @ b3[ib[i]] by a numba method, "axpy" or "dot" (k >= 1)."""
     nb = ia.shape[0]
     _, m, k = a3.shape
     n = b3.shape[2]
     a3 = _kernel_operand(a3)
-    threads = _nthreads() if parallel else 1
+    threads = nthreads() if parallel else 1
     if method == "axpy":
         b3 = _kernel_operand(b3)
         c3 = np.empty((nb, m, n), np.uint64)
@@ -382,7 +335,7 @@ def _matmul(a, b, method: str | None = None, parallel: bool | None = None) -> np
     fold = math.prod(b_batch) == 1  # b is one matrix: stack a's into one tall product
     nb, rows = (1, math.prod(a_batch) * m) if fold else (math.prod(batch), m)
     if method is None:
-        method, par = _choose(nb, rows, k, n)
+        method, par = choose_kernel(nb, rows, k, n)
         parallel = par if parallel is None else parallel
     if method == "numpy":
         return np.asarray(np.matmul(a, b))
@@ -409,7 +362,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def warmup() -> None:
-    """Compile (or load from numba's cache) every ring kernel (conv2d's and encode's too) on tiny inputs."""
+    """Compile (or load from numba's cache) the matmul kernels on tiny inputs (every ring kernel:
+    :func:`smpc.ring.jit.warmup`)."""
     a = np.arange(1, 7, dtype=np.uint64).reshape(1, 2, 3)
     b = np.arange(1, 7, dtype=np.uint64).reshape(1, 3, 2)
     idx = np.zeros(1, np.int64)
@@ -421,13 +375,3 @@ def warmup() -> None:
     _dot_serial(a, bt, idx, idx, out, 4, 4, 4, 1)
     _axpy_serial(a, b, idx, idx, out[0], 2)
     _tiled_transpose(b, np.empty((1, 2, 3), np.uint64))
-    from smpc.ring import conv  # imports this module: import it late
-
-    xp = np.zeros((1, 1, 3, 3), np.uint64)
-    cols = np.empty((1, 1, 1, 9), np.uint64)
-    conv._im2col_serial(xp, cols, 3, 3, 1, 1, 1, 1, 1)
-    with PARALLEL_LOCK:
-        conv._im2col_parallel(xp, cols, 3, 3, 1, 1, 1, 1, 1, 1)
-    from smpc.ring import fixed_point
-
-    fixed_point._encode_pass(np.zeros(2), 1.0, 2.0, np.empty(2, np.int64))

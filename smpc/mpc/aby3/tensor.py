@@ -23,7 +23,8 @@ from smpc.mpc.aby3.one_hot import random_one_hot
 from smpc.mpc.aby3.sign import replicated_msb
 from smpc.mpc.aby3.truncation import truncate_3of3
 from smpc.mpc.sharing import receive_share_header, send_share_header, zero_share
-from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
+from smpc.mpc.tensor import SharedTensor
+from smpc.mpc.tensor_core import public_to_ring, source_value
 from smpc.ring.arith import wrapping
 from smpc.ring.prg import PRG
 

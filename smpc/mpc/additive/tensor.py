@@ -19,7 +19,8 @@ from smpc.mpc.additive.conversions import a2b, b2a_packed
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.interfaces import Protocol
 from smpc.mpc.sharing import open_shares, open_to, share_from
-from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
+from smpc.mpc.tensor import SharedTensor
+from smpc.mpc.tensor_core import public_to_ring, source_value
 from smpc.mpc.circuits.sign_bit import arithmetic_bit, msb_plane, product_with_bit
 from smpc.mpc.additive.truncation import truncate
 from smpc.ring.arith import wrapping
