@@ -42,7 +42,7 @@ from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.circuits import sign_bit
 from smpc.mpc.correlated.requests import (MAX_REQUEST_VALUES, BinaryTripleRequest, DabitsRequest, OneHotRequest,
                                           Request, SignRequest, TripleRequest, TruncRequest, decode)
-from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, OneHotMask, Triple
+from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, M, OneHotMask, Triple
 
 
 class TrustedDealerClient(CorrelatedSource):
@@ -133,7 +133,7 @@ class TrustedDealerClient(CorrelatedSource):
         """Tell the dealer what this party needs next (every party does; only the last waits for a reply)."""
         self.party.send(self.party.dealer_endpoint, request.encode())
 
-    def _issue(self, material, request: Request, fill: Callable) -> object:
+    def _issue(self, material: M, request: Request, fill: Callable) -> M:
         """Track ``material``; at the last party its completion receives the correction and ``fill``s it in."""
         receive = functools.partial(self._receive, material, request.reply_shape, fill) if self._is_last else None
         return self._track(material, request.describe(), receive)
