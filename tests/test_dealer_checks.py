@@ -37,16 +37,18 @@ SIGN_VALUES = 3
 
 
 # --- forged requests -------------------------------------------------------------------------
+# each asks for material and completes it (the last party waits for the dealer's correction), as a protocol
+# step would: material is completed in request order, so none can be left behind
 def ask_triple(party):
-    party.dealer.triple(Bilinear(MATMUL), (3, 4), (4, 5))
+    party.dealer.complete(party.dealer.triple(Bilinear(MATMUL), (3, 4), (4, 5)))
 
 
 def ask_other_shapes(party):
-    party.dealer.triple(Bilinear(MATMUL), (3, 4), (4, 6))
+    party.dealer.complete(party.dealer.triple(Bilinear(MATMUL), (3, 4), (4, 6)))
 
 
 def ask_trunc(party, bits=16):
-    party.dealer.trunc_pair((3, 5), bits)
+    party.dealer.complete(party.dealer.trunc_pair((3, 5), bits))
 
 
 def forged(deviant, honest_ask, forged_ask, party):
@@ -118,7 +120,7 @@ def test_a_silent_party_times_out_at_the_dealer_naming_it():
             return None
         triple = party.dealer.triple(Bilinear(MUL), (4,), (4,))
         try:
-            return triple.c
+            return party.dealer.complete(triple).c
         except PeerError:
             failed_at[party.rank] = time.monotonic()
             raise
@@ -134,7 +136,7 @@ def test_a_silent_party_times_out_at_the_dealer_naming_it():
 def test_a_party_that_finished_without_asking_is_a_disagreement():
     def program(party):
         if party.rank != 0:
-            party.dealer.triple(Bilinear(MUL), (4,), (4,)).c  # noqa: B018 (wait for the delivery)
+            party.dealer.complete(party.dealer.triple(Bilinear(MUL), (4,), (4,)))  # waits for the delivery
 
     error = _dealer_failure(program, parties=3)
     assert ("party 0 asked for nothing more (it finished); party 1, party 2 asked for triple(mul, (4,), (4,))"
@@ -182,8 +184,8 @@ def honest_suite(x, y, party):
     b = party.share(only(y, party, 0), src=0)
     party.reset_stats()
     out = {
-        "mul": (a * a).reveal(),  # truncation pair, then triple
-        "matmul": (a @ b).reveal(),  # truncation pair, then triple
+        "mul": (a * a).reveal(),  # triple, then truncation pair
+        "matmul": (a @ b).reveal(),  # triple, then truncation pair
         "scaled": (a * 0.25).reveal(),  # truncation pair
         "less": (a < 0).reveal(),  # sign-bit material
     }

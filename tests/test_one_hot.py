@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 import programs
 import smpc
 from conftest import frame, only
-from smpc.mpc.correlated import trusted as dealer_module
+from smpc.mpc.correlated import requests as dealer_requests
 from smpc.mpc.one_hot import lookup, lookups, width_bits
 from smpc.ring.lookup import rotate_rows, rotated_dot
 
@@ -116,10 +116,11 @@ def test_bad_input():
 
 
 def test_dealer_refuses_a_malformed_one_hot_request():
-    for values in ([dealer_module.ONE_HOT, 4, 25], [dealer_module.ONE_HOT, -1, 3], [dealer_module.ONE_HOT, 4]):
+    code = dealer_requests.OneHotRequest.code
+    for values in ([code, 4, 25], [code, -1, 3], [code, 4]):
         with pytest.raises(smpc.ProtocolError, match="malformed one-hot request"):
-            dealer_module._correction([], None, values)
-    assert dealer_module._describe((dealer_module.ONE_HOT, 12, 4)) == "random one-hot rows (12 of 2^4)"
+            dealer_requests.decode(np.array(values, dtype=np.int64))
+    assert dealer_requests.decode(np.array([code, 12, 4])).describe() == "random one-hot rows (12 of 2^4)"
 
 
 @pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])

@@ -52,9 +52,9 @@ def _compute(party, fields, first: np.ndarray, second: np.ndarray, count: int, t
     other = RIGHT if rank == LEFT else LEFT
     x_2 = second if rank == LEFT else first
     masked = party.recv_like(HELPER, (count,)) + x_2
-    size = correction_size(fields)
-    corrections = None if rank == LEFT else (lambda: party.recv_like(HELPER, (size,)))
-    material = expand(fields, party.pair_prg(HELPER), corrections)
+    material = expand(fields, party.pair_prg(HELPER), derived=rank == LEFT)
+    if rank == RIGHT:  # the helper's corrections follow c' on the same channel
+        material.add_corrections(party.recv_like(HELPER, (correction_size(fields),)))
 
     def open_xor(arrays):
         for array in arrays:

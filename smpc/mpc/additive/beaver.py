@@ -9,25 +9,29 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.correlated.source import Triple
 from smpc.mpc.sharing import open_shares
 from smpc.ring.arith import wrapping
 
 
 @wrapping
-def beaver_product(party, x: np.ndarray, y: np.ndarray, op: Bilinear) -> np.ndarray:
+def beaver_product(party, x: np.ndarray, y: np.ndarray, op: Bilinear, triple: Triple | None = None) -> np.ndarray:
     """This party's share of ``op(x, y)`` from its shares ``x`` and ``y``.
 
-    1. Take a triple [a], [b], [c] with c = op(a, b) from the dealer (offline).
+    1. Take a triple [a], [b], [c] with c = op(a, b) from the source (offline); ``triple``: one requested
+       earlier for these shapes, else one is requested now.
     2. Open e = x - a and f = y - b together: one round, |x| + |y| elements to each peer.
-    3. z_i = c_i + op(e, b_i) + op(a_i, f), and party 0 adds op(e, f); by bilinearity
+    3. Complete the triple (the last party receives its c, which the dealer made during step 2).
+    4. z_i = c_i + op(e, b_i) + op(a_i, f), and party 0 adds op(e, f); by bilinearity
        party 0 computes op(e, b_0 + f) + op(a_0, f), two ops like everyone else.
     """
-    triple = party.dealer.triple(op, x.shape, y.shape)
+    if triple is None:
+        triple = party.dealer.triple(op, x.shape, y.shape)
     a, b = triple.a, triple.b
     e, f = open_shares(party, [x - a, y - b], owned=True)
     if party.rank == 0:
         b = b + f
     product = op.apply(e, b)
     product += op.apply(a, f)
-    product += triple.c  # the last party's c arrives from the dealer meanwhile
+    product += party.dealer.complete(triple).c
     return product

@@ -103,6 +103,7 @@ def and_many(party, pairs: list[tuple[BinaryTensor, BinaryTensor]]) -> list[Bina
     opened = open_shares(party, masked, combine=np.bitwise_xor, owned=True)
     results = []
     for index, triple in enumerate(triples):
+        party.dealer.complete(triple)  # the last party's c, made by the dealer during the opening
         e, f = opened[2 * index], opened[2 * index + 1]
         b = triple.b ^ f if party.rank == 0 else triple.b
         results.append(BinaryTensor(party, triple.c ^ (e & b) ^ (triple.a & f)))

@@ -47,7 +47,7 @@ def b2a_packed(party, bits: list[BinaryTensor]) -> np.ndarray:
     n words rather than n per bit."""
     if not 1 <= len(bits) <= 64:
         raise ValueError(f"b2a_packed takes 1 to 64 bits, got {len(bits)}")
-    r_binary, r_arith = party.dealer.dabits((len(bits), *bits[0].shape))
+    r_binary, r_arith = _received(party, party.dealer.dabits((len(bits), *bits[0].shape)))
     packed = np.zeros(bits[0].shape, np.uint64)
     for j, bit in enumerate(bits):
         packed |= ((bit.share ^ r_binary[j]) & np.uint64(1)) << np.uint64(j)
@@ -62,9 +62,15 @@ def b2a_packed(party, bits: list[BinaryTensor]) -> np.ndarray:
 @wrapping
 def b2a(party, bit: BinaryTensor) -> np.ndarray:
     """An arithmetic share of a binary-shared bit (words 0/1), one round with a dabit."""
-    r_binary, r_arith = party.dealer.dabits(bit.shape)
+    r_binary, r_arith = _received(party, party.dealer.dabits(bit.shape))
     c = BinaryTensor(party, bit.share ^ r_binary).reveal()
     share = r_arith * (np.uint64(1) - np.uint64(2) * c)
     if party.rank == 0:
         share += c
     return share
+
+
+def _received(party, dabits) -> tuple[np.ndarray, np.ndarray]:
+    """Both shares of the dabits, completed at once: their XOR shares mask the bits about to be opened."""
+    party.dealer.complete(dabits)
+    return dabits.xor, dabits.arith

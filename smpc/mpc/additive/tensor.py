@@ -53,9 +53,11 @@ class AdditiveTensor(SharedTensor):
         shape = op.output_shape(left.shape, right.shape)
         frac = left.frac_bits + right.frac_bits
         excess = frac - self.party.frac_bits
-        # ask for the truncation pair first: the dealer makes it during the Beaver round
+        # ask for the triple and the truncation pair together: the dealer makes both during the Beaver
+        # round, and the pair is completed (in request order) after the triple, inside its truncation
+        triple = self.party.dealer.triple(op, left.shape, right.shape)
         pair = self.party.dealer.trunc_pair(shape, excess) if excess > 0 else None
-        product = beaver_product(self.party, left.components[0], right.components[0], op)
+        product = beaver_product(self.party, left.components[0], right.components[0], op, triple)
         if pair is None:
             return self._new((product,), frac)
         return self._new((truncate(self.party, product, excess, pair),), self.party.frac_bits)
@@ -81,6 +83,7 @@ class AdditiveTensor(SharedTensor):
         material = party.dealer.sign_material(flat.size, with_product=times_self)
         leader = party.rank == 0
         masked = open_shares(party, [_plus(flat, material["r"])])[0]
+        party.dealer.complete(material)  # the last party's derived fields, made by the dealer during the opening
         plane = msb_plane(masked, material, functools.partial(open_shares, party, combine=np.bitwise_xor), leader)
         opened = open_shares(party, [plane ^ material["s_bits"]], combine=np.bitwise_xor)[0]
         if times_self:
@@ -90,9 +93,10 @@ class AdditiveTensor(SharedTensor):
         return self._new((bit.reshape(self.shape),), 0)
 
     def _random_one_hot(self, count: int, bits: int):
-        """The dealer's random offsets and (through a call) their one-hot rows (offline; :mod:`smpc.mpc.one_hot`)."""
-        offsets, rows = self.party.dealer.random_one_hot(count, bits)
-        return self._new((offsets,), 0), lambda: self._new((rows(),), 0)
+        """The dealer's random offsets and (through a call that completes the material, after the opening of
+        x - r) their one-hot rows (offline; :mod:`smpc.mpc.one_hot`)."""
+        mask = self.party.dealer.random_one_hot(count, bits)
+        return self._new((mask.offsets,), 0), lambda: self._new((self.party.dealer.complete(mask).rows,), 0)
 
     def to_binary(self):
         """This value in binary (XOR) sharing, as a :class:`~smpc.mpc.additive.binary.BinaryTensor`."""

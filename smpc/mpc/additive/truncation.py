@@ -24,9 +24,16 @@ step 3, c_msb * r_msb (a bit each party holds privately), is an oblivious linear
 evaluation prepared offline: party 0 holds a random a, the parties hold shares of
 a * r_msb; online party 0 sends e = c_msb - a and c_msb r_msb = e r_msb + a r_msb.
 Same result and error; 2 rounds (party 1 -> party 0, then party 0 -> party 1).
+
+No switch on the source: each kind of pair carries its own online step, ``pair.truncate(party, x, bits)``
+(:class:`TruncPair` from the trusted dealer, :class:`KnownMaskPair` from the Paillier preprocessing), and
+:func:`truncate` only asks the party's source for a pair. A new source with another kind of pair brings its
+step along in the same way.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,57 +46,77 @@ _TOP = np.uint64(63)
 _LOW_MASK = np.uint64((1 << 63) - 1)
 
 
-@wrapping
 def truncate(party, x: np.ndarray, bits: int, pair=None) -> np.ndarray:
     """This party's share of ``x / 2^bits`` (error below one unit, see module docstring).
 
     ``pair`` is a truncation pair for ``x.shape`` and ``bits`` requested earlier (so
     the dealer makes it while the parties compute); by default one is requested now.
+    The pair runs its own online step (:meth:`TruncPair.truncate` or :meth:`KnownMaskPair.truncate`).
     """
     if bits == 0:
         return x
     if pair is None:
         pair = party.dealer.trunc_pair(x.shape, bits)
-    if isinstance(pair, KnownMaskPair):
-        return _truncate_known_mask(party, x, bits, pair)
-    masked = x + pair.r
-    if party.rank == 0:
-        masked = masked + np.uint64(1 << BIAS_BITS)
-    (c,) = open_shares(party, [masked], owned=True)
-    c_msb = c >> _TOP
-    # [w] = c_msb + [r_msb] - 2 c_msb [r_msb]: XOR of a public bit and a shared bit
-    w = pair.r_msb - np.uint64(2) * c_msb * pair.r_msb
-    y = w * np.uint64(1 << (63 - bits)) - pair.r_low_shifted
-    if party.rank == 0:
-        y += c_msb * np.uint64(1 << (63 - bits)) + ((c & _LOW_MASK) >> np.uint64(bits))
-        y -= np.uint64(1 << (BIAS_BITS - bits))
-    return y
+    return pair.truncate(party, x, bits)
 
 
+@dataclass(eq=False)
+class TruncPair:
+    """One party's shares of a truncation pair nobody knows: r, its top bit and ``(r mod 2^63) >> bits``.
+
+    ``r_msb`` and ``r_low_shifted`` are None at a party that receives them until its source completes the pair,
+    which :meth:`truncate` does after opening c.
+    """
+
+    r: np.ndarray
+    r_msb: np.ndarray | None
+    r_low_shifted: np.ndarray | None
+
+    @wrapping
+    def truncate(self, party, x: np.ndarray, bits: int) -> np.ndarray:
+        """Steps 1-4, c opened to every party (one round)."""
+        masked = x + self.r
+        if party.rank == 0:
+            masked = masked + np.uint64(1 << BIAS_BITS)
+        (c,) = open_shares(party, [masked], owned=True)
+        party.dealer.complete(self)  # the last party's r_msb, r_low_shifted: made by the dealer during the opening
+        c_msb = c >> _TOP
+        # [w] = c_msb + [r_msb] - 2 c_msb [r_msb]: XOR of a public bit and a shared bit
+        w = self.r_msb - np.uint64(2) * c_msb * self.r_msb
+        y = w * np.uint64(1 << (63 - bits)) - self.r_low_shifted
+        if party.rank == 0:
+            y += c_msb * np.uint64(1 << (63 - bits)) + ((c & _LOW_MASK) >> np.uint64(bits))
+            y -= np.uint64(1 << (BIAS_BITS - bits))
+        return y
+
+
+@dataclass(eq=False)
 class KnownMaskPair:
     """A two-party truncation pair whose mask r party 1 drew alone (party 0's shares of r and
     its parts are 0), with the shares of one oblivious product ``ole_a * r_msb`` (party 0 holds
     the random ``ole_a``; party 1 holds None there)."""
 
-    def __init__(self, r, r_msb, r_low_shifted, ole_a, ole_share):
-        self.r, self.r_msb, self.r_low_shifted = r, r_msb, r_low_shifted
-        self.ole_a, self.ole_share = ole_a, ole_share
+    r: np.ndarray
+    r_msb: np.ndarray
+    r_low_shifted: np.ndarray
+    ole_a: np.ndarray | None
+    ole_share: np.ndarray
 
-
-@wrapping
-def _truncate_known_mask(party, x: np.ndarray, bits: int, pair: KnownMaskPair) -> np.ndarray:
-    """Steps 1-4 with c opened to party 0 only (party 1 knows r); see the module docstring."""
-    if party.world_size != 2:
-        raise ProtocolError("a truncation pair with a known mask needs exactly two parties")
-    scale = np.uint64(1 << (63 - bits))
-    if party.rank == 1:
-        party.send(0, x + pair.r)  # x_1 + r: uniform to party 0
-        e = party.recv_like(0, x.shape)  # c_msb - a: uniform to party 1
-        # party 1's share of w = c_msb + r_msb - 2 c_msb r_msb, with c_msb r_msb = e r_msb + a r_msb
-        w = pair.r_msb - np.uint64(2) * (e * pair.r_msb + pair.ole_share)
-        return w * scale - pair.r_low_shifted
-    c = x + np.uint64(1 << BIAS_BITS) + party.recv_like(1, x.shape)
-    c_msb = c >> _TOP
-    party.send(1, c_msb - pair.ole_a)
-    w = c_msb - np.uint64(2) * pair.ole_share
-    return w * scale + ((c & _LOW_MASK) >> np.uint64(bits)) - np.uint64(1 << (BIAS_BITS - bits))
+    @wrapping
+    def truncate(self, party, x: np.ndarray, bits: int) -> np.ndarray:
+        """Steps 1-4 with c opened to party 0 only (party 1 knows r); see the module docstring."""
+        if party.world_size != 2:
+            raise ProtocolError("a truncation pair with a known mask needs exactly two parties")
+        party.dealer.complete(self)  # made whole offline: nothing to receive
+        scale = np.uint64(1 << (63 - bits))
+        if party.rank == 1:
+            party.send(0, x + self.r)  # x_1 + r: uniform to party 0
+            e = party.recv_like(0, x.shape)  # c_msb - a: uniform to party 1
+            # party 1's share of w = c_msb + r_msb - 2 c_msb r_msb, with c_msb r_msb = e r_msb + a r_msb
+            w = self.r_msb - np.uint64(2) * (e * self.r_msb + self.ole_share)
+            return w * scale - self.r_low_shifted
+        c = x + np.uint64(1 << BIAS_BITS) + party.recv_like(1, x.shape)
+        c_msb = c >> _TOP
+        party.send(1, c_msb - self.ole_a)
+        w = c_msb - np.uint64(2) * self.ole_share
+        return w * scale + ((c & _LOW_MASK) >> np.uint64(bits)) - np.uint64(1 << (BIAS_BITS - bits))

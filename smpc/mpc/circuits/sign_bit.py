@@ -32,6 +32,7 @@ from typing import Callable
 
 import numpy as np
 
+from smpc.exceptions import ProtocolError
 from smpc.ring.arith import wrapping
 from smpc.ring.bitslice import WORD_BITS, plane_to_bits, plane_words, to_bit_planes
 
@@ -82,33 +83,42 @@ def correction_size(fields: list[Field]) -> int:
 
 
 class Material:
-    """One computing party's shares of the randomness; derived fields may still be in transit."""
+    """One computing party's shares of the randomness, by field name (plain arrays, no I/O).
 
-    def __init__(self, fields: list[Field], values: dict[str, np.ndarray], corrections=None):
+    A party that receives corrections has no derived field until :meth:`add_corrections`; reading one before
+    raises a :class:`ProtocolError`.
+    """
+
+    def __init__(self, fields: list[Field], values: dict[str, np.ndarray]):
         self._fields = fields
         self._values = values
-        self._corrections = corrections  # a callable giving the flat correction, for the last party
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._values and self._corrections is not None:
-            flat = self._corrections()
-            self._corrections = None
-            offset = 0
-            for f in self._fields:
-                if f.derived:
-                    size = int(np.prod(f.shape))
-                    self._values[f.name] = flat[offset : offset + size].reshape(f.shape)
-                    offset += size
+        if name not in self._values:
+            if any(f.name == name for f in self._fields):
+                raise ProtocolError(f"sign-bit field {name!r} is derived and its correction was not received yet "
+                                    f"(complete the material first)")
+            raise KeyError(name)
         return self._values[name]
 
+    def add_corrections(self, flat: np.ndarray) -> None:
+        """Take the derived fields from the flat correction (views into ``flat``, in layout order)."""
+        size = correction_size(self._fields)
+        if flat.shape != (size,):
+            raise ProtocolError(f"sign-bit corrections of shape {flat.shape}, expected ({size},)")
+        offset = 0
+        for f in self._fields:
+            if f.derived:
+                size = int(np.prod(f.shape))
+                self._values[f.name] = flat[offset : offset + size].reshape(f.shape)
+                offset += size
 
-def expand(fields: list[Field], prg, corrections: Callable[[], np.ndarray] | None) -> Material:
-    """A party's material: every field from ``prg``, except derived ones when ``corrections`` is given."""
-    values = {}
-    for f in fields:
-        if corrections is None or not f.derived:
-            values[f.name] = prg.random_ring(f.shape)
-    return Material(fields, values, corrections)
+
+def expand(fields: list[Field], prg, derived: bool = True) -> Material:
+    """A party's material: every field from ``prg``, the derived ones too unless ``derived`` is False (the party
+    that receives corrections: see :meth:`Material.add_corrections`)."""
+    values = {f.name: prg.random_ring(f.shape) for f in fields if derived or not f.derived}
+    return Material(fields, values)
 
 
 @wrapping

@@ -21,8 +21,11 @@ Truncation pairs (see :mod:`smpc.mpc.additive.truncation`): party 1 draws the ma
 oblivious product a * r_msb for the online step, made by steps 2-4 with a single operand.
 
 Everything here runs inside ``party.offline()``: its time and bytes are offline; nothing reaches a
-third endpoint. Comparisons need binary triples and sign-bit material, which this dealer does not make
-(they would cost one Paillier product per bit): they raise :class:`ProtocolError`.
+third endpoint. The material is whole when a request returns (the protocol's later
+:meth:`~smpc.mpc.correlated.source.CorrelatedSource.complete` receives nothing). Comparisons need binary
+triples and sign-bit material, which this source does not make (they would cost one Paillier product per
+bit): they are not in its ``provides``, and asking for them (or for a conv2d triple) raises
+:class:`~smpc.mpc.correlated.source.UnsupportedMaterial`, a :class:`ProtocolError`.
 """
 
 from __future__ import annotations
@@ -36,35 +39,38 @@ from gmpy2 import mpz
 from smpc.exceptions import PeerError, ProtocolError
 from smpc.he import paillier
 from smpc.he.multiexp import multiexp
-from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
-from smpc.mpc.correlated.trusted import Triple
 from smpc.mpc.additive.truncation import KnownMaskPair
+from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
+from smpc.mpc.correlated.source import CorrelatedSource, Triple, UnsupportedMaterial
 from smpc.ring.arith import wrapping
 
 STATISTICAL_BITS = 40  # masks hide every revealed sum up to a statistical distance of 2^-40
 KEY_OWNER, EVALUATOR = 0, 1
 _RING = 1 << 64
-_UNSUPPORTED = ("dealer='paillier' makes arithmetic triples and truncation pairs only; {what} need "
-                "dealer='trusted' (or protocol='aby3')")
 
 
-class PaillierDealerClient:
+class PaillierDealerClient(CorrelatedSource):
     """The correlated-randomness source of two parties that share no dealer (see the module docstring)."""
+
+    name = "dealer='paillier'"
+    provides = frozenset({"triple", "trunc_pair"})
+    unsupported_advice = ("dealer='paillier' makes arithmetic triples (mul, matmul) and truncation pairs only; "
+                          "{what} need dealer='trusted' (or protocol='aby3')")
 
     def __init__(self, party, key_bits: int = 2048):
         if party.world_size != 2:
             raise ProtocolError(f"dealer='paillier' runs with exactly 2 parties, got {party.world_size}")
+        super().__init__()
         self.party = party
         self.key_bits = key_bits
         self._public = None
         self._private = None
-        self.requests = 0
 
     # --- the correlated-randomness interface ------------------------------------------------------
     def triple(self, op: Bilinear, shape_x: tuple, shape_y: tuple) -> Triple:
         """This party's shares of a triple with ``c = op(a, b)`` (element-wise or matrix product)."""
         if op.code not in (MUL, MATMUL):
-            raise ProtocolError(_UNSUPPORTED.format(what=f"{op.name} triples"))
+            raise UnsupportedMaterial(self, "triple", what=f"{op.name} triples")
         shape_z = op.output_shape(shape_x, shape_y)
         with self.party.offline():
             self._ensure_keys()
@@ -84,8 +90,7 @@ class PaillierDealerClient:
                 cross = _cross_terms(op, enc_a, enc_b, a, b, self._public.nsquare)
                 mask = self._send_masked(cross.reshape(-1).tolist(), bound)
                 c = _ring_sub(local, mask.reshape(shape_z))
-            self.requests += 1
-        return Triple(a, b, c)
+        return self._track(Triple(a, b, c), f"triple({op.name}, {tuple(shape_x)}, {tuple(shape_y)})")
 
     def trunc_pair(self, shape: tuple, bits: int) -> KnownMaskPair:
         """A truncation pair whose mask party 1 draws, with the oblivious product a * r_msb."""
@@ -108,20 +113,7 @@ class PaillierDealerClient:
                 products = [c if bit else one for c, bit in zip(ciphers, r_msb.reshape(-1).tolist())]
                 mask = self._send_masked(products, _RING)
                 pair = KnownMaskPair(r, r_msb, low, None, _ring_sub(np.zeros(shape, np.uint64), mask.reshape(shape)))
-            self.requests += 1
-        return pair
-
-    def binary_triple(self, shape: tuple):
-        raise ProtocolError(_UNSUPPORTED.format(what="binary triples (comparisons, A2B)"))
-
-    def dabits(self, shape: tuple):
-        raise ProtocolError(_UNSUPPORTED.format(what="dabits (B2A)"))
-
-    def sign_material(self, count: int, with_product: bool = False):
-        raise ProtocolError(_UNSUPPORTED.format(what="comparisons (sign bits)"))
-
-    def random_one_hot(self, count: int, bits: int):
-        raise ProtocolError(_UNSUPPORTED.format(what="random one-hot rows (private token ids, table lookups)"))
+        return self._track(pair, f"truncation pair ({bits} bits, {shape})")
 
     # --- key set-up -------------------------------------------------------------------------------
     def _ensure_keys(self) -> None:

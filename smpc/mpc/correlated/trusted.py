@@ -20,174 +20,150 @@ about the same (a hash frame is 60 bytes) and lets the dealer say what each aske
 The dealer waits for the last party's request as long as the parties compute, then for
 the others' with the run's timeout; at the end it reads every party's remaining frames
 until it finishes, so an extra request is caught too. All of this is offline traffic.
+
+Requests are the typed messages of :mod:`.requests` (each validates itself, describes
+itself and knows its answer). On the party side, :class:`TrustedDealerClient` implements
+:class:`~smpc.mpc.correlated.source.CorrelatedSource`: the last party's corrections are
+received only in :meth:`~smpc.mpc.correlated.source.CorrelatedSource.complete`, in request
+order, where the protocol code calls it.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Callable
 
 import numpy as np
 
 from smpc.exceptions import PeerError, PeerFinished, PeerTimeoutError, ProtocolError
-from smpc.mpc.circuits import sign_bit
+from smpc.mpc.additive.truncation import TruncPair
 from smpc.mpc.bilinear import Bilinear
-from smpc.mpc.one_hot import MAX_ONE_HOT_BITS, one_hot_rows
-from smpc.ring.arith import wrapping
-
-TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN, ONE_HOT = 1, 2, 3, 4, 5, 6
-MAX_ELEMENTS = 1 << 31
-MAX_NDIM = 16
-MAX_REQUEST_VALUES = 64
+from smpc.mpc.circuits import sign_bit
+from smpc.mpc.correlated.requests import (MAX_REQUEST_VALUES, BinaryTripleRequest, DabitsRequest, OneHotRequest,
+                                          Request, SignRequest, TripleRequest, TruncRequest, decode)
+from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, M, OneHotMask, Triple
 
 
-class _Delivery:
-    """A correction the dealer will send: received on first use, in request order."""
+class TrustedDealerClient(CorrelatedSource):
+    """The party side of the trusted dealer: every kind of material, seed-compressed.
 
-    def __init__(self, client: "TrustedDealerClient", shape: tuple, split: bool):
-        self._client = client
-        self.shape = shape
-        self.split = split  # deliver (value[0], value[1]) rather than value
-        self.value = None
-
-    def get(self):
-        while self.value is None:
-            self._client._receive_next()
-        return self.value
-
-
-class Triple:
-    """One party's shares of a Beaver triple ``c = op(a, b)``; ``c`` may still be in transit."""
-
-    def __init__(self, a: np.ndarray, b: np.ndarray, c: np.ndarray | _Delivery):
-        self.a, self.b, self._c = a, b, c
-
-    @property
-    def c(self) -> np.ndarray:
-        return self._c if isinstance(self._c, np.ndarray) else self._c.get()
-
-
-class TruncPair:
-    """One party's shares for exact truncation: ``r``, its top bit, and ``(r mod 2^63) >> bits``."""
-
-    def __init__(self, r: np.ndarray, rest: tuple[np.ndarray, np.ndarray] | _Delivery):
-        self.r, self._rest = r, rest
-
-    @property
-    def r_msb(self) -> np.ndarray:
-        return self._parts()[0]
-
-    @property
-    def r_low_shifted(self) -> np.ndarray:
-        return self._parts()[1]
-
-    def _parts(self):
-        return self._rest if isinstance(self._rest, tuple) else self._rest.get()
-
-
-class TrustedDealerClient:
-    """The party side of the trusted dealer (the correlated-randomness source interface).
-
-    Every request is announced to the dealer by every party and returns at once: the
-    last party's corrections are received when first used, so the dealer computes
-    while the parties open their masked values, and a caller may ask for a truncation
-    pair ahead of the product that needs it. ``requests`` counts the requests sent.
+    Every request is announced to the dealer by every party and returns at once; the
+    last party's corrections are received by :meth:`complete`, so the dealer computes
+    while the parties open their masked values. ``requests`` counts the requests sent.
     """
 
+    name = "dealer='trusted'"
+    provides = frozenset(KINDS)
+
     def __init__(self, party):
+        super().__init__()
         self.party = party
         self._prg = party.pair_prg(party.dealer_endpoint)
         self._is_last = party.rank == party.world_size - 1
-        self._pending: list[_Delivery] = []
-        self.requests = 0
 
     def triple(self, op: Bilinear, shape_x: tuple, shape_y: tuple) -> Triple:
-        """This party's shares of a triple with ``c = op(a, b)`` (offline)."""
-        shape_z = op.output_shape(shape_x, shape_y)
+        """This party's shares of a triple with ``c = op(a, b)`` (offline); the last party's c comes at completion."""
+        request = TripleRequest(op, shape_x, shape_y)
         with self.party.offline():
-            self._ask([TRIPLE, *op.encode(), *_shape_code(shape_x), *_shape_code(shape_y)])
-            a = self._prg.random_ring(shape_x)
-            b = self._prg.random_ring(shape_y)
-            c = self._expect(shape_z, split=False) if self._is_last else self._prg.random_ring(shape_z)
-        return Triple(a, b, c)
+            self._ask(request)
+            a = self._prg.random_ring(request.shape_x)
+            b = self._prg.random_ring(request.shape_y)
+            c = None if self._is_last else self._prg.random_ring(request.reply_shape)
+        return self._issue(Triple(a, b, c), request, _fill_c)
 
     def trunc_pair(self, shape: tuple, bits: int) -> TruncPair:
-        """This party's shares of a truncation pair for ``bits`` (offline)."""
-        shape = tuple(shape)
+        """This party's shares of a truncation pair for ``bits`` (offline); the last party's r_msb and
+        r_low_shifted come at completion."""
+        request = TruncRequest(shape, bits)
         with self.party.offline():
-            self._ask([TRUNC, bits, *_shape_code(shape)])
-            r = self._prg.random_ring(shape)
+            self._ask(request)
+            r = self._prg.random_ring(request.shape)
             if self._is_last:
-                rest = self._expect((2, *shape), split=True)
+                pair = TruncPair(r, None, None)
             else:
-                rest = (self._prg.random_ring(shape), self._prg.random_ring(shape))
-        return TruncPair(r, rest)
+                pair = TruncPair(r, self._prg.random_ring(request.shape), self._prg.random_ring(request.shape))
+        return self._issue(pair, request, _fill_trunc)
 
     def binary_triple(self, shape: tuple) -> Triple:
-        """This party's XOR shares of words a, b and c = a & b (offline)."""
-        shape = tuple(shape)
+        """This party's XOR shares of words a, b and c = a & b (offline); the last party's c comes at completion."""
+        request = BinaryTripleRequest(shape)
         with self.party.offline():
-            self._ask([BINARY_TRIPLE, *_shape_code(shape)])
-            a = self._prg.random_ring(shape)
-            b = self._prg.random_ring(shape)
-            c = self._expect(shape, split=False) if self._is_last else self._prg.random_ring(shape)
-        return Triple(a, b, c)
+            self._ask(request)
+            a = self._prg.random_ring(request.shape)
+            b = self._prg.random_ring(request.shape)
+            c = None if self._is_last else self._prg.random_ring(request.shape)
+        return self._issue(Triple(a, b, c), request, _fill_c)
 
-    def dabits(self, shape: tuple):
-        """Random bits shared twice: ``(xor_share, additive_share)``, the first 0/1 words (offline)."""
-        shape = tuple(shape)
+    def dabits(self, shape: tuple) -> Dabits:
+        """Random bits shared twice (offline); the last party's come whole at completion."""
+        request = DabitsRequest(shape)
         with self.party.offline():
-            self._ask([DABITS, *_shape_code(shape)])
+            self._ask(request)
             if self._is_last:
-                return self._expect((2, *shape), split=True).get()
-            return self._prg.random_bits(shape), self._prg.random_ring(shape)
+                bits = Dabits(None, None)
+            else:
+                bits = Dabits(self._prg.random_bits(request.shape), self._prg.random_ring(request.shape))
+        return self._issue(bits, request, _fill_dabits)
 
     def sign_material(self, count: int, with_product: bool = False) -> sign_bit.Material:
-        """Randomness for the sign bit of ``count`` elements (see :mod:`smpc.mpc.circuits.sign_bit`; offline).
+        """Randomness for the sign bit of ``count`` elements (see :mod:`smpc.mpc.circuits.sign_bit`; offline);
+        the last party's derived fields come at completion.
 
         ``with_product``: also shares of r * s, so x * msb(x) needs no multiplication.
         """
-        fields = sign_bit.layout(count, with_mask=True, with_arith_bit=True, with_product=with_product)
+        request = SignRequest(count, with_product)
         with self.party.offline():
-            self._ask([SIGN, count, int(with_product)])
-            if self._is_last:
-                delivery = self._expect((sign_bit.correction_size(fields),), split=False)
-                return sign_bit.expand(fields, self._prg, delivery.get)
-            return sign_bit.expand(fields, self._prg, None)
+            self._ask(request)
+            material = sign_bit.expand(request.fields(), self._prg, derived=not self._is_last)
+        return self._issue(material, request, sign_bit.Material.add_corrections)
 
-    def random_one_hot(self, count: int, bits: int) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
-        """Shares of ``count`` random offsets r (uniform mod 2^bits) and, through a call, of their one-hot rows
-        (count, 2^bits) (offline). Every party expands its r from its PRG (the dealer adds them up); the last
-        party's rows are a correction of count 2^bits words received at that call, after the opening of x - r."""
+    def random_one_hot(self, count: int, bits: int) -> OneHotMask:
+        """Shares of ``count`` random offsets r (uniform mod 2^bits) and of their one-hot rows (count, 2^bits)
+        (offline). Every party expands its r from its PRG (the dealer adds them up); the last party's rows are a
+        correction of count 2^bits words received at completion, after the opening of x - r."""
+        request = OneHotRequest(count, bits)
         with self.party.offline():
-            self._ask([ONE_HOT, count, bits])
-            offsets = self._prg.random_ring((count,))
-            if self._is_last:
-                return offsets, self._expect((count, 1 << bits), split=False).get
-            rows = self._prg.random_ring((count, 1 << bits))
-            return offsets, lambda: rows
+            self._ask(request)
+            offsets = self._prg.random_ring((request.count,))
+            rows = None if self._is_last else self._prg.random_ring(request.reply_shape)
+        return self._issue(OneHotMask(offsets, rows), request, _fill_rows)
 
-    def _ask(self, values: list[int]) -> None:
+    def _ask(self, request: Request) -> None:
         """Tell the dealer what this party needs next (every party does; only the last waits for a reply)."""
-        self.requests += 1
-        self.party.send(self.party.dealer_endpoint, np.array(values, dtype=np.int64))
+        self.party.send(self.party.dealer_endpoint, request.encode())
 
-    def _expect(self, reply_shape: tuple, split: bool) -> _Delivery:
-        delivery = _Delivery(self, reply_shape, split)
-        self._pending.append(delivery)
-        return delivery
+    def _issue(self, material: M, request: Request, fill: Callable) -> M:
+        """Track ``material``; at the last party its completion receives the correction and ``fill``s it in."""
+        receive = functools.partial(self._receive, material, request.reply_shape, fill) if self._is_last else None
+        return self._track(material, request.describe(), receive)
 
-    def _receive_next(self) -> None:
-        delivery = self._pending.pop(0)
+    def _receive(self, material, shape: tuple, fill: Callable) -> None:
+        """Receive the dealer's next correction (it must have ``shape``) and ``fill`` it into ``material``."""
         party = self.party
         with party.offline():
             # twice the run's timeout: the dealer may first wait up to one timeout for the
             # other parties' requests, and must be the one to name a silent party
             value = party.recv(party.dealer_endpoint, timeout=2 * party.timeout)
-        if value.shape != delivery.shape or value.dtype != np.uint64:
-            raise PeerError(-1, f"the dealer sent {value.dtype}{list(value.shape)}, "
-                                f"expected uint64{list(delivery.shape)}")
-        delivery.value = (value[0], value[1]) if delivery.split else value
+        if value.shape != shape or value.dtype != np.uint64:
+            raise PeerError(-1, f"the dealer sent {value.dtype}{list(value.shape)}, expected uint64{list(shape)}")
+        fill(material, value)
+
+
+def _fill_c(triple: Triple, value: np.ndarray) -> None:
+    triple.c = value
+
+
+def _fill_trunc(pair: TruncPair, value: np.ndarray) -> None:
+    pair.r_msb, pair.r_low_shifted = value[0], value[1]
+
+
+def _fill_dabits(bits: Dabits, value: np.ndarray) -> None:
+    bits.xor, bits.arith = value[0], value[1]
+
+
+def _fill_rows(mask: OneHotMask, value: np.ndarray) -> None:
+    mask.rows = value
 
 
 def serve(dealer) -> dict:
@@ -209,10 +185,10 @@ def serve(dealer) -> dict:
             # reveal to it, say) and the dealer has nothing left to give: wait untimed
             _check_agreement(dealer, served + 1, None, timeout=None)
             return {"requests": served}
-        values = _parse_request(request)
-        _check_agreement(dealer, served + 1, tuple(values), timeout=dealer.timeout)
+        parsed = decode(request)  # the last party's request, checked whole before anything is made
+        _check_agreement(dealer, served + 1, tuple(request.tolist()), timeout=dealer.timeout)
         with dealer.offline():
-            correction = _correction(prgs, dealer.prg, values)
+            correction = parsed.make(prgs, dealer.prg)
         dealer.send(last, correction)
         served += 1
 
@@ -261,177 +237,6 @@ def _describe(ask: tuple | str | None) -> str:
     if isinstance(ask, str):
         return ask
     try:
-        return _describe_values(list(ask))
-    except (ProtocolError, ValueError):
+        return decode(np.array(ask, dtype=np.int64)).describe()
+    except ProtocolError:
         return f"a malformed request ({len(ask)} values)"
-
-
-def _describe_values(values: list[int]) -> str:
-    kind, rest = values[0], values[1:]
-    if kind == TRIPLE:
-        op, rest = Bilinear.decode(rest)
-        shape_x, rest = _parse_shape(rest)
-        shape_y, rest = _parse_shape(rest)
-        _expect_end(rest)
-        params = f" {list(op.params)}" if op.params else ""
-        return f"triple({op.name}{params}, {shape_x}, {shape_y})"
-    if kind == TRUNC and rest:
-        shape, end = _parse_shape(rest[1:])
-        _expect_end(end)
-        return f"truncation pair ({rest[0]} bits, {shape})"
-    if kind in (BINARY_TRIPLE, DABITS):
-        shape, end = _parse_shape(rest)
-        _expect_end(end)
-        return f"{'binary triple' if kind == BINARY_TRIPLE else 'dabits'} {shape}"
-    if kind == SIGN and len(rest) == 2:
-        return f"sign-bit material ({rest[0]} elements{', with product' if rest[1] else ''})"
-    if kind == ONE_HOT and len(rest) == 2:
-        return f"random one-hot rows ({rest[0]} of 2^{rest[1]})"
-    raise ProtocolError("malformed dealer request")
-
-
-def _correction(prgs, own_prg, values: list[int]) -> np.ndarray:
-    """What the last party gets for the (parsed, agreed) request ``values``."""
-    kind, rest = values[0], values[1:]
-    if kind == TRIPLE:
-        return _make_triple(prgs, rest)
-    if kind == TRUNC:
-        return _make_trunc(prgs, rest)
-    if kind == BINARY_TRIPLE:
-        return _make_binary_triple(prgs, rest)
-    if kind == DABITS:
-        return _make_dabits(prgs, own_prg, rest)
-    if kind == ONE_HOT:
-        return _make_one_hot(prgs, rest)
-    return _make_sign(prgs, rest)
-
-
-@wrapping
-def _make_triple(prgs, values: list[int]) -> np.ndarray:
-    op, rest = Bilinear.decode(values)
-    shape_x, rest = _parse_shape(rest)
-    shape_y, rest = _parse_shape(rest)
-    _expect_end(rest)
-    shape_z = op.output_shape(shape_x, shape_y)
-    _check_size(shape_z)
-    a = np.zeros(shape_x, np.uint64)
-    b = np.zeros(shape_y, np.uint64)
-    c_others = np.zeros(shape_z, np.uint64)
-    for index, prg in enumerate(prgs):
-        a += prg.random_ring(shape_x)
-        b += prg.random_ring(shape_y)
-        if index < len(prgs) - 1:
-            c_others += prg.random_ring(shape_z)
-    return op.apply(a, b) - c_others
-
-
-@wrapping
-def _make_trunc(prgs, values: list[int]) -> np.ndarray:
-    if len(values) < 2 or not 0 < values[0] < 63:
-        raise ProtocolError("malformed truncation request")
-    bits = values[0]
-    shape, rest = _parse_shape(values[1:])
-    _expect_end(rest)
-    r = np.zeros(shape, np.uint64)
-    others = np.zeros((2, *shape), np.uint64)
-    for index, prg in enumerate(prgs):
-        r += prg.random_ring(shape)
-        if index < len(prgs) - 1:
-            others[0] += prg.random_ring(shape)
-            others[1] += prg.random_ring(shape)
-    low_mask = np.uint64((1 << 63) - 1)
-    out = np.empty((2, *shape), np.uint64)
-    out[0] = r >> np.uint64(63)
-    out[1] = (r & low_mask) >> np.uint64(bits)
-    return out - others
-
-
-def _make_binary_triple(prgs, values: list[int]) -> np.ndarray:
-    """XOR-shared words a, b and c = a & b; returns the last party's c."""
-    shape, rest = _parse_shape(values)
-    _expect_end(rest)
-    a = np.zeros(shape, np.uint64)
-    b = np.zeros(shape, np.uint64)
-    c_others = np.zeros(shape, np.uint64)
-    for index, prg in enumerate(prgs):
-        a ^= prg.random_ring(shape)
-        b ^= prg.random_ring(shape)
-        if index < len(prgs) - 1:
-            c_others ^= prg.random_ring(shape)
-    return (a & b) ^ c_others
-
-
-@wrapping
-def _make_dabits(prgs, own_prg, values: list[int]) -> np.ndarray:
-    """Random bits r shared twice, XOR (bit 0 of a word) and additively; the last party's pair."""
-    shape, rest = _parse_shape(values)
-    _expect_end(rest)
-    r = own_prg.random_bits(shape)
-    out = np.empty((2, *shape), np.uint64)
-    out[0], out[1] = r, r
-    for prg in prgs[:-1]:
-        out[0] ^= prg.random_bits(shape)
-        out[1] -= prg.random_ring(shape)
-    return out
-
-
-def _make_sign(prgs, values: list[int]) -> np.ndarray:
-    """The last party's corrections for the sign-bit circuit on ``values[0]`` elements."""
-    if len(values) != 2 or values[0] < 0 or values[1] not in (0, 1):
-        raise ProtocolError("malformed sign-bit request")
-    _check_size((values[0],))
-    fields = sign_bit.layout(values[0], with_mask=True, with_arith_bit=True, with_product=bool(values[1]))
-    return sign_bit.deal(fields, prgs)
-
-
-@wrapping
-def _make_one_hot(prgs, values: list[int]) -> np.ndarray:
-    """The last party's share of the one-hot rows of r = the sum of every party's PRG offsets."""
-    if len(values) != 2 or values[0] < 0 or not 0 <= values[1] <= MAX_ONE_HOT_BITS:
-        raise ProtocolError("malformed one-hot request")
-    count, bits = values
-    _check_size((count, 1 << bits))
-    offsets = np.zeros(count, np.uint64)
-    for prg in prgs:
-        offsets += prg.random_ring((count,))
-    rows = one_hot_rows(offsets, bits)
-    for prg in prgs[:-1]:
-        rows -= prg.random_ring((count, 1 << bits))
-    return rows
-
-
-def _parse_request(request: np.ndarray) -> list[int]:
-    if request.dtype != np.int64 or request.ndim != 1 or not 2 <= request.size <= MAX_REQUEST_VALUES:
-        raise ProtocolError("malformed dealer request")
-    values = [int(v) for v in request]
-    if values[0] not in (TRIPLE, TRUNC, BINARY_TRIPLE, DABITS, SIGN, ONE_HOT):
-        raise ProtocolError(f"unknown dealer request type {values[0]}")
-    return values
-
-
-def _shape_code(shape: tuple) -> list[int]:
-    return [len(shape), *shape]
-
-
-def _parse_shape(values: list[int]) -> tuple[tuple[int, ...], list[int]]:
-    if not values or not 0 <= values[0] <= MAX_NDIM or len(values) < 1 + values[0]:
-        raise ProtocolError("malformed shape in dealer request")
-    ndim = values[0]
-    shape = tuple(values[1 : 1 + ndim])
-    if any(d < 0 for d in shape):
-        raise ProtocolError("negative dimension in dealer request")
-    _check_size(shape)
-    return shape, values[1 + ndim :]
-
-
-def _check_size(shape: tuple) -> None:
-    count = 1
-    for dim in shape:
-        count *= dim
-    if count > MAX_ELEMENTS:
-        raise ProtocolError(f"dealer request for {count} elements exceeds the limit of {MAX_ELEMENTS}")
-
-
-def _expect_end(rest: list[int]) -> None:
-    if rest:
-        raise ProtocolError("trailing values in dealer request")

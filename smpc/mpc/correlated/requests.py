@@ -1,0 +1,405 @@
+"""The trusted dealer's requests: one frozen dataclass per kind of material, with its wire form and its answer.
+
+A request travels as a short int64 vector ``[type code, fields...]`` (shapes as ``ndim, *dims``), at most
+:data:`MAX_REQUEST_VALUES` values. Every request type knows:
+
+* :meth:`Request.encode` and, through :func:`decode`, how to read itself back: a peer's message is checked
+  whole (dtype, length, type code, every field, trailing values, sizes against :data:`MAX_ELEMENTS` and
+  :data:`MAX_NDIM`) before the dealer allocates anything, and anything else is a :class:`ProtocolError`;
+* :meth:`Request.describe`: the request in words, from its public fields only (for error messages);
+* :attr:`Request.reply_shape`: the uint64 correction the last party receives;
+* :meth:`Request.make`: the dealer's side, that correction from the PRGs it shares with every party.
+
+The parties build the same objects, so their arguments are checked by the same code before anything is sent.
+:data:`REQUEST_TYPES` maps type codes to classes; :func:`decode` is the only reader.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from smpc.exceptions import ProtocolError
+from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.circuits import sign_bit
+from smpc.mpc.one_hot import MAX_ONE_HOT_BITS, one_hot_rows
+from smpc.ring.arith import wrapping
+
+MAX_ELEMENTS = 1 << 31  # per shape in a request
+MAX_NDIM = 16
+MAX_REQUEST_VALUES = 64
+_LOW_MASK = np.uint64((1 << 63) - 1)
+
+
+class Request(ABC):
+    """One request to the trusted dealer (subclasses are frozen dataclasses that validate on construction)."""
+
+    code: ClassVar[int]
+
+    def encode(self) -> np.ndarray:
+        """The wire form: an int64 vector ``[code, fields...]``."""
+        return np.array([self.code, *self._values()], dtype=np.int64)
+
+    @abstractmethod
+    def _values(self) -> list[int]:
+        """The fields as integers, in wire order."""
+
+    @classmethod
+    @abstractmethod
+    def _parse(cls, values: list[int]) -> "Request":
+        """The request from its fields (everything after the type code); raises :class:`ProtocolError`."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The request in words (public fields only)."""
+
+    @property
+    @abstractmethod
+    def reply_shape(self) -> tuple[int, ...]:
+        """The shape of the uint64 correction the last party receives."""
+
+    @abstractmethod
+    def make(self, prgs: list, own_prg) -> np.ndarray:
+        """The dealer's side: the last party's correction (``prgs[i]``: the PRG shared with party ``i``;
+        ``own_prg``: the dealer's private CSPRNG)."""
+
+
+def decode(message) -> Request:
+    """The request a party sent, validated in full before anything is allocated; :class:`ProtocolError` if malformed."""
+    if not isinstance(message, np.ndarray) or message.dtype != np.int64 or message.ndim != 1:
+        raise ProtocolError(f"malformed dealer request ({_format(message)}): expected an int64 vector")
+    if not 1 <= message.size <= MAX_REQUEST_VALUES:
+        raise ProtocolError(f"malformed dealer request of {message.size} values: expected 1 to {MAX_REQUEST_VALUES}")
+    values = message.tolist()
+    kind = REQUEST_TYPES.get(values[0])
+    if kind is None:
+        raise ProtocolError(f"unknown dealer request type {values[0]}")
+    return kind._parse(values[1:])
+
+
+def _format(message) -> str:
+    if isinstance(message, np.ndarray):
+        return f"{message.dtype}{list(message.shape)}"
+    return type(message).__name__
+
+
+# --- the request types ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TripleRequest(Request):
+    """A Beaver triple with ``c = op(a, b)``, ``a`` of ``shape_x`` and ``b`` of ``shape_y``."""
+
+    op: Bilinear
+    shape_x: tuple[int, ...]
+    shape_y: tuple[int, ...]
+    code: ClassVar[int] = 1
+
+    def __post_init__(self):
+        _set_shape(self, "shape_x", "triple")
+        _set_shape(self, "shape_y", "triple")
+        _check_elements(self.reply_shape, "triple")
+
+    def _values(self) -> list[int]:
+        return [*self.op.encode(), *_shape_values(self.shape_x), *_shape_values(self.shape_y)]
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "TripleRequest":
+        try:
+            op, rest = Bilinear.decode(values)
+        except ValueError as exc:
+            raise ProtocolError(f"malformed triple request: {exc}") from None
+        shape_x, rest = _parse_shape(rest, "triple")
+        shape_y, rest = _parse_shape(rest, "triple")
+        _expect_end(rest, "triple")
+        return cls(op, shape_x, shape_y)
+
+    def describe(self) -> str:
+        params = f" {list(self.op.params)}" if self.op.params else ""
+        return f"triple({self.op.name}{params}, {self.shape_x}, {self.shape_y})"
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        try:
+            return tuple(int(d) for d in self.op.output_shape(self.shape_x, self.shape_y))
+        except (ValueError, TypeError) as exc:
+            raise ProtocolError(f"malformed triple request: {exc}") from None
+
+    @wrapping
+    def make(self, prgs: list, own_prg) -> np.ndarray:
+        """The last party's c: op(sum of a, sum of b) minus the other parties' c shares."""
+        shape_z = self.reply_shape
+        a = np.zeros(self.shape_x, np.uint64)
+        b = np.zeros(self.shape_y, np.uint64)
+        c_others = np.zeros(shape_z, np.uint64)
+        for index, prg in enumerate(prgs):
+            a += prg.random_ring(self.shape_x)
+            b += prg.random_ring(self.shape_y)
+            if index < len(prgs) - 1:
+                c_others += prg.random_ring(shape_z)
+        return self.op.apply(a, b) - c_others
+
+
+@dataclass(frozen=True)
+class TruncRequest(Request):
+    """A truncation pair for ``bits`` (1..62) on ``shape``: r, its top bit, (r mod 2^63) >> bits."""
+
+    shape: tuple[int, ...]
+    bits: int
+    code: ClassVar[int] = 2
+
+    def __post_init__(self):
+        _set_shape(self, "shape", "truncation")
+        if not isinstance(self.bits, (int, np.integer)) or not 0 < self.bits < 63:
+            raise ProtocolError(f"malformed truncation request: bits {self.bits!r} outside 1..62")
+        object.__setattr__(self, "bits", int(self.bits))
+
+    def _values(self) -> list[int]:
+        return [self.bits, *_shape_values(self.shape)]
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "TruncRequest":
+        if not values:
+            raise ProtocolError("malformed truncation request: no bits")
+        shape, rest = _parse_shape(values[1:], "truncation")
+        _expect_end(rest, "truncation")
+        return cls(shape, values[0])
+
+    def describe(self) -> str:
+        return f"truncation pair ({self.bits} bits, {self.shape})"
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        return (2, *self.shape)
+
+    @wrapping
+    def make(self, prgs: list, own_prg) -> np.ndarray:
+        """The last party's shares of r's top bit and of (r mod 2^63) >> bits, stacked."""
+        r = np.zeros(self.shape, np.uint64)
+        others = np.zeros(self.reply_shape, np.uint64)
+        for index, prg in enumerate(prgs):
+            r += prg.random_ring(self.shape)
+            if index < len(prgs) - 1:
+                others[0] += prg.random_ring(self.shape)
+                others[1] += prg.random_ring(self.shape)
+        out = np.empty(self.reply_shape, np.uint64)
+        out[0] = r >> np.uint64(63)
+        out[1] = (r & _LOW_MASK) >> np.uint64(self.bits)
+        out -= others
+        return out
+
+
+@dataclass(frozen=True)
+class BinaryTripleRequest(Request):
+    """XOR-shared words a, b and c = a & b of ``shape``."""
+
+    shape: tuple[int, ...]
+    code: ClassVar[int] = 3
+
+    def __post_init__(self):
+        _set_shape(self, "shape", "binary triple")
+
+    def _values(self) -> list[int]:
+        return _shape_values(self.shape)
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "BinaryTripleRequest":
+        shape, rest = _parse_shape(values, "binary triple")
+        _expect_end(rest, "binary triple")
+        return cls(shape)
+
+    def describe(self) -> str:
+        return f"binary triple {self.shape}"
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        return self.shape
+
+    def make(self, prgs: list, own_prg) -> np.ndarray:
+        """The last party's c: (XOR of a) & (XOR of b) XOR the other parties' c shares."""
+        a = np.zeros(self.shape, np.uint64)
+        b = np.zeros(self.shape, np.uint64)
+        c_others = np.zeros(self.shape, np.uint64)
+        for index, prg in enumerate(prgs):
+            a ^= prg.random_ring(self.shape)
+            b ^= prg.random_ring(self.shape)
+            if index < len(prgs) - 1:
+                c_others ^= prg.random_ring(self.shape)
+        a &= b
+        a ^= c_others
+        return a
+
+
+@dataclass(frozen=True)
+class DabitsRequest(Request):
+    """Random bits of ``shape`` shared twice: XOR (bit 0 of a word) and additively."""
+
+    shape: tuple[int, ...]
+    code: ClassVar[int] = 4
+
+    def __post_init__(self):
+        _set_shape(self, "shape", "dabits")
+
+    def _values(self) -> list[int]:
+        return _shape_values(self.shape)
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "DabitsRequest":
+        shape, rest = _parse_shape(values, "dabits")
+        _expect_end(rest, "dabits")
+        return cls(shape)
+
+    def describe(self) -> str:
+        return f"dabits {self.shape}"
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        return (2, *self.shape)
+
+    @wrapping
+    def make(self, prgs: list, own_prg) -> np.ndarray:
+        """The last party's (XOR share, additive share) of bits r the dealer draws from its own CSPRNG."""
+        r = own_prg.random_bits(self.shape)
+        out = np.empty(self.reply_shape, np.uint64)
+        out[0], out[1] = r, r
+        for prg in prgs[:-1]:
+            out[0] ^= prg.random_bits(self.shape)
+            out[1] -= prg.random_ring(self.shape)
+        return out
+
+
+@dataclass(frozen=True)
+class SignRequest(Request):
+    """Sign-bit material for ``count`` elements (see :mod:`smpc.mpc.circuits.sign_bit`); ``with_product``: with
+    shares of r * s too."""
+
+    count: int
+    with_product: bool = False
+    code: ClassVar[int] = 5
+
+    def __post_init__(self):
+        if not isinstance(self.count, (int, np.integer)) or not 0 <= self.count <= MAX_ELEMENTS:
+            raise ProtocolError(f"malformed sign-bit request: count {self.count!r} outside 0..{MAX_ELEMENTS}")
+        if self.with_product not in (0, 1):  # also True and False
+            raise ProtocolError(f"malformed sign-bit request: with_product {self.with_product!r} is not 0 or 1")
+        object.__setattr__(self, "count", int(self.count))
+        object.__setattr__(self, "with_product", bool(self.with_product))
+
+    def _values(self) -> list[int]:
+        return [self.count, int(self.with_product)]
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "SignRequest":
+        if len(values) != 2:
+            raise ProtocolError(f"malformed sign-bit request: {len(values)} fields, expected 2")
+        return cls(values[0], values[1])
+
+    def describe(self) -> str:
+        return f"sign-bit material ({self.count} elements{', with product' if self.with_product else ''})"
+
+    def fields(self) -> list[sign_bit.Field]:
+        """The material's layout (the order every party draws it in)."""
+        return sign_bit.layout(self.count, with_mask=True, with_arith_bit=True, with_product=self.with_product)
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        return (sign_bit.correction_size(self.fields()),)
+
+    def make(self, prgs: list, own_prg) -> np.ndarray:
+        """The last party's flat corrections of the derived fields."""
+        return sign_bit.deal(self.fields(), prgs)
+
+
+@dataclass(frozen=True)
+class OneHotRequest(Request):
+    """``count`` random offsets r (uniform mod 2^bits, bits 0..24) and the one-hot rows (count, 2^bits) of r."""
+
+    count: int
+    bits: int
+    code: ClassVar[int] = 6
+
+    def __post_init__(self):
+        if not isinstance(self.count, (int, np.integer)) or self.count < 0:
+            raise ProtocolError(f"malformed one-hot request: count {self.count!r} is not a non-negative integer")
+        if not isinstance(self.bits, (int, np.integer)) or not 0 <= self.bits <= MAX_ONE_HOT_BITS:
+            raise ProtocolError(f"malformed one-hot request: bits {self.bits!r} outside 0..{MAX_ONE_HOT_BITS}")
+        object.__setattr__(self, "count", int(self.count))
+        object.__setattr__(self, "bits", int(self.bits))
+        _check_elements(self.reply_shape, "one-hot")
+
+    def _values(self) -> list[int]:
+        return [self.count, self.bits]
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "OneHotRequest":
+        if len(values) != 2:
+            raise ProtocolError(f"malformed one-hot request: {len(values)} fields, expected 2")
+        return cls(values[0], values[1])
+
+    def describe(self) -> str:
+        return f"random one-hot rows ({self.count} of 2^{self.bits})"
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        return (self.count, 1 << self.bits)
+
+    @wrapping
+    def make(self, prgs: list, own_prg) -> np.ndarray:
+        """The last party's share of the one-hot rows of r = the sum of every party's PRG offsets."""
+        offsets = np.zeros(self.count, np.uint64)
+        for prg in prgs:
+            offsets += prg.random_ring((self.count,))
+        rows = one_hot_rows(offsets, self.bits)
+        for prg in prgs[:-1]:
+            rows -= prg.random_ring(self.reply_shape)
+        return rows
+
+
+REQUEST_TYPES: dict[int, type[Request]] = {
+    kind.code: kind
+    for kind in (TripleRequest, TruncRequest, BinaryTripleRequest, DabitsRequest, SignRequest, OneHotRequest)
+}
+
+
+# --- shapes on the wire --------------------------------------------------------------------------------------------
+def _shape_values(shape: tuple[int, ...]) -> list[int]:
+    return [len(shape), *shape]
+
+
+def _set_shape(request: Request, name: str, what: str) -> None:
+    """Check the shape field ``name`` (ints >= 0, at most MAX_NDIM, at most MAX_ELEMENTS) and store it as ints."""
+    shape = getattr(request, name)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ProtocolError(f"malformed {what} request: {name} {shape!r} is not a shape") from None
+    if len(dims) > MAX_NDIM:
+        raise ProtocolError(f"malformed {what} request: {len(dims)} dimensions, at most {MAX_NDIM}")
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise ProtocolError(f"malformed {what} request: {name} {dims!r} has a dimension that is not an integer")
+    dims = tuple(int(d) for d in dims)
+    if any(d < 0 for d in dims):
+        raise ProtocolError(f"malformed {what} request: negative dimension in {dims}")
+    _check_elements(dims, what)
+    object.__setattr__(request, name, dims)
+
+
+def _parse_shape(values: list[int], what: str) -> tuple[tuple[int, ...], list[int]]:
+    """A shape ``ndim, *dims`` from the front of ``values``, and the rest (dimensions checked by the request)."""
+    if not values or not 0 <= values[0] <= MAX_NDIM or len(values) < 1 + values[0]:
+        raise ProtocolError(f"malformed shape in {what} request")
+    return tuple(values[1 : 1 + values[0]]), values[1 + values[0] :]
+
+
+def _check_elements(shape: tuple[int, ...], what: str) -> None:
+    count = 1
+    for dim in shape:
+        count *= dim
+    if count > MAX_ELEMENTS:
+        raise ProtocolError(f"dealer request for {count} elements ({what}) exceeds the limit of {MAX_ELEMENTS}")
+
+
+def _expect_end(rest: list[int], what: str) -> None:
+    if rest:
+        raise ProtocolError(f"malformed {what} request: {len(rest)} trailing values")
