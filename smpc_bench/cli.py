@@ -20,6 +20,7 @@ from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
 from smpc_bench.text_table import render_markdown_table, render_text
+from smpc.mpc import registry
 
 SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
                    "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3, "conversions": 1,
@@ -28,8 +29,8 @@ SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, 
          "full": {"ring": 1000, "mpc": 1000, "elements": 1_000_000, "paillier": 2000, "triples": 1000,
                   "triple_side": 16, "image": 224, "clients": 10, "parameters": 1_000_000, "fl_rounds": 10,
                   "conversions": 3, "bert": {"layers": 12, "tokens": 128}}}
-MPC_SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
-NN_SETUPS = [("additive", 2), ("aby3", 3)]
+MPC_SETUPS = registry.bench_setups(every_count=True)  # e.g. additive with 2 and 3 parties, aby3 with 3
+NN_SETUPS = registry.bench_setups()
 # size flags: (flag, the SIZES keys it sets, smallest allowed, what it is)
 SIZE_FLAGS = [("--matmul", ("ring", "mpc"), 1, "matrix side of the matmul rows"),
               ("--image", ("image",), 32, "ResNet-18 input side (pixels)"),

@@ -16,6 +16,7 @@ import smpc
 from smpc import nn
 from smpc.nn import Variable, models
 from smpc.mpc.cost import cost
+from smpc.mpc import registry
 from smpc_bench import dp_rows
 from smpc_bench.timing import spread, timed
 
@@ -92,7 +93,7 @@ def resnet_rows(size: int, setups: list[tuple[str, int]], repeat: int) -> list[d
             last = report
         theory = _forward_theory(model, x.shape, protocol, parties)
         total = spread(totals)
-        kind = "additive (trusted dealer)" if protocol == "additive" else "aby3 (replicated, no dealer)"
+        kind = registry.get(protocol).label
         logits = last.results[1][0]
         rows.append({
             "group": group, "name": f"{label}, {parties}-party {kind}", "seconds": total,
@@ -197,7 +198,7 @@ def training_rows(setups: list[tuple[str, int]], repeat: int, batch: int = 32, l
         trained.load_state_dict(last[0][0])
         error = max(float(np.max(np.abs(last[0][0][k] - v))) for k, v in expected.items())
         theory = _training_cost(x, targets, batch, protocol, parties)
-        kind = "additive (trusted dealer)" if protocol == "additive" else "aby3 (replicated, no dealer)"
+        kind = registry.get(protocol).label
         total = spread(seconds)
         rows.append({
             "group": group, "name": f"{label}, {parties}-party {kind} (test accuracy {accuracy(trained):.3f})",

@@ -156,11 +156,10 @@ def nonlinear_rows(n: int, setups: list[tuple[str, int]], repeat: int,
                 last = smpc.run(program, parties=parties, protocol=protocol)
                 seconds.append(max(result[1] for result in last))
             theory = cost(operation.on_tensors, shapes, protocol, parties)
-            kind = "additive" if protocol == "additive" else "aby3"
             time_spread = spread(seconds)
             rows.append({
                 "group": "comparisons and non-linear functions",
-                "name": f"{operation.name}, {x.size:.0e} elements, {parties}-party {kind}",
+                "name": f"{operation.name}, {x.size:.0e} elements, {parties}-party {protocol}",
                 "seconds": time_spread,
                 "ratio": time_spread["median"] / plain,
                 "ratio_to": "numpy",

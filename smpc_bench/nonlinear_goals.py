@@ -21,6 +21,7 @@ import numpy as np
 import smpc
 from smpc.mpc import functions, transformer_functions
 from smpc.net.allocator import release_freed_memory, restart_tuned
+from smpc.mpc import registry
 from smpc_bench.memory import PeakMemory
 
 #: (name, function on a shared tensor, inputs, goal in Y, CrypTen 0.4.1 seconds at 10^6 elements, 2 parties)
@@ -103,7 +104,7 @@ def main(argv=None) -> None:
     setups = []
     for item in args.setups.split(","):
         protocol, _, parties = item.partition(":")
-        if protocol not in ("additive", "aby3") or not parties.isdigit():
+        if protocol not in registry.protocols() or not parties.isdigit():
             raise SystemExit(f"--setups: expected protocol:parties items, got {item!r}")
         setups.append((protocol, int(parties)))
     print(markdown(goal_rows(args.elements, setups, args.repeat)))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from smpc_bench.dp_rows import DELTA, EPSILON
 from smpc_bench.text_table import render_markdown_table
+from smpc.mpc import registry
 
 SCHEMA = "smpc.overhead/1"
 OPERATIONS = {
@@ -21,14 +22,14 @@ OPERATIONS = {
     "resnet18": "ResNet-18 inference, 1x3x{image}x{image}",
     "aggregation": "gradient aggregation, {clients} clients x {parameters:,} parameters",
 }
+PROTOCOL_COLUMNS = tuple(name for name, _ in registry.bench_setups())
 COLUMNS = {
     "plaintext": "plaintext",
     "dp": f"DP (epsilon {EPSILON:g}, delta {DELTA:g})",
-    "additive": "2-party additive (trusted dealer)",
-    "aby3": "3-party aby3 (no dealer)",
+    **{name: f"{parties}-party {registry.get(name).label}" for name, parties in registry.bench_setups()},
     "secagg": "secure aggregation",
 }
-MPC_COLUMNS = ("additive", "aby3", "secagg")
+MPC_COLUMNS = (*PROTOCOL_COLUMNS, "secagg")
 # PySyft's figures as quoted in the project's issue (times on an unnamed machine); not measured by us
 QUOTED_PYSYFT = {
     "matmul": {"plaintext": 0.05, "dp": 0.07, "mpc": 52.0},
@@ -66,9 +67,10 @@ def collect(rows: list[dict], sizes: dict, mode: str, repeat: int, stamp: dict) 
             if column == "secagg":  # every round of Bonawitz et al. needs this round's fresh keys or inputs
                 cell.setdefault("offline_seconds", {"median": 0.0, "min": 0.0, "max": 0.0})
                 cell.setdefault("online_seconds", cell["seconds"])
-            elif column in ("additive", "aby3") and operation != "aggregation":
-                cell.setdefault("phases", "offline: the dealer's triples and truncation pairs (aby3: none); online: "
-                                          "the parties' time outside waiting for or expanding them")
+            elif column in PROTOCOL_COLUMNS and operation != "aggregation":
+                cell.setdefault("phases", "offline: the correlated randomness (a dealer's triples and truncation "
+                                          "pairs; none for a protocol without a dealer); online: the parties' time "
+                                          "outside waiting for or expanding it")
         entry = {"operation": operation, "label": template.format(matmul=sizes["mpc"], **sizes), "cells": row_cells,
                  "quoted_pysyft": QUOTED_PYSYFT[operation]}
         if operation == "resnet18" and "pytorch" in references:

@@ -31,6 +31,7 @@ import smpc
 from smpc.mpc.cost import CostRun
 import smpc.nn  # smpc.nn.from_torch, smpc.nn.share_tokens (not imported by smpc itself)
 from smpc.exceptions import FixedPointPrecisionWarning
+from smpc.mpc import registry
 from smpc_bench.memory import PeakMemory
 from smpc_bench.timing import spread
 
@@ -176,7 +177,7 @@ def theory(converted, ids_shape: tuple, protocol: str, parties: int) -> dict:
 
 
 def _setup_text(protocol: str, parties: int) -> str:
-    return f"{parties}-party {protocol}" + (" (trusted dealer)" if protocol == "additive" else "")
+    return f"{parties}-party {registry.get(protocol).label}"
 
 
 def bert_row(layers: int = 12, tokens: int = 128, repeat: int = 1, protocol: str = "additive", parties: int = 2,

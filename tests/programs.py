@@ -96,7 +96,7 @@ def functions_suite(x, y, party):
 def paillier_suite(x, y, party):
     """Products and truncations under dealer='paillier' (module level: the TCP test spawns it)."""
     a = party.share(only(x, party, 0), src=0)
-    b = party.share(only(y, party, 1), src=1)
+    b = party.share(only(y, party, party.world_size - 1), src=party.world_size - 1)
     party.reset_stats()
     product = a * b
     stats = party.stats
@@ -121,13 +121,13 @@ def private_nn_suite(cnn_state, x, mlp_state, features, labels, party):
     cnn = models.lenet(num_classes=3, input_size=8, rng=None)
     if party.rank == 0:
         cnn.load_state_dict(cnn_state)
-    image = party.share(x if party.rank == 1 else None, src=1)
-    logits = cnn.eval().share(party, src=0)(image).reveal(to=1)
+    image = party.share(x if party.rank == party.world_size - 1 else None, src=party.world_size - 1)
+    logits = cnn.eval().share(party, src=0)(image).reveal(to=party.world_size - 1)
     mlp = models.mlp([features.shape[1], 4, 3], rng=None)
     mlp.load_state_dict(mlp_state)  # a public initialisation every party knows
     shared_mlp = mlp.share(party, src=0)
     opt = nn.SGD(shared_mlp.parameters(), lr=0.5, momentum=0.9)
-    data = party.share(features if party.rank == 1 else None, src=1)
+    data = party.share(features if party.rank == party.world_size - 1 else None, src=party.world_size - 1)
     nn.CrossEntropyLoss()(shared_mlp(Variable(data)), np.eye(3)[labels]).backward()
     opt.step()
     return logits, {k: v.reveal() for k, v in shared_mlp.state_dict().items()}
@@ -136,7 +136,7 @@ def private_nn_suite(cnn_state, x, mlp_state, features, labels, party):
 def one_hot_and_lookup(ids, size, table, party):
     """Token ids of party 0 one-hot encoded privately, and rows of party 1's table looked up with them."""
     shared_ids = party.share(only(ids, party, 0), src=0)
-    shared_table = party.share(only(table, party, 1), src=1)
+    shared_table = party.share(only(table, party, party.world_size - 1), src=party.world_size - 1)
     encoded = shared_ids.one_hot(size)
     return encoded.reveal(), (encoded @ shared_table).reveal()
 

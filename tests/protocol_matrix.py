@@ -7,7 +7,7 @@ Suites parametrize over :func:`setups` instead of listing protocols themselves::
 
 so a newly registered protocol is tested by every suite with no edit to it. A protocol that declares an operation
 unsupported (``ProtocolSpec.unsupported``) gets that suite's cases skipped with its reason. The registry is read at
-collection time: this module registers the test suite's own reference protocol (``plaintext_protocol``); register
+collection time: this module registers the test suite's own reference protocol (``cleartext_protocol``); register
 yours in ``conftest.py`` (or import its package there) to run it through the matrix.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-import plaintext_protocol  # noqa: F401  (registers the one-party reference protocol)
+import cleartext_protocol  # noqa: F401  (registers the one-party reference protocol)
 import smpc
 from smpc.mpc import registry
 
@@ -51,24 +51,48 @@ class Setup:
         return smpc.cost(fn, shapes, self.protocol, self.parties)
 
 
-def setups(*needs: str, transport: str = "local", max_parties: int | None = None) -> list:
+def opening_rounds(protocol: str, parties: int) -> int:
+    """The rounds of one opening in the protocol's theory (1 for every protocol that communicates)."""
+    return smpc.cost(lambda t: t.reveal_ring(), [(1,)], protocol, parties)["rounds"]
+
+
+def skip_without_rounds(protocol: str, parties: int) -> None:
+    """Skip a test of documented round formulas for a protocol whose openings cost no round (nothing to count)."""
+    if opening_rounds(protocol, parties) == 0:
+        pytest.skip(f"{protocol}: openings cost no round, so the documented round formulas do not apply")
+
+
+def setups(*needs: str, transport: str = "local", more_parties: int | None = None) -> list:
     """pytest params of every (protocol, test party count) on ``transport``; cases of a protocol that cannot do one
-    of ``needs`` (operations of :data:`smpc.mpc.registry.OPERATIONS`) are skipped with the protocol's reason."""
+    of ``needs`` (operations of :data:`smpc.mpc.registry.OPERATIONS`) are skipped with the protocol's reason.
+    ``more_parties``: also that many parties for every protocol that allows it (a wider case for cheap suites)."""
     params = []
     for name, spec in registry.protocols().items():
         reasons = [reason for reason in (spec.unsupported_reason(need) for need in needs) if reason]
         marks = [pytest.mark.skip(reason=f"{name}: {reasons[0]}")] if reasons else []
-        for parties in spec.test_parties:
-            if max_parties is None or parties <= max_parties:
-                setup = Setup(name, parties, transport)
-                params.append(pytest.param(setup, marks=marks, id=str(setup)))
+        counts = list(spec.test_parties)
+        if more_parties is not None and more_parties not in counts:
+            try:
+                spec.check_parties(more_parties)
+                counts.append(more_parties)
+            except ValueError:
+                pass
+        for parties in counts:
+            setup = Setup(name, parties, transport)
+            params.append(pytest.param(setup, marks=marks, id=str(setup)))
     return params
 
 
-def protocol_parties(*needs: str, max_parties: int | None = None) -> list:
+def protocol_parties(*needs: str, more_parties: int | None = None) -> list:
     """Like :func:`setups`, as ``(protocol, parties)`` pairs for suites parametrized on those two names."""
     return [pytest.param(p.values[0].protocol, p.values[0].parties, marks=p.marks, id=p.id)
-            for p in setups(*needs, max_parties=max_parties)]
+            for p in setups(*needs, more_parties=more_parties)]
+
+
+def protocol_names(*needs: str) -> list:
+    """Each protocol's name once, as pytest params (skipped where it cannot do one of ``needs``)."""
+    return [pytest.param(p.values[0].protocol, marks=p.marks, id=p.values[0].protocol)
+            for p in one_per_protocol(*needs)]
 
 
 def one_per_protocol(*needs: str, transport: str = "local") -> list:
@@ -79,3 +103,9 @@ def one_per_protocol(*needs: str, transport: str = "local") -> list:
             seen.add(param.values[0].protocol)
             params.append(param)
     return params
+
+
+def one_per_protocol_pairs(*needs: str) -> list:
+    """Like :func:`one_per_protocol`, as ``(protocol, parties)`` pairs."""
+    return [pytest.param(p.values[0].protocol, p.values[0].parties, marks=p.marks, id=p.id)
+            for p in one_per_protocol(*needs)]

@@ -6,6 +6,9 @@ import sys
 
 import pytest
 
+import smpc
+from smpc.mpc import registry
+
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory):
@@ -69,9 +72,10 @@ def test_resnet_and_training_rows(quick_results):
             [(True, False), (False, True)]
         for row in private:
             assert row["bytes_per_party"] == row["bytes_theory"]  # the forward pass (or epoch) to the byte
-            if "additive" in row["name"]:
+            (spec,) = [spec for spec in smpc.protocols().values() if spec.in_bench and spec.label in row["name"]]
+            if spec.exact_rounds:
                 assert row["rounds"] == row["rounds_theory"]
-            else:  # aby3's comparison rounds are upper bounds
+            else:  # e.g. aby3's comparison rounds are upper bounds
                 assert row["rounds"] <= row["rounds_theory"]
             assert row["within_bound"] and row["max_error"] <= row["error_bound"]
     assert "offline_seconds" in groups["ResNet-18 inference"][-1]
@@ -125,8 +129,9 @@ def test_aggregation_and_fedavg_rows(quick_results):
     assert epsilons == sorted(epsilons) and epsilons[0] > 0
 
 
-COLUMNS = {"matmul": ["plaintext", "dp", "additive", "aby3"], "resnet18": ["plaintext", "dp", "additive", "aby3"],
-           "aggregation": ["plaintext", "dp", "additive", "aby3", "secagg"]}
+PROTOCOLS = [name for name, _ in registry.bench_setups()]  # additive and aby3
+COLUMNS = {"matmul": ["plaintext", "dp", *PROTOCOLS], "resnet18": ["plaintext", "dp", *PROTOCOLS],
+           "aggregation": ["plaintext", "dp", *PROTOCOLS, "secagg"]}
 
 
 def test_overhead_table_schema_and_error_bounds(quick_results):
@@ -134,7 +139,7 @@ def test_overhead_table_schema_and_error_bounds(quick_results):
     assert document["schema"] == "smpc.overhead/1" and document["mode"] == "quick"
     for key in ("cpu", "cores", "numpy", "numba", "blas"):
         assert document["machine"][key]
-    assert set(document["columns"]) == {"plaintext", "dp", "additive", "aby3", "secagg"}
+    assert set(document["columns"]) == {"plaintext", "dp", *PROTOCOLS, "secagg"}
     assert [entry["operation"] for entry in document["rows"]] == list(COLUMNS)
     for entry in document["rows"]:
         cells = entry["cells"]
@@ -146,9 +151,9 @@ def test_overhead_table_schema_and_error_bounds(quick_results):
             assert 0 < spread["min"] <= spread["median"] <= spread["max"]
             assert cell["ratio"] == spread["median"] / cells["plaintext"]["seconds"]["median"]
             assert cell["within_bound"] is True and 0 <= cell["max_error"] <= cell["error_bound"], (entry, column)
-            if column in ("additive", "aby3", "secagg"):
+            if column in (*PROTOCOLS, "secagg"):
                 assert cell["error_bound"] > 0
-                if column == "aby3":  # aby3's comparison rounds (ReLU, max-pooling) are upper bounds
+                if column in PROTOCOLS and not registry.get(column).exact_rounds:  # aby3's comparison rounds
                     assert cell["rounds"] <= cell["rounds_theory"]
                 else:
                     assert cell["rounds"] == cell["rounds_theory"]
@@ -159,7 +164,7 @@ def test_overhead_table_schema_and_error_bounds(quick_results):
     assert "PySyft" in markdown and "| operation |" in markdown and document["machine"]["cpu"] in markdown
     assert "The overhead table" in stdout and "Reference: PyTorch" in stdout and "Reference: PyTorch" in markdown
     for entry in document["rows"]:
-        for column in ("additive", "aby3", "secagg"):
+        for column in (*PROTOCOLS, "secagg"):
             assert column not in entry["cells"] or entry["cells"][column]["phases"]
 
 

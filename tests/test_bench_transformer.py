@@ -15,9 +15,12 @@ SPREAD_KEYS = ("seconds", "share_seconds", "forward_seconds", "offline_seconds",
                "conversion_seconds", "torch_seconds")
 
 
+SETUPS = (("additive", 2), ("aby3", 3))
+
+
 @pytest.fixture(scope="module")
 def rows():
-    return transformer_rows.bert_rows(layers=1, tokens=8, repeat=1, setups=(("additive", 2), ("aby3", 3)), **TINY)
+    return transformer_rows.bert_rows(layers=1, tokens=8, repeat=1, setups=SETUPS, **TINY)
 
 
 def test_tiny_bert_rows_fields_and_error(rows):
@@ -42,7 +45,7 @@ def test_tiny_bert_rows_fields_and_error(rows):
     # the additive rounds are the theory's exactly; aby3's busiest party sees a few fewer than the ledger adds up
     assert additive["rounds"] == additive["rounds_theory"]
     assert 0.9 * aby3["rounds_theory"] <= aby3["rounds"] <= aby3["rounds_theory"]
-    assert additive["protocol"] == "additive" and aby3["parties"] == 3
+    assert [(row["protocol"], row["parties"]) for row in rows] == list(SETUPS)
 
 
 def test_rows_render_in_the_bench_table(rows):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import programs
+from protocol_matrix import one_per_protocol, one_per_protocol_pairs, protocol_parties
 import smpc
 from smpc.mpc import functions
 from smpc.mpc.additive import conversions
@@ -16,7 +17,7 @@ from smpc.mpc.circuits import sign_bit
 from smpc.mpc.cost import cost
 from conftest import TCP_PHASES, frame, only
 
-SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
+SETUPS = protocol_parties("comparison", more_parties=5)
 ULP = 2.0**-16
 LIMIT = 2.0**46  # encodable: |x| < 2^(62 - 16); any two such values differ by less than 2^63 ring units
 EDGES = [0.0, ULP, -ULP, 2 * ULP, 1.0, -1.0, LIMIT - 1, -(LIMIT - 1), 0.5, 0.5 - ULP, 0.5 + ULP]
@@ -57,13 +58,13 @@ def test_comparisons_and_sign_functions(protocol, parties, data):
         check(result, x, y)
 
 
-@pytest.mark.parametrize("protocol", ["additive", "aby3"])
+@pytest.mark.parametrize("setup", one_per_protocol("comparison", transport="tcp"))
 @settings(max_examples=2, phases=TCP_PHASES)
 @given(data=st.data())
-def test_comparisons_over_tcp(protocol, data):
+def test_comparisons_over_tcp(setup, data):
     x, y = data.draw(reals(6)), data.draw(reals(6))
     program = functools.partial(programs.comparison_suite, x, y)
-    for result in smpc.run(program, parties=3, protocol=protocol, transport="tcp"):
+    for result in setup.run(program):
         check(result, x, y)
 
 
@@ -158,7 +159,8 @@ def test_one_comparisons_rounds_for_every_sign_function(protocol, parties):
         return rounds
 
     per_op = np.max(smpc.run(program, parties=parties, protocol=protocol), axis=0)  # the busiest party
-    assert list(per_op) == [8 if protocol == "aby3" else 7] * 6
+    sign_rounds = cost(lambda t: t < 0, [(10,)], protocol, parties)["rounds"]  # 7 additive, 8 aby3
+    assert list(per_op) == [sign_rounds] * 6
 
 
 def _relu_stats(size, party):
@@ -184,7 +186,7 @@ def test_where_selects_and_checks_its_condition():
         smpc.run(lambda p: smpc.where(p.share(only(np.ones(2), p, 0), src=0), 1, 2), parties=2)
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", one_per_protocol_pairs("comparison"))
 def test_incompatible_shapes_and_mixed_protocols_are_refused(protocol, parties):
     def program(party):
         return party.share(only(np.ones(3), party, 0), src=0) < party.share(only(np.ones(2), party, 0), src=0)
@@ -242,7 +244,7 @@ def test_to_binary_gives_the_twos_complement_words(protocol, parties):
         assert np.array_equal(flipped, values.view(np.uint64) ^ np.uint64(0xFF))
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("additive", 3), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", protocol_parties("comparison"))
 def test_large_sign_batches_run_in_bounded_pieces(protocol, parties, monkeypatch):
     # more than SIGN_BATCH compared elements run as consecutive batches (multiples of 64 elements):
     # same results, the sign bit's rounds once per batch, bytes and rounds as the cost model says
@@ -265,13 +267,13 @@ def test_large_sign_batches_run_in_bounded_pieces(protocol, parties, monkeypatch
     assert np.array_equal(got["relu"][2], np.maximum(grid, 0))
     assert np.array_equal(got["less"][2], grid < 0.5) and np.array_equal(got["equal"][2], grid == 0.5)
     assert np.all(np.abs(got["exp"][2] - np.exp(grid)) <= functions.ERRORS["exp"].allowed(np.exp(grid)))
-    sign_rounds = 8 if protocol == "aby3" else 7
+    sign_rounds = cost(lambda t: t < 0, [(64,)], protocol, parties)["rounds"]  # 7 additive, 8 aby3
     batches = {"relu": 4, "less": 4, "equal": 8}  # 1000 elements: 3 x 256 + 232; 2000: 7 x 256 + 208
     for name, op in operations.items():
         rounds = max(r[name][0] for r in results)
         expected = cost(op, [x.shape], protocol, parties)
         assert max(r[name][1] for r in results) == expected["bytes"]
-        if protocol == "additive":
+        if smpc.protocols()[protocol].exact_rounds:
             assert rounds == expected["rounds"]
             if name in batches:
                 assert rounds == batches[name] * sign_rounds

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from protocol_matrix import protocol_parties
 import smpc
 from smpc.mpc.cost import cost as theory
 
@@ -16,7 +17,7 @@ OPERATIONS = {
 }
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("additive", 3), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", protocol_parties("functions"))
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
 def test_cost_model_matches_the_protocol(protocol, parties, name):
     fn, shape = OPERATIONS[name], (6, 70)
@@ -31,7 +32,7 @@ def test_cost_model_matches_the_protocol(protocol, parties, name):
     expected = theory(fn, [shape], protocol, parties)
     assert max(nbytes for _, nbytes in measured) == expected["bytes"]
     rounds = max(count for count, _ in measured)
-    if protocol == "additive":
+    if smpc.protocols()[protocol].exact_rounds:
         assert rounds == expected["rounds"]
     else:  # aby3: a step that begins with a receive may continue the previous step's receive phase
         assert rounds <= expected["rounds"]

@@ -9,13 +9,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import programs
+from protocol_matrix import one_per_protocol, one_per_protocol_pairs, protocol_parties, skip_without_rounds
 import smpc
 from conftest import TCP_PHASES, only
 from smpc.mpc import functions
 from smpc.mpc.bit_length import leading_one
 from smpc.mpc.functions import ERRORS, ROUNDS
 
-SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
+SETUPS = protocol_parties("functions")
 ULP = 2.0**-16
 NAMES = ["exp", "sigmoid", "tanh", "log", "reciprocal", "sqrt", "inv_sqrt", "divide", "softmax", "log_softmax"]
 
@@ -204,6 +205,7 @@ def test_outside_the_ranges_values_are_clamped_as_documented():
 
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 def test_rounds_match_the_documented_formulas(protocol, parties):
+    skip_without_rounds(protocol, parties)
     x = np.linspace(0.25, 4, 6).reshape(2, 3)
 
     def rounds_of(party, operation):
@@ -230,7 +232,7 @@ def test_rounds_match_the_documented_formulas(protocol, parties):
     for name in NAMES:
         assert ROUNDS[name].describe() in getattr(functions, name).__doc__, name
         want = ROUNDS[name].count(measured["C"], measured["M"], measured["T"], measured["max"], measured["B"])
-        if protocol == "additive":
+        if smpc.protocols()[protocol].exact_rounds:
             assert measured[name] == want, (name, measured)
         else:  # aby3's party 0 only sends in truncations, so the parts' maxima only bound the whole
             assert measured[name] <= want, (name, measured)
@@ -278,23 +280,23 @@ def test_bad_input_is_refused_inside_a_run():
             smpc.run(program, parties=2)
 
 
-@pytest.mark.parametrize("protocol", ["additive", "aby3"])
+@pytest.mark.parametrize("setup", one_per_protocol("functions", transport="tcp"))
 @settings(max_examples=2, phases=TCP_PHASES)
 @given(data=st.data())
-def test_every_function_over_tcp(protocol, data):
+def test_every_function_over_tcp(setup, data):
     x = fixed(data.draw(hnp.arrays(np.float64, (2, 3), elements=st.floats(0.01, 12))))
     y = fixed(data.draw(hnp.arrays(np.float64, (2, 3), elements=st.floats(-10, 10))))
     program = functools.partial(programs.functions_suite, x, y)
     expected = {name: EXACT[name](x) for name in ("exp", "log", "reciprocal", "sqrt", "inv_sqrt")}
     expected.update(sigmoid=EXACT["sigmoid"](y), tanh=EXACT["tanh"](y), softmax=exact_softmax(y, -1),
                     log_softmax=np.log(exact_softmax(y, -1)), divide=y / x)
-    for result in smpc.run(program, parties=3, protocol=protocol, transport="tcp"):
+    for result in setup.run(program):
         for name, want in expected.items():
             allowed = ERRORS[name].allowed(want)
             assert np.all(np.abs(result[name] - want) <= allowed), name
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", one_per_protocol_pairs("functions"))
 def test_softmax_on_long_rows_keeps_its_bound(protocol, parties):
     # 1000 terms: clamped terms (x - max below low) must not add up to a visible loss
     x = fixed(np.random.default_rng(5).normal(0, 3, (2, 1000)))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from protocol_matrix import protocol_parties
 import smpc
 from smpc.nn import Variable, functional as F
 from smpc.nn.autograd import as_variable
@@ -184,7 +185,7 @@ def _mlp_loss(x, w1, b1, w2, labels):
     return F.cross_entropy(F.linear(hidden, w2), labels)
 
 
-SETTINGS = [("additive", 2), ("additive", 3), ("aby3", 3)]
+SETTINGS = protocol_parties("nn")
 
 
 @pytest.mark.parametrize("protocol,parties", SETTINGS)

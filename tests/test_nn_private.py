@@ -5,6 +5,7 @@ import functools
 import numpy as np
 import pytest
 
+from protocol_matrix import one_per_protocol, one_per_protocol_pairs, protocol_parties
 import smpc
 from smpc import nn
 from smpc.nn import Variable, models
@@ -12,7 +13,7 @@ from tests import programs
 from tests.conftest import assert_close
 from tests.test_nn_modules import random_state
 
-SETTINGS = [("additive", 2), ("aby3", 3)]
+SETTINGS = one_per_protocol_pairs("nn")
 
 
 def _private_logits(model_state, make, x, protocol, parties):
@@ -22,8 +23,9 @@ def _private_logits(model_state, make, x, protocol, parties):
         model = make()  # every party builds the architecture; only party 0's weights count
         if party.rank == 0:
             model.load_state_dict(model_state)
-        shared_x = party.share(x if party.rank == 1 else None, src=1)
-        return model.eval().share(party, src=0)(shared_x).reveal(to=1)
+        owner = party.world_size - 1  # the data owner (the model's owner is party 0)
+        shared_x = party.share(x if party.rank == owner else None, src=owner)
+        return model.eval().share(party, src=0)(shared_x).reveal(to=owner)
 
     return smpc.run(program, parties=parties, protocol=protocol, timeout=300)
 
@@ -39,12 +41,13 @@ def test_private_resnet18_inference_agrees_with_plaintext(protocol, parties):
     expected.load_state_dict(state)
     expected = expected.eval()(x)
     results = _private_logits(state, make, x, protocol, parties)
-    assert results[0] is None and all(r is None for r in results[2:])  # the input owner alone learns them
-    assert_close(results[1], expected, 1e-2)
-    assert np.array_equal(results[1].argmax(axis=1), expected.argmax(axis=1))
+    *others, logits = results
+    assert all(r is None for r in others)  # the input owner (the last party) alone learns them
+    assert_close(logits, expected, 1e-2)
+    assert np.array_equal(logits.argmax(axis=1), expected.argmax(axis=1))
 
 
-@pytest.mark.parametrize("protocol,parties", [("additive", 2), ("additive", 3), ("aby3", 3)])
+@pytest.mark.parametrize("protocol,parties", protocol_parties("nn"))
 def test_private_cnn_inference_with_batch_norm_and_max_pooling(protocol, parties):
     def make():
         return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
@@ -56,19 +59,20 @@ def test_private_cnn_inference_with_batch_norm_and_max_pooling(protocol, parties
     reference = make()
     reference.load_state_dict(state)
     expected = reference.eval()(x)
-    got = _private_logits(state, make, x, protocol, parties)[1]
+    got = _private_logits(state, make, x, protocol, parties)[-1]
     assert_close(got, expected, 1e-3)
 
 
-def test_private_inference_and_a_training_step_over_tcp():
+@pytest.mark.parametrize("setup", one_per_protocol("nn", transport="tcp"))
+def test_private_inference_and_a_training_step_over_tcp(setup):
     rng = np.random.default_rng(15)
     cnn = models.lenet(num_classes=3, input_size=8, rng=0)
     mlp = models.mlp([5, 4, 3], rng=1)
     x, features, labels = rng.standard_normal((2, 1, 8, 8)), rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
     cnn_state, mlp_state = cnn.state_dict(), mlp.state_dict()
     program = functools.partial(programs.private_nn_suite, cnn_state, x, mlp_state, features, labels)
-    results = smpc.run(program, parties=2, transport="tcp", timeout=120)
-    logits, trained = results[1]
+    results = setup.run(program, timeout=120)
+    logits, trained = results[-1]
     assert_close(logits, cnn.eval()(x), 1e-3)
     opt = nn.SGD(mlp.parameters(), lr=0.5, momentum=0.9)
     nn.CrossEntropyLoss()(mlp(Variable(features)), labels).backward()

@@ -9,13 +9,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import programs
+from protocol_matrix import one_per_protocol, one_per_protocol_pairs, opening_rounds, protocol_parties
 import smpc
+from smpc.mpc.cost import CostRun
 from conftest import frame, only
 from smpc.mpc.correlated import requests as dealer_requests
 from smpc.mpc.one_hot import lookup, lookups, width_bits
 from smpc.ring.lookup import rotate_rows, rotated_dot
 
-SETUPS = [("additive", 2), ("additive", 3), ("additive", 5), ("aby3", 3)]
+SETUPS = protocol_parties("one_hot", more_parties=5)
 
 
 def encode(ids, size, protocol, parties, table=None):
@@ -28,7 +30,8 @@ def encode(ids, size, protocol, parties, table=None):
         stats = party.stats
         looked_up = None
         if table is not None:
-            looked_up = (encoded @ party.share(only(table, party, 1), src=1)).reveal()
+            last = party.world_size - 1  # the table's owner
+            looked_up = (encoded @ party.share(only(table, party, last), src=last)).reveal()
         return encoded.reveal(), stats, looked_up
 
     return smpc.run(program, parties=parties, protocol=protocol)
@@ -57,20 +60,34 @@ def test_lookup_is_exact_fixed_point(protocol, parties):
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 def test_one_round_and_the_bytes_of_one_opening(protocol, parties):
     ids = np.arange(12).reshape(3, 4) % 10
+    run = CostRun(protocol, parties)
+    run.tensor(ids.shape, integer=True).one_hot(10)
+    theory = run.result()
+    assert theory["rounds"] <= 1
     for rank, (_, stats, _) in enumerate(encode(ids, 10, protocol, parties)):
-        assert stats["rounds"] == 1
-        if protocol == "additive":  # every party opens its n masked shares to every other
-            assert stats["bytes"] == (parties - 1) * frame((12,))
-            last = rank == parties - 1
-            request = frame((3,))  # [kind, count, bits]
-            assert stats["offline_bytes_sent"] == request
-            assert stats["offline_bytes_received"] == (frame((12, 16)) if last else 0)
-        else:  # each party sends one component to one neighbour; pairs (1, 0) then (2, 1) swap 12 x 16 words
-            assert stats["bytes"] == frame((12,))
-            assert stats["offline_bytes_sent"] == {0: 1, 1: 2, 2: 1}[rank] * frame((12, 16))
+        assert stats["rounds"] == theory["rounds"] and stats["bytes"] == theory["bytes_per_party"][rank]
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("additive", 3), ("aby3", 3)])
+@pytest.mark.parametrize("parties", [2, 3])
+def test_additive_one_hot_offline_bytes(parties):
+    # online every party opens its n masked shares to every other; offline each asks, the last gets the rows
+    ids = np.arange(12).reshape(3, 4) % 10
+    for rank, (_, stats, _) in enumerate(encode(ids, 10, "additive", parties)):
+        assert stats["bytes"] == (parties - 1) * frame((12,))
+        request = frame((3,))  # [kind, count, bits]
+        assert stats["offline_bytes_sent"] == request
+        assert stats["offline_bytes_received"] == (frame((12, 16)) if rank == parties - 1 else 0)
+
+
+def test_aby3_one_hot_offline_bytes():
+    # each party sends one component to one neighbour; pairs (1, 0) then (2, 1) swap 12 x 16 words
+    ids = np.arange(12).reshape(3, 4) % 10
+    for rank, (_, stats, _) in enumerate(encode(ids, 10, "aby3", 3)):
+        assert stats["bytes"] == frame((12,))
+        assert stats["offline_bytes_sent"] == [1, 2, 1][rank] * frame((12, 16))
+
+
+@pytest.mark.parametrize("protocol, parties", protocol_parties("one_hot"))
 def test_the_random_offsets_are_uniform_and_their_rows_one_hot(protocol, parties):
     count, bits = 8192, 4
 
@@ -87,13 +104,13 @@ def test_the_random_offsets_are_uniform_and_their_rows_one_hot(protocol, parties
     assert len(np.unique(offsets)) > count - 4  # and over the whole ring
 
 
-def test_tcp_matches_local():
+@pytest.mark.parametrize("setup", one_per_protocol("one_hot", transport="tcp"))
+def test_tcp_matches_local(setup):
     ids, table = np.array([[3, 0, 9], [9, 9, 1]]), np.linspace(-2, 2, 40).reshape(10, 4)
-    for protocol, parties in [("additive", 2), ("aby3", 3)]:
-        program = functools.partial(programs.one_hot_and_lookup, ids, 10, table)
-        for encoded, looked_up in smpc.run(program, parties=parties, protocol=protocol, transport="tcp"):
-            np.testing.assert_array_equal(encoded, np.eye(10, dtype=np.int64)[ids])
-            np.testing.assert_allclose(looked_up, table[ids], atol=2.0**-17)
+    program = functools.partial(programs.one_hot_and_lookup, ids, 10, table)
+    for encoded, looked_up in setup.run(program):
+        np.testing.assert_array_equal(encoded, np.eye(10, dtype=np.int64)[ids])
+        np.testing.assert_allclose(looked_up, table[ids], atol=2.0**-17)
 
 
 def test_bad_input():
@@ -123,7 +140,7 @@ def test_dealer_refuses_a_malformed_one_hot_request():
     assert dealer_requests.decode(np.array([code, 12, 4])).describe() == "random one-hot rows (12 of 2^4)"
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", one_per_protocol_pairs("one_hot"))
 def test_several_lookups_share_one_opening(protocol, parties):
     rng = np.random.default_rng(5)
     first, second = rng.integers(0, 5, size=(3, 2)), rng.integers(0, 40, size=7)
@@ -131,14 +148,14 @@ def test_several_lookups_share_one_opening(protocol, parties):
 
     def program(party):
         a = party.share(only(first, party, 0), src=0)
-        b = party.share(only(second, party, 1), src=1)
+        b = party.share(only(second, party, party.world_size - 1), src=party.world_size - 1)
         party.reset_stats()
         got = lookups([a, b], [small, large])
         rounds = party.stats["rounds"]
         return [t.reveal() for t in got], rounds
 
     for (got_small, got_large), rounds in smpc.run(program, parties=parties, protocol=protocol):
-        assert rounds == 1
+        assert rounds == opening_rounds(protocol, parties)
         np.testing.assert_array_equal(got_small, small[first])
         np.testing.assert_allclose(got_large, large[second], atol=2.0**-17)
 

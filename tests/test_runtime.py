@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import net_helpers
 import programs
+from protocol_matrix import setups
 import smpc
 from conftest import TCP_PHASES, assert_close
 from smpc.exceptions import PeerError
@@ -25,17 +26,18 @@ TRANSPORTS = ["local", "tcp"]
 F_ENC = 2.0**-17
 
 
-@pytest.mark.parametrize("parties", [2, 3, 5])
+@pytest.mark.parametrize("setup", setups("arithmetic", transport="tcp", more_parties=5))
 @settings(max_examples=3, phases=TCP_PHASES)
 @given(data=st.data())
-def test_tcp_matches_numpy_and_local_counts(parties, data):
+def test_tcp_matches_numpy_and_local_counts(setup, data):
+    parties = setup.parties
     m, k, n = data.draw(st.tuples(st.integers(1, 8), st.integers(1, 8), st.integers(1, 8)))
     values = st.floats(-10, 10, allow_nan=False, width=32)
     x = data.draw(hnp.arrays(np.float64, (m, k), elements=values))
     y = data.draw(hnp.arrays(np.float64, (k, n), elements=values))
     program = functools.partial(programs.arithmetic_suite, x, y)
-    tcp = smpc.run(program, parties=parties, transport="tcp")
-    local = smpc.run(program, parties=parties, transport="local")
+    tcp = setup.run(program)
+    local = smpc.run(program, parties=parties, protocol=setup.protocol, transport="local")
     bound = k * (20 * F_ENC + F_ENC**2) + 2.0**-16
     for rank, result in enumerate(tcp):
         assert_close(result["matmul"], x @ y, bound)
@@ -209,22 +211,19 @@ def main(party):
 """
 
 
-def _cli_commands(tmp_path, script, protocol="additive", auth="tls", extra=()):
-    """One command per endpoint of a loopback deployment written by `smpc certs`."""
-    parties = 3 if protocol == "aby3" else 2
-    has_dealer = protocol == "additive"
+def _cli_commands(tmp_path, script, protocol="additive", auth="tls", extra=(), correlated=None):
+    """One command per endpoint of a loopback deployment written by `smpc certs` (the protocol's usual party count;
+    a dealer command where its correlated kind has a dealer endpoint)."""
+    spec = smpc.protocols()[protocol]
+    parties, has_dealer = spec.bench_parties, spec.kind(correlated).endpoint
     ports = _free_ports(parties + 1)
     folder = tmp_path / "deployment"
     subprocess.run([sys.executable, "-m", "smpc", "certs", "--out", str(folder), "--parties", str(parties),
                     *(["--dealer"] if has_dealer else []), "--hosts", "127.0.0.1"], check=True, capture_output=True)
     common = ["--peers", ",".join(f"127.0.0.1:{p}" for p in ports[:parties]), "--timeout", "30", "--session", "t",
               *extra]
-    if protocol == "aby3":
-        common += ["--protocol", "aby3"]
-    elif protocol == "paillier":
-        common += ["--correlated", "paillier"]
-    else:
-        common += ["--dealer", f"127.0.0.1:{ports[parties]}"]
+    common += ["--protocol", protocol, *(["--correlated", correlated] if correlated else []),
+               *(["--dealer", f"127.0.0.1:{ports[parties]}"] if has_dealer else [])]
 
     def auth_flags(name):
         if auth == "secret":
@@ -244,14 +243,14 @@ def _run_all(commands, timeout=90):
     return processes, [p.communicate(timeout=timeout) for p in processes]
 
 
-@pytest.mark.parametrize("protocol, auth", [("additive", "secret"), ("additive", "tls"), ("aby3", "tls"),
-                                            ("paillier", "tls")])
-def test_cli_runs_a_three_host_style_deployment(tmp_path, protocol, auth):
+@pytest.mark.parametrize("protocol, correlated, auth", [("additive", None, "secret"), ("additive", None, "tls"),
+                                                        ("aby3", None, "tls"), ("additive", "paillier", "tls")])
+def test_cli_runs_a_three_host_style_deployment(tmp_path, protocol, correlated, auth):
     script = tmp_path / "prog.py"
     script.write_text(SCRIPT)
-    processes, outputs = _run_all(_cli_commands(tmp_path, script, protocol, auth))
+    processes, outputs = _run_all(_cli_commands(tmp_path, script, protocol, auth, correlated=correlated))
     assert [p.returncode for p in processes] == [0] * len(processes), outputs
-    parties = 3 if protocol == "aby3" else 2
+    parties = smpc.protocols()[protocol].bench_parties
     for out, _ in outputs[:parties]:
         assert np.allclose(np.array(out.strip().strip("[]").split(), dtype=float), [6.0, -0.5], atol=1e-3)
 

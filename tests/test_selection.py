@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from protocol_matrix import protocol_parties
 import smpc
 from conftest import TCP_PHASES, only
 from smpc.mpc import selection, stack
@@ -20,7 +21,7 @@ BIG = 2.0**40
 EDGES = [0.0, ULP, -ULP, 2 * ULP, 1.0, -1.0, BIG, -BIG, BIG - ULP, 0.5]
 
 
-SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
+SETUPS = protocol_parties("comparison")
 
 
 def fixed(values):
@@ -227,6 +228,9 @@ def test_rounds_match_the_tree_depth(protocol, parties, n):
     def online_rounds(program) -> int:
         return max(stats["rounds"] for stats in smpc.launch(program, parties=parties, protocol=protocol).stats)
 
+    def theory_rounds(fn) -> int:
+        return smpc.cost(fn, [(1,)], protocol, parties)["rounds"]
+
     x = np.linspace(-3, 3, n)
     levels = math.ceil(math.log2(n)) if n > 1 else 0
 
@@ -251,7 +255,8 @@ def test_rounds_match_the_tree_depth(protocol, parties, n):
     base = online_rounds(baseline)
     compare, one_level = online_rounds(comparison) - base, online_rounds(level) - base
     multiply = one_level - compare
-    assert compare > 1 and multiply == 1
+    # a comparison's rounds and one product's (an integer bit times a value: no truncation), as the theory says
+    assert (compare, multiply) == (theory_rounds(lambda t: t < 0), theory_rounds(lambda t: t * t.integer_part()))
     assert online_rounds(lambda p: shared(p).max().reveal()) - base == levels * one_level
     onehot_products = math.ceil(math.log2(levels)) if levels > 1 else 0
     argmax_theory = levels * compare + max(levels - 1, 0) * multiply + onehot_products * multiply

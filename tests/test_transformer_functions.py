@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from protocol_matrix import one_per_protocol_pairs, protocol_parties, skip_without_rounds
 import smpc
 from smpc import nn
 from smpc.mpc import functions, transformer_functions as tf
@@ -17,7 +18,7 @@ from smpc.mpc.transformer_functions import ERRORS, MASK_FLOOR, ROUNDS
 from smpc.nn import Variable, functional as F
 from tests.conftest import only
 
-SETUPS = [("additive", 2), ("additive", 3), ("aby3", 3)]
+SETUPS = protocol_parties("functions")
 ULP = 2.0**-16
 ELEMENTWISE = ["erf", "gelu", "gelu_tanh", "silu"]
 
@@ -139,7 +140,7 @@ def test_layer_norm_is_exactly_zero_on_constant_rows_and_handles_weight_bias_and
 
     def program(party):
         shared = party.share(only(x, party, 0), src=0)
-        shared_weight = party.share(only(weight, party, 1), src=1)
+        shared_weight = party.share(only(weight, party, party.world_size - 1), src=party.world_size - 1)
         return (tf.layer_norm(shared, 2).reveal(), tf.layer_norm(shared, 2, weight, bias).reveal(),
                 tf.layer_norm(shared, 2, shared_weight, bias).reveal())
 
@@ -170,6 +171,7 @@ def test_layer_norm_keeps_a_tiny_eps_and_zero_eps():
 
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 def test_rounds_match_the_documented_formulas(protocol, parties):
+    skip_without_rounds(protocol, parties)
     x = np.linspace(-3, 3, 12).reshape(3, 4)
 
     def rounds_of(party, operation):
@@ -192,7 +194,7 @@ def test_rounds_match_the_documented_formulas(protocol, parties):
     for name in CALLS:
         cost = ROUNDS[name]
         want = cost.count(measured[cost.base], measured["C"], measured["M"], measured["T"])
-        if protocol == "additive":
+        if smpc.protocols()[protocol].exact_rounds:
             assert measured[name] == want, (name, measured)
         else:  # aby3's party 0 only sends in truncations: the parts' maxima bound the whole
             assert measured[name] <= want, (name, measured)
@@ -343,7 +345,7 @@ def test_shared_modules_match_torch(protocol, parties):
         out = {}
         for name, (ours, _) in pairs.items():
             model = ours.share(party, src=0)
-            x = party.share(only(inputs[name], party, 1), src=1)
+            x = party.share(only(inputs[name], party, party.world_size - 1), src=party.world_size - 1)
             if name == "mha":
                 result, weights = model(x, attn_mask=_CAUSAL.numpy())
                 out["mha_weights"] = weights.reveal()
@@ -452,7 +454,7 @@ def test_bad_input_is_refused_inside_a_run():
 
 
 # --- embedding ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", one_per_protocol_pairs("functions"))
 def test_embedding_matches_torch_plaintext_and_with_private_ids(protocol, parties):
     torch.manual_seed(0)
     reference = torch.nn.Embedding(50, 6)

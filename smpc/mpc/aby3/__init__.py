@@ -27,6 +27,7 @@ SPEC = ProtocolSpec(
     correlated=(CorrelatedKind("none", "the three parties make every correlation themselves"),),
     test_parties=(PARTIES,),
     label="aby3 (replicated, no dealer)",
+    exact_rounds=False,  # a sign-bit batch's first receive may ride on the previous batch's last round
     bench_parties=PARTIES,
 )
 

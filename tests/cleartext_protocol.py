@@ -18,12 +18,15 @@ from smpc.mpc.registry import CorrelatedKind, ProtocolSpec, register
 from smpc.mpc.tensor import SharedTensor, public_to_ring, source_value
 from smpc.ring.arith import wrapping
 
-NAME = "plaintext"
+NAME = "cleartext"
 
 
+@wrapping
 def _floor_shift(ring: np.ndarray, bits: int) -> np.ndarray:
-    """floor(x / 2^bits) of signed ring values (an arithmetic shift): within one unit, as the protocols'."""
-    return (ring.view(np.int64) >> np.int64(bits)).view(np.uint64)
+    """x / 2^bits of signed ring values rounded to the nearest (an arithmetic shift after adding half a unit):
+    within half a unit, unbiased like the protocols' stochastic rounding."""
+    half = np.uint64(1 << (bits - 1))
+    return ((ring + half).view(np.int64) >> np.int64(bits)).view(np.uint64)
 
 
 class PlainTensor(SharedTensor):
@@ -64,7 +67,7 @@ class PlainTensor(SharedTensor):
 
     @wrapping
     def _random_one_hot(self, count: int, bits: int):
-        offsets = self.party.prg.random_ring((count,)) & np.uint64((1 << bits) - 1)
+        offsets = self.party.prg.random_ring((count,))  # uniform in the ring; the rows use its low bits
         rows = one_hot_rows(offsets, bits)
         return self._new((offsets,), 0), lambda: self._new((rows,), 0)
 
