@@ -47,6 +47,22 @@ class SharedTensor:
 
     __array_priority__ = 1000  # numpy defers `ndarray op tensor` to us
 
+    # numpy's ufuncs and functions map to the methods below or raise a clear TypeError (smpc.mpc.numpy_interop)
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from smpc.mpc import numpy_interop
+
+        return numpy_interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from smpc.mpc import numpy_interop
+
+        return numpy_interop.array_function(func, types, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        from smpc.mpc import numpy_interop
+
+        raise numpy_interop.refuse_array(self)
+
     def __init__(self, party, components: tuple[np.ndarray, ...], frac_bits: int):
         self.party = party
         self.components = tuple(components)
