@@ -25,8 +25,8 @@ GENERAL_HINT = ("use the shared tensor's own operators and methods (+ - * / @, c
 
 
 def _reflected_divide(x, numerator):
-    raise TypeError("numpy.true_divide with a shared divisor and a public numerator is not supported on a shared "
-                    "tensor; use x.reciprocal() * numerator, or smpc.mpc.functions.divide")
+    raise TypeError("numpy.divide with a shared divisor and a public numerator is not supported on a shared tensor; "
+                    "use x.reciprocal() * numerator, or smpc.mpc.functions.divide")
 
 
 #: ufunc -> (x op other with x shared, other op x with x shared and other public)
@@ -75,9 +75,8 @@ def _name(function) -> str:
     return f"{module}.{function.__name__}"
 
 
-def unsupported(function, hint: str | None = None) -> TypeError:
-    hint = hint or HINTS.get(function, GENERAL_HINT)
-    return TypeError(f"{_name(function)} is not supported on a shared tensor; {hint}")
+def unsupported(function) -> TypeError:
+    return TypeError(f"{_name(function)} is not supported on a shared tensor; {HINTS.get(function, GENERAL_HINT)}")
 
 
 def _is_operand(value) -> bool:
