@@ -33,7 +33,8 @@ class PeerTimeoutError(PeerError, TimeoutError):
 
 
 class FixedPointPrecisionWarning(RuntimeWarning):
-    """A public scalar is nonzero but below the fixed-point resolution 2^-frac_bits, so it encodes to 0."""
+    """Nonzero data below the fixed-point resolution 2^-frac_bits encodes to 0: a public scalar operand, or most of
+    the nonzero elements a source gives ``party.share`` (warned at that party only, with counts, never values)."""
 
 
 class PartyFailedError(SmpcError):

@@ -34,7 +34,7 @@ def available() -> str | None:
     """None if Flower's simulation engine can run here, else why not."""
     for module in ("flwr", "ray"):
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (pip install 'smpc[flower]')"
+            return f"{module} is not installed (pip install 'smpc-numpy[flower]')"
     return None
 
 

@@ -393,7 +393,7 @@ def import_rows(size: int, repeat: int, conversions: int | None = None) -> list[
     Private runs are repeated ``repeat`` times, conversions ``conversions`` times (default ``repeat``).
     """
     if not torch_available():
-        return [skipped_row('PyTorch is not installed: pip install "smpc[torch]"')]
+        return [skipped_row('PyTorch is not installed: pip install "smpc-numpy[torch]"')]
     conversions = repeat if conversions is None else max(1, min(conversions, repeat))
     return [mobilenet_row(size, repeat, conversions), resnet18_comparison_row(size, repeat),
             resnet50_conversion_row(size, conversions)]

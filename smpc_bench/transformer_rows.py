@@ -46,7 +46,7 @@ def available() -> str | None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        return 'PyTorch is not installed: pip install "smpc[torch]"'
+        return 'PyTorch is not installed: pip install "smpc-numpy[torch]"'
     try:
         import transformers  # noqa: F401
     except ImportError:

@@ -510,5 +510,5 @@ def test_importing_smpc_never_imports_onnx():
 
 def test_from_onnx_without_onnx_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(ImportError, match=r'pip install "smpc\[onnx\]"'):
+    with pytest.raises(ImportError, match=r'pip install "smpc-numpy\[onnx\]"'):
         nn.from_onnx("model.onnx")

@@ -249,7 +249,7 @@ def test_importing_smpc_never_imports_torch():
 
 def test_from_torch_without_torch_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
-    with pytest.raises(ImportError, match=r'pip install "smpc\[torch\]"'):
+    with pytest.raises(ImportError, match=r'pip install "smpc-numpy\[torch\]"'):
         nn.from_torch(object(), ())
 
 

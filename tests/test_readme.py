@@ -25,3 +25,14 @@ def test_readme_snippet_runs_as_pasted(index, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
                           env=env)
     assert done.returncode == 0, f"snippet {index} failed:\n{SNIPPETS[index]}\n{done.stderr[-3000:]}"
+
+
+def test_the_readme_names_the_distribution_pyproject_builds():
+    """pip's name (``smpc`` on PyPI is someone else's project) and the import name, as the README states them."""
+    import tomllib
+
+    name = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["name"]
+    assert name != "smpc"
+    text = " ".join(README.read_text().split())  # wherever the lines break
+    assert f"The distribution (what pip installs) is called **`{name}`**; the import name is **`smpc`**" in text
+    assert "`pip install smpc` gets an unrelated project" in text

@@ -89,6 +89,7 @@ def test_elementwise_product_shared_and_public(protocol, parties, data):
         assert_close(integer, x * 3, 3 * ENC)
 
 
+@pytest.mark.filterwarnings("ignore::smpc.FixedPointPrecisionWarning")  # arbitrary floats: tiny ones are drawn
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
 def test_matmul_all_numpy_shapes(protocol, parties, data):
@@ -128,6 +129,7 @@ def test_integer_arithmetic_is_exact(protocol, parties, data):
         assert np.array_equal(scaled, x * 5)
 
 
+@pytest.mark.filterwarnings("ignore::smpc.FixedPointPrecisionWarning")  # arbitrary floats: tiny ones are drawn
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
 def test_conv2d_and_pooling(protocol, parties, data):
@@ -171,6 +173,7 @@ def _conv_reference(x, w, stride, padding, groups):
     return out
 
 
+@pytest.mark.filterwarnings("ignore::smpc.FixedPointPrecisionWarning")  # arbitrary floats: tiny ones are drawn
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 @given(data=st.data())
 def test_reductions_shape_ops_and_indexing(protocol, parties, data):
@@ -422,3 +425,34 @@ def test_a_public_scalar_below_the_resolution_warns_instead_of_silently_zeroing(
     assert "public value 1e-06 is below the fixed-point resolution 2^-16" in str(caught[0].message)
     results, caught = _precision_warnings(representable, protocol, parties)
     assert np.allclose(results[0], 3 + 2.0**-16) and not caught
+
+
+@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+def test_sharing_data_that_mostly_encodes_to_zero_warns_at_the_source_only_without_values(protocol, parties):
+    secret = np.array([3.0e-6, -7.0e-7, 0.0, 1.25e-6, 0.5])  # 3 of the 4 nonzero elements are below 2^-17
+
+    def program(party):
+        return party.share(only(secret, party, 1), src=1).reveal()
+
+    results, caught = _precision_warnings(program, protocol, parties)
+    assert len(caught) == 1  # one party (the source: the others have no data) warned once
+    message = str(caught[0].message)
+    assert "share(): 3 of the 4 nonzero elements are below the fixed-point resolution 2^-16" in message
+    assert caught[0].filename == __file__  # it points at the program's share() call
+    shown = [f"{v:{spec}}" for v in secret[secret != 0] for spec in ("", "g", ".2g", "e", ".1e")]
+    assert not any(text in message for text in shown + ["3e-06", "7e-07", "1.25e-06", "0.5"]), message
+    assert np.array_equal(results[0], [0, 0, 0, 0, 0.5])
+
+
+@pytest.mark.parametrize("data", [
+    np.array([2.0**-16, 1.0, 0.0]),  # representable, exact zeros
+    np.r_[np.full(6, 1.0), np.full(5, 1e-7)],  # fewer than half of the nonzero elements vanish
+    np.zeros(4),
+    np.array([1, 0, 3]),  # integers stay exact
+], ids=["representable", "a-few-tiny", "zeros", "integers"])
+def test_sharing_data_that_keeps_most_of_its_elements_does_not_warn(data):
+    def program(party):
+        return party.share(only(data, party, 0), src=0).reveal()
+
+    results, caught = _precision_warnings(program, "additive", 2)
+    assert not caught and results[0].shape == data.shape

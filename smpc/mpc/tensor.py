@@ -8,7 +8,7 @@ the like, each one call of those modules. Every protocol's tensor subclasses ``S
 
 from __future__ import annotations
 
-from smpc.mpc import functions, selection
+from smpc.mpc import functions, numpy_interop, selection
 from smpc.mpc.one_hot import one_hot
 from smpc.mpc.tensor_core import (SIGN_BATCH, SharedTensorCore, concatenate, public_to_ring, source_value, stack,
                                   where)
@@ -19,6 +19,16 @@ __all__ = ["SIGN_BATCH", "SharedTensor", "SharedTensorCore", "concatenate", "pub
 
 class SharedTensor(SharedTensorCore):
     """This party's view of a secret-shared tensor; see the module docstring."""
+
+    # numpy's ufuncs and functions map to the methods below or raise a clear TypeError (smpc.mpc.numpy_interop)
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_interop.array_function(func, types, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise numpy_interop.refuse_array(self)
 
     def __truediv__(self, other):
         """``x / y``. A public ``y``: one truncation (error in :meth:`SharedTensorCore.__truediv__`).

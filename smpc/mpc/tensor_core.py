@@ -21,6 +21,7 @@ import numpy as np
 
 from smpc.exceptions import FixedPointPrecisionWarning, ProtocolError
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
+from smpc.mpc.precision import warn_if_shared_data_vanishes
 from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
 
@@ -394,7 +395,9 @@ def public_to_ring(value, frac_bits: int, operand: bool = False) -> tuple[np.nda
 
 
 def source_value(party, x, src: int) -> tuple[np.ndarray, int] | None:
-    """Check a ``share(x, src)`` call; the source gets its value as (ring, frac bits), others None."""
+    """Check a ``share(x, src)`` call; the source gets its value as (ring, frac bits), others None.
+
+    At the source, float data most of whose nonzero elements encode to 0 warns (:mod:`smpc.mpc.precision`)."""
     if isinstance(src, bool) or not isinstance(src, (int, np.integer)) or not 0 <= src < party.world_size:
         raise ValueError(f"src must be a party rank in 0..{party.world_size - 1}, got {src!r}")
     if party.rank != src:
@@ -407,7 +410,10 @@ def source_value(party, x, src: int) -> tuple[np.ndarray, int] | None:
         raise ValueError(f"party {src} is the source of share() and must pass data, not None")
     if isinstance(x, SharedTensorCore):
         raise TypeError("x is already shared")
-    return public_to_ring(x, party.frac_bits)
+    ring, frac = public_to_ring(x, party.frac_bits)
+    if frac:
+        warn_if_shared_data_vanishes(x, ring, frac)
+    return ring, frac
 
 
 def _frac(operand) -> int:

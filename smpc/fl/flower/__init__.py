@@ -1,4 +1,4 @@
-"""smpc's federated learning on Flower (optional extra ``smpc[flower]``): FedAvg with smpc's secure
+"""smpc's federated learning on Flower (optional extra ``smpc-numpy[flower]``): FedAvg with smpc's secure
 aggregation (signed keys, consistency check, dropouts) and DP, carried by Flower messages.
 
 ``smpc.fl.flower.run_simulation(model_fn, data, rounds, ...)`` trains on Flower's simulation engine with

@@ -1,7 +1,7 @@
 """Bring your own model: convert a trained PyTorch or ONNX model into an :class:`smpc.nn.Module`.
 
 Nothing here imports torch until :func:`from_torch` is called, nor onnx until :func:`from_onnx` is;
-``pip install "smpc[torch]"`` / ``pip install "smpc[onnx]"`` provide them.
+``pip install "smpc-numpy[torch]"`` / ``pip install "smpc-numpy[onnx]"`` provide them.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def from_torch(module, example_inputs, *, verify: bool = True) -> GraphModule:
     try:
         import torch  # noqa: F401
     except ImportError as err:
-        raise ImportError('from_torch needs PyTorch: pip install "smpc[torch]"') from err
+        raise ImportError('from_torch needs PyTorch: pip install "smpc-numpy[torch]"') from err
     from smpc.nn.importers.torch_export import convert
 
     return convert(module, example_inputs, verify=verify)
@@ -95,7 +95,7 @@ def from_onnx(model, *, input_shapes=None, verify: bool = True) -> GraphModule:
     try:
         import onnx  # noqa: F401
     except ImportError as err:
-        raise ImportError('from_onnx needs the onnx package: pip install "smpc[onnx]"') from err
+        raise ImportError('from_onnx needs the onnx package: pip install "smpc-numpy[onnx]"') from err
     from smpc.nn.importers.onnx_import import convert
 
     return convert(model, input_shapes=input_shapes, verify=verify)
