@@ -62,10 +62,12 @@ def skip_without_rounds(protocol: str, parties: int) -> None:
         pytest.skip(f"{protocol}: openings cost no round, so the documented round formulas do not apply")
 
 
-def setups(*needs: str, transport: str = "local", more_parties: int | None = None) -> list:
+def setups(*needs: str, transport: str = "local", more_parties: int | None = None, min_parties: int = 1) -> list:
     """pytest params of every (protocol, test party count) on ``transport``; cases of a protocol that cannot do one
     of ``needs`` (operations of :data:`smpc.mpc.registry.OPERATIONS`) are skipped with the protocol's reason.
-    ``more_parties``: also that many parties for every protocol that allows it (a wider case for cheap suites)."""
+    ``more_parties``: also that many parties for every protocol that allows it (a wider case for cheap suites);
+    ``min_parties``: only party counts of at least this (a scenario where the model's and the data's owners are two
+    different parties needs 2)."""
     params = []
     for name, spec in registry.protocols().items():
         reasons = [reason for reason in (spec.unsupported_reason(need) for need in needs) if reason]
@@ -78,6 +80,8 @@ def setups(*needs: str, transport: str = "local", more_parties: int | None = Non
             except ValueError:
                 pass
         for parties in counts:
+            if parties < min_parties:
+                continue
             setup = Setup(name, parties, transport)
             params.append(pytest.param(setup, marks=marks, id=str(setup)))
     return params
@@ -95,17 +99,17 @@ def protocol_names(*needs: str) -> list:
             for p in one_per_protocol(*needs)]
 
 
-def one_per_protocol(*needs: str, transport: str = "local") -> list:
-    """Each protocol once, at its smallest test party count (for costly cases)."""
+def one_per_protocol(*needs: str, transport: str = "local", min_parties: int = 1) -> list:
+    """Each protocol once, at its smallest test party count (of at least ``min_parties``; for costly cases)."""
     seen, params = set(), []
-    for param in setups(*needs, transport=transport):
+    for param in setups(*needs, transport=transport, min_parties=min_parties):
         if param.values[0].protocol not in seen:
             seen.add(param.values[0].protocol)
             params.append(param)
     return params
 
 
-def one_per_protocol_pairs(*needs: str) -> list:
+def one_per_protocol_pairs(*needs: str, min_parties: int = 1) -> list:
     """Like :func:`one_per_protocol`, as ``(protocol, parties)`` pairs."""
     return [pytest.param(p.values[0].protocol, p.values[0].parties, marks=p.marks, id=p.id)
-            for p in one_per_protocol(*needs)]
+            for p in one_per_protocol(*needs, min_parties=min_parties)]

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from protocol_matrix import one_per_protocol_pairs
 import smpc
 from importer_helpers import as_list, assert_relative, private_program
 from smpc import nn
@@ -16,7 +17,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
-SETTINGS = [("additive", 2), ("aby3", 3)]
+SETTINGS = one_per_protocol_pairs("nn", min_parties=2)  # party 0 owns the model, party 1 the data
 OPSET = 17
 
 

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from protocol_matrix import one_per_protocol_pairs
 import smpc
 from importer_helpers import as_list, assert_relative, private_program
 from smpc import nn
@@ -14,7 +15,7 @@ from smpc import nn
 torch = pytest.importorskip("torch")
 from tests import torch_models as tm  # noqa: E402  (imports torch)
 
-SETTINGS = [("additive", 2), ("aby3", 3)]
+SETTINGS = one_per_protocol_pairs("nn", min_parties=2)  # party 0 owns the model, party 1 the data
 FAMILIES = [tm.ResidualCNN, tm.MobileSE, tm.TinyDenseNet, tm.TinyShuffleNet]
 IMAGE = (1, 3, 16, 16)
 
@@ -365,7 +366,7 @@ def test_stochastic_depth_is_the_identity_in_eval():
     want = torch_outputs(model, x)[0]
     assert_relative(converted_model(x), want, 1e-5)
     assert "rand" not in repr(converted_model)
-    for protocol, parties in SETTINGS:
+    for protocol, parties in (param.values for param in SETTINGS):
         program = functools.partial(private_program, converted_model, converted_model, x)
         got = smpc.run(program, parties=parties, protocol=protocol, timeout=300)[1][0]
         assert_relative(got, want, 2e-2)

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pytest
 
+from protocol_matrix import one_per_protocol_pairs
 import smpc
 from importer_helpers import assert_relative
 from smpc import nn
@@ -16,7 +17,7 @@ torch = pytest.importorskip("torch")
 from torch import nn as tnn  # noqa: E402
 from torch.nn import functional as TF  # noqa: E402
 
-SETTINGS = [("additive", 2), ("aby3", 3)]
+SETTINGS = one_per_protocol_pairs("nn", min_parties=2)  # party 0 owns the model, party 1 the data
 
 
 # --- models ----------------------------------------------------------------------------------------------------
@@ -260,7 +261,7 @@ def test_masked_attention_weights_are_exactly_zero_on_shared_scores():
         sq, sk, sv, sid = (party.share(t if party.rank == 0 else None, src=0) for t in (q, k, v, value))
         return ops.attention(sq, sk, sid, keep).reveal(), ops.attention(sq, sk, sv, causal=True).reveal()
 
-    for protocol, parties in SETTINGS:
+    for protocol, parties in (param.values for param in SETTINGS):
         weights, out = smpc.run(program, parties=parties, protocol=protocol)[0]
         assert np.all(weights[..., ~keep] == 0)  # masked positions: exactly 0, not just small
         np.testing.assert_allclose(weights, want, atol=2e-4)
@@ -375,7 +376,7 @@ def test_tiny_transformers_models_plaintext_and_private(name):
             shared_input = nn.share_tokens(party, ids if party.rank == 1 else None, 1, 64)
         return shared_model(shared_input).reveal(to=1)
 
-    for protocol, parties in SETTINGS:
+    for protocol, parties in (param.values for param in SETTINGS):
         got = smpc.run(program, parties=parties, protocol=protocol, timeout=300)[1]
         assert_relative(got, want, 2e-2)
         if name == "gpt2":  # logits: the predicted tokens agree
