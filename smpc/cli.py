@@ -190,7 +190,8 @@ def _flower_app(args: argparse.Namespace) -> int:
     try:
         from smpc.fl.flower.project import write_project
     except ImportError:
-        raise SystemExit('smpc flower-app: Flower is not installed (pip install "smpc-numpy[flower]", or ".[flower]" in a clone)') from None
+        raise SystemExit('smpc flower-app: Flower is not installed '
+                         '(pip install "smpc-numpy[flower]", or ".[flower]" in a clone)') from None
     config = {}
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -138,3 +138,23 @@ def test_no_module_outside_a_protocols_package_tests_its_name():
             for line, what in _names_tested(tree, names, dicts=folder != "tests"):  # tests may hold tables as data
                 offenders.append(f"{path.relative_to(ROOT)}:{line} {what}")
     assert not offenders, "protocol names tested outside their packages (ask the registry):\n" + "\n".join(offenders)
+
+
+def test_the_matrix_runs_every_protocol_and_skips_what_one_declares_it_cannot_do():
+    from protocol_matrix import setups
+
+    cells = {str(param.values[0]): param for param in setups("comparison")}
+    for name, spec in smpc.protocols().items():
+        for parties in spec.test_parties:
+            assert f"{name}-{parties}" in cells
+    assert "cleartext-1" in cells  # the test suite's own reference protocol
+    limited = registry.register(_spec(name="toy_limited", make=cleartext_protocol.SPEC.make,
+                                      cost=cleartext_protocol.SPEC.cost,
+                                      unsupported={"comparison": "no sign bit in this toy"}))
+    try:
+        limited_cells = {str(param.values[0]): param for param in setups("comparison")}
+        (skip,) = limited_cells["toy_limited-1"].marks
+        assert skip.name == "skip" and skip.kwargs["reason"] == "toy_limited: no sign bit in this toy"
+        assert not {str(p.values[0]): p for p in setups("arithmetic")}["toy_limited-1"].marks
+    finally:
+        registry.unregister(limited.name)

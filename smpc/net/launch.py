@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from smpc.exceptions import PartyFailedError, PeerError, PeerTimeoutError
 from smpc.net import allocator, module_data
@@ -25,6 +25,9 @@ from smpc.net.party import Party, PartyOptions
 from smpc.net.tcp import TcpTransport, listen_socket
 from smpc.net.tls import TlsConfig, check_own_certificate
 from smpc.net.transport import LocalHub, LocalTransport, public_rank
+
+if TYPE_CHECKING:  # annotations only: smpc.net never imports the protocol layer at run time
+    from smpc.mpc.interfaces import Protocol
 
 TRANSPORTS = ("local", "tcp")
 
@@ -49,7 +52,7 @@ class _Failure:
     traceback: str = ""
 
 
-def describe_run(protocol: Any, options: PartyOptions) -> str:
+def describe_run(protocol: Protocol, options: PartyOptions) -> str:
     """What every endpoint of one run must agree on, in words (compared at connection set-up)."""
     name = getattr(protocol, "name", type(protocol).__name__)
     dealer = getattr(protocol, "dealer", None)
@@ -57,7 +60,7 @@ def describe_run(protocol: Any, options: PartyOptions) -> str:
     return f"protocol {name}{source}, {options.frac_bits} fraction bits"
 
 
-def run_endpoint(party: Party, fn: Callable, protocol: Any) -> tuple[Any, dict]:
+def run_endpoint(party: Party, fn: Callable, protocol: Protocol) -> tuple[Any, dict]:
     """Run one endpoint to completion: key agreement, then ``fn`` (or the dealer loop)."""
     try:
         party.agree_keys()
@@ -76,7 +79,7 @@ def run_endpoint(party: Party, fn: Callable, protocol: Any) -> tuple[Any, dict]:
 def launch(
     fn: Callable,
     parties: int,
-    protocol: Any,
+    protocol: Protocol,
     transport: str = "local",
     options: PartyOptions | None = None,
     tls: TlsConfig | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -23,6 +23,10 @@ from smpc.net.transport import Transport, public_rank
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 from smpc.ring.prg import PRG, derive_key, fresh_key
 
+
+if TYPE_CHECKING:  # annotations only: smpc.net never imports the protocol layer at run time
+    from smpc.mpc.correlated.source import CorrelatedSource
+    from smpc.mpc.interfaces import Protocol
 
 RUN_TIMEOUT = object()  # default of Party.recv: the run's configured timeout
 
@@ -56,8 +60,8 @@ class Party:
         self._pair_keys: dict[int, bytes] = {}
         self._pair_prgs: dict[int, PRG] = {}
         self.prg = PRG(self._derive_or_fresh(f"local {rank}"))
-        self.protocol: Any = None
-        self.dealer: Any = None
+        self.protocol: Protocol | None = None  # set by the protocol's attach()
+        self.dealer: CorrelatedSource | None = None  # None for a protocol that needs no correlated randomness
         self._offline_blocks = 0
 
     # --- identity -----------------------------------------------------------------------
