@@ -36,3 +36,13 @@ def test_the_readme_names_the_distribution_pyproject_builds():
     text = " ".join(README.read_text().split())  # wherever the lines break
     assert f"The distribution (what pip installs) is called **`{name}`**; the import name is **`smpc`**" in text
     assert "`pip install smpc` gets an unrelated project" in text
+
+
+def test_the_threat_model_has_a_row_for_every_registered_protocol():
+    from smpc.mpc import registry
+
+    section = README.read_text().split("### Threat model", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    for name, spec in registry.protocols().items():
+        if spec.in_bench:  # a shipped protocol (the test suite's cleartext reference is not one)
+            assert any(row.startswith(f"| {name}") for row in rows), f"no threat-model row for protocol {name!r}"
