@@ -17,6 +17,7 @@ from smpc.exceptions import (
     WireFormatError,
 )
 from smpc.net.launch import RunReport
+from smpc.net.network import Network
 from smpc.net.party import Party
 from smpc.net.tcp import TlsConfig
 
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FixedPointPrecisionWarning",
+    "Network",
     "Party",
     "PartyFailedError",
     "PeerError",

@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 from smpc.mpc import registry
 from smpc.mpc.registry import ProtocolSpec
 from smpc.net.launch import TRANSPORTS, RunReport, launch as launch_endpoints
+from smpc.net.network import Network, network_of
 from smpc.net.party import PartyOptions
 from smpc.net.tcp import TlsConfig
 from smpc.net.wire import DEFAULT_MAX_PAYLOAD
@@ -44,6 +45,7 @@ def launch(
     dealer_key_bits: int | None = None,
     tls: TlsConfig | None = None,
     max_message_bytes: int = DEFAULT_MAX_PAYLOAD,
+    network: Network | str | None = None,
 ) -> RunReport:
     """Like :func:`run`, but return a :class:`RunReport` with every party's and the dealer's stats."""
     if transport not in TRANSPORTS:
@@ -55,7 +57,7 @@ def launch(
     if not timeout > 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     options = PartyOptions(frac_bits=frac_bits, timeout=float(timeout), seed=seed_bytes(seed),
-                           max_payload=int(max_message_bytes))
+                           max_payload=int(max_message_bytes), network=network_of(network))
     chosen = make_protocol(protocol, parties, dealer, dealer_key_bits)
     return launch_endpoints(fn, parties, chosen, transport, options, tls)
 
@@ -78,7 +80,9 @@ def run(
     :func:`smpc.protocols`; None: its default. For "additive": "trusted", a third endpoint
     deals it, or "paillier", two parties make their triples and truncation pairs with
     Paillier, see :mod:`smpc.mpc.correlated.paillier`), ``dealer_key_bits``
-    (the Paillier modulus, 2048), ``tls`` (a :class:`TlsConfig`, tcp only),
+    (the Paillier modulus, 2048), ``network`` (local transport only: ``"lan"``, ``"wan"`` or a
+    :class:`smpc.Network`; every message then arrives when that network would deliver it, see
+    :mod:`smpc.net.network`), ``tls`` (a :class:`TlsConfig`, tcp only),
     ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
     """
     return launch(fn, parties, protocol, transport, **options).results

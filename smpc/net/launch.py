@@ -94,6 +94,9 @@ def launch(
         raise ValueError(f"unknown transport {transport!r}; choose one of {TRANSPORTS}")
     if tls is not None and transport != "tcp":
         raise ValueError("tls applies to transport='tcp' only")
+    if options.network is not None and transport != "local":
+        raise ValueError("network= models the local transport; a TCP run uses real connections (shape a real link, "
+                         "e.g. with tc netem, to measure one)")
     endpoints = parties + (1 if protocol.has_dealer else 0)
     start = time.perf_counter()
     outcomes = runner(fn, parties, endpoints, protocol, options, tls)
@@ -128,7 +131,7 @@ def _describe(exc: BaseException) -> str:
 
 # --- threads in this process -----------------------------------------------------------
 def _launch_local(fn, parties, endpoints, protocol, options, tls) -> list:
-    hub = LocalHub(parties, protocol.has_dealer)
+    hub = LocalHub(parties, protocol.has_dealer, options.network)
     outcomes: list = [None] * endpoints
 
     def work(endpoint: int) -> None:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from smpc.exceptions import PeerError, ProtocolError, WireFormatError
 from smpc.net import wire
+from smpc.net.network import Network
 from smpc.net.stats import CommStats
 from smpc.net.transport import Transport, public_rank
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
@@ -39,6 +40,7 @@ class PartyOptions:
     timeout: float = 60.0
     seed: bytes | None = None  # INSECURE: reproducible keys for debugging only
     max_payload: int = wire.DEFAULT_MAX_PAYLOAD
+    network: Network | None = None  # the local transport's link model (smpc.net.network)
 
 
 class Party:
@@ -57,6 +59,7 @@ class Party:
         self.timeout = options.timeout
         self._transport = transport
         self._stats = CommStats()
+        self._network_wait_at_reset = 0.0
         self._pair_keys: dict[int, bytes] = {}
         self._pair_prgs: dict[int, PRG] = {}
         self.prg = PRG(self._derive_or_fresh(f"local {rank}"))
@@ -87,12 +90,16 @@ class Party:
     # --- statistics ---------------------------------------------------------------------
     @property
     def stats(self) -> dict[str, float]:
-        """Communication counters since the last :meth:`reset_stats` (a snapshot dict)."""
-        return self._stats.as_dict()
+        """Communication counters since the last :meth:`reset_stats` (a snapshot dict); ``network_seconds`` is
+        the time spent waiting for a network model's deliveries (0 without one)."""
+        snapshot = self._stats.as_dict()
+        snapshot["network_seconds"] = self._transport.network_wait - self._network_wait_at_reset
+        return snapshot
 
     def reset_stats(self) -> None:
-        """Start counting bytes, messages, rounds and offline time from zero."""
+        """Start counting bytes, messages, rounds, offline and network time from zero."""
         self._stats.reset()
+        self._network_wait_at_reset = self._transport.network_wait
 
     @contextmanager
     def offline(self):
@@ -179,7 +186,7 @@ class Party:
                 low, high = sorted((self.rank, peer))
                 self._pair_keys[peer] = derive_key(shared, f"pair {low} {high}")
         self._stats.depth = 0
-        self._stats.reset()
+        self.reset_stats()
 
     def pair_prg(self, peer: int) -> PRG:
         """The PRG this party shares with ``peer`` (both draw the same stream in SPMD order)."""

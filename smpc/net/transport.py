@@ -15,11 +15,12 @@ import time
 from abc import ABC, abstractmethod
 
 from smpc.exceptions import PeerError, PeerFinished, PeerTimeoutError
+from smpc.net.network import Link, Network
 from smpc.net.peer_text import printable
 
 _POLL_SECONDS = 0.05
 
-# Items in an inbox: ("frame", header, payload) | ("abort", type name) | ("closed", reason or None)
+# Items in an inbox: ("frame", header, payload[, deliver_at]) | ("abort", type name) | ("closed", reason or None)
 FRAME, ABORT, CLOSED = "frame", "abort", "closed"
 
 
@@ -61,6 +62,7 @@ class Transport(ABC):
         self.world_size = world_size
         self.alarm = Alarm()
         self._inbox: dict[int, queue.Queue] = {}
+        self.network_wait = 0.0  # seconds spent waiting for a network model's delivery times (local transport)
 
     @property
     def peers(self) -> list[int]:
@@ -92,6 +94,8 @@ class Transport(ABC):
                     ) from None
                 continue
             if item[0] == FRAME:
+                if len(item) > 3:
+                    self._wait_for_delivery(peer, item[3])
                 self._consumed(peer, len(item[2]))
                 return item[1], item[2]
             rank = public_rank(peer, self.world_size)
@@ -100,6 +104,15 @@ class Transport(ABC):
             if item[1] is None:
                 raise PeerFinished(rank, f"{self.name(peer)} finished while a message from it was expected")
             raise PeerError(rank, f"{self.name(peer)} sent nothing more ({item[1]}) while a message was expected")
+
+    def _wait_for_delivery(self, peer: int, deliver_at: float) -> None:
+        """Hold a frame until the network model delivers it (in short sleeps, so a peer's failure still wakes us)."""
+        start = time.monotonic()
+        while (left := deliver_at - time.monotonic()) > 0:
+            if self.alarm.is_set():
+                raise PeerError(public_rank(self.alarm.peer, self.world_size), self.alarm.message)
+            time.sleep(min(left, _POLL_SECONDS))
+        self.network_wait += time.monotonic() - start
 
     def _consumed(self, peer: int, nbytes: int) -> None:  # noqa: B027 (an optional hook, not abstract)
         """Hook: the program has taken ``nbytes`` of payload from ``peer``'s inbox (nothing to do by default)."""
@@ -114,12 +127,14 @@ class Transport(ABC):
 
 
 class LocalHub:
-    """In-memory channels between the endpoints of one run living in one process."""
+    """In-memory channels between the endpoints of one run living in one process; with a ``network`` model
+    (:mod:`smpc.net.network`) every directed channel is a link that delivers frames when that network would."""
 
-    def __init__(self, world_size: int, has_dealer: bool):
+    def __init__(self, world_size: int, has_dealer: bool, network: Network | None = None):
         self.world_size = world_size
         self.endpoints = list(range(world_size + (1 if has_dealer else 0)))
         self.queues = {(i, j): queue.Queue() for i in self.endpoints for j in self.endpoints if i != j}
+        self.links = {pair: Link(network) for pair in self.queues} if network is not None else None
         self.alarms = [Alarm() for _ in self.endpoints]
 
 
@@ -133,7 +148,12 @@ class LocalTransport(Transport):
         self._inbox = {i: hub.queues[(i, endpoint)] for i in hub.endpoints if i != endpoint}
 
     def send_raw(self, peer: int, header: bytes, payload: memoryview) -> None:
-        self._hub.queues[(self.endpoint, peer)].put((FRAME, header, payload))
+        channel = (self.endpoint, peer)
+        if self._hub.links is None:
+            self._hub.queues[channel].put((FRAME, header, payload))
+            return
+        deliver_at = self._hub.links[channel].deliver_at(len(header) + len(payload))
+        self._hub.queues[channel].put((FRAME, header, payload, deliver_at))
 
     def abort(self, reason: str) -> None:
         message = f"{self.name(self.endpoint)} failed ({reason})"
