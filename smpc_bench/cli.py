@@ -14,8 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import (cases, fl_rows, flower_rows, import_rows, nn_rows, nonlinear, overhead, paillier_rows,
-                        transformer_rows, transport_rows)
+from smpc_bench import (cases, fl_rows, flower_rows, import_rows, network_rows, nn_rows, nonlinear, overhead,
+                        paillier_rows, transformer_rows, transport_rows)
 from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
 from smpc_bench.progress import Progress
@@ -83,6 +83,8 @@ CASES = [
     ("fixed-point matmul", lambda sizes, repeat, folder: cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat),
      True),
     ("transports", lambda sizes, repeat, folder: transport_rows.transport_rows(sizes["mpc"], repeat), False),
+    ("networks", lambda sizes, repeat, folder: network_rows.network_rows(min(sizes["elements"], 100_000),
+                                                                         min(sizes["mpc"], 500), repeat), False),
     ("comparisons and non-linear functions",
      lambda sizes, repeat, folder: nonlinear.nonlinear_rows(sizes["elements"], MPC_SETUPS, repeat), False),
     ("Paillier", lambda sizes, repeat, folder: paillier_rows.throughput_rows(sizes["paillier"], repeat)
@@ -143,6 +145,9 @@ def table(rows: list[dict]) -> list[list[str]]:
             ratio += f" ({row['speedup']:.0f}x faster)"
         if "floor_seconds" in row:
             ratio += f" ({row['seconds']['median'] / row['floor_seconds']:.1f}x floor)"
+        if row.get("latency_floor_seconds"):
+            ratio += (f" ({row['network_seconds']:.3f} s in flight; rounds alone "
+                      f"{row['latency_floor_seconds']:.3f} s)")
         split = bytes_cell = rounds = error = ""
         if "offline_seconds" in row:
             split = f"{row['offline_seconds']['median']:.3f} / {row['online_seconds']['median']:.3f} s"

@@ -59,6 +59,20 @@ def test_transport_rows_move_the_same_bytes(quick_results):
         assert row["within_bound"] and row["max_error"] <= row["error_bound"]
 
 
+def test_network_rows_add_latency_not_bytes(quick_results):
+    document, _, _, _ = quick_results
+    rows = [row for row in document["rows"] if row["group"] == "networks"]
+    assert len(rows) == 2 * 3 * len(registry.bench_setups())  # ReLU and matmul, loopback / LAN / WAN
+    for row in rows:
+        assert row["bytes_per_party"] == row["bytes_theory"] and row["within_bound"]
+        assert row["rounds"] <= row["rounds_theory"]
+        if "WAN" in row["name"]:  # every round waits at least half a round trip
+            assert row["latency_floor_seconds"] == row["rounds"] * 0.02
+            assert row["seconds"]["min"] >= row["latency_floor_seconds"]
+        if "loopback" in row["name"]:
+            assert row["network_seconds"] == 0 and row["ratio"] == 1.0
+
+
 def test_resnet_and_training_rows(quick_results):
     document, markdown, _, _ = quick_results
     groups = {}
