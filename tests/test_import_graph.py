@@ -13,7 +13,7 @@ import names:
 Importing ``a.b`` also runs ``a/__init__.py`` first, but no edge is drawn for that: a package's
 ``__init__`` only re-exports (it sits above its submodules, with its own edges to them), and Python runs
 it before any submodule anyway. So a submodule that takes a *name* from its own package's ``__init__`` is
-caught as a circle (the ``__init__`` imports that submodule), while ``from smpc.nn import arrays``
+caught as a circle (the ``__init__`` imports that submodule), while ``from smpc.mpc import arrays``
 (a submodule) is not one. Imports under ``if TYPE_CHECKING:`` never run and are left out.
 """
 
@@ -152,7 +152,7 @@ def one_cycle(graph: dict[str, set[str]], component: list[str]) -> list[str]:
 def test_the_graph_sees_deferred_and_relative_imports():
     graph = import_graph()
     assert "smpc.mpc.tensor_core" in graph["smpc.mpc.functions"]
-    assert "smpc.nn.arrays" in graph["smpc.nn.autograd"]  # from smpc.nn import arrays: the submodule
+    assert "smpc.mpc.arrays" in graph["smpc.nn.autograd"]  # from smpc.mpc import arrays: the submodule
     assert "smpc.nn.importers.torch_export" in graph["smpc.nn.importers"]  # imported inside a function
     visitor = _Imports("smpc.mpc.additive.tensor", False, set(graph))
     source = "from ..tensor_core import stack\nfrom . import beaver\ndef f():\n    from .. import bilinear\n"
@@ -178,6 +178,13 @@ def test_layers_import_only_downward():
                 if (importer, imported) not in ALLOWED:
                     violations.append(f"{importer} imports {imported} (the {layer} layer must not)")
     assert not violations, "\n".join(violations)
+
+
+def test_the_array_layer_sits_below_functions_nn_and_fl():
+    """smpc.mpc.arrays may use the shared-tensor core and the ring only, so functions, nn and fl can all use it."""
+    graph = import_graph()
+    assert graph["smpc.mpc.arrays"] <= {"smpc.mpc.tensor_core", "smpc.ring.fixed_point"}
+    assert "smpc.mpc.arrays" in graph["smpc.mpc.functions"] and "smpc.mpc.arrays" in graph["smpc.nn.functional"]
 
 
 def test_import_smpc_leaves_optional_dependencies_out():

@@ -113,6 +113,8 @@ def test_numpy_functions_match_numpy(protocol, parties, data):
         "concatenate": lambda v: np.concatenate([v, v * 2], axis=axis),
         "concatenate None": lambda v: np.concatenate((v, v), axis=None), "stack": lambda v: np.stack([v, -v], axis=1),
         "where": lambda v: np.where(v > 0, v, public), "where public condition": lambda v: np.where(public > 0, v, 1.5),
+        "clip": lambda v: np.clip(v, -0.5, 0.75), "clip low": lambda v: np.clip(v, -0.25, None),
+        "clip high": lambda v: np.clip(v, None, 0.5), "clip min= max=": lambda v: np.clip(v, min=-1.0, max=1.0),
         "max": lambda v: np.max(v, axis=axis), "amax": np.amax, "min": lambda v: np.min(v, axis, keepdims=True),
         "amin": np.amin, "argmax": lambda v: np.argmax(v, axis=axis),
         "shape": np.shape, "ndim": np.ndim, "size": np.size, "size axis": lambda v: np.size(v, axis),
@@ -126,7 +128,7 @@ UNSUPPORTED_UFUNCS = [np.power, np.floor_divide, np.sin, np.log1p, np.expm1, np.
                       np.isnan, np.bitwise_and]
 UNSUPPORTED_FUNCTIONS = [
     (np.dot, lambda s: np.dot(s, s)), (np.cumsum, np.cumsum), (np.prod, np.prod), (np.sort, np.sort),
-    (np.clip, lambda s: np.clip(s, 0, 1)), (np.linalg.norm, np.linalg.norm), (np.allclose, lambda s: np.allclose(s, 0)),
+    (np.linalg.norm, np.linalg.norm), (np.allclose, lambda s: np.allclose(s, 0)),
     (np.median, np.median), (np.fft.fft, np.fft.fft), (np.unique, np.unique), (np.nonzero, np.nonzero),
 ]
 

@@ -49,10 +49,12 @@ from typing import Callable, Union
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
+from smpc.mpc import arrays
+from smpc.mpc.arrays import integer_part as _integer_part, ring_integers as _ring_integers, truncate as _truncate
+from smpc.mpc.arrays import with_frac as _with_frac
 from smpc.mpc.bit_length import leading_one
-from smpc.mpc import selection
 from smpc.mpc.one_hot import lookup, select
-from smpc.mpc.tensor_core import SharedTensorCore, stack
+from smpc.mpc.tensor_core import SharedTensorCore
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
 Tensor = Union[SharedTensorCore, np.ndarray]
@@ -245,7 +247,7 @@ def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | 
     even where 1 / y alone would not (small x and y, or large y). Rounds: those of reciprocal + M, by
     default B + 5M + 3T + 5. Measured error: 4 units (6.1e-05) absolute where |f| <= 1, 7e-05 relative where |f| > 1.
     """
-    if not isinstance(y, SharedTensorCore) and isinstance(x, SharedTensorCore):
+    if arrays.is_shared(x) and not arrays.is_shared(y):  # a public divisor: one truncation, no octaves
         _check_shapes(x.shape, np.shape(y))
         return x / y
     y, frac = _prepare(y)
@@ -395,11 +397,8 @@ def _inverse_root(m):
 # --- plumbing: the same code on shared tensors and numpy arrays --------------------------------------------
 def _prepare(x) -> tuple[Tensor, int]:
     """A fixed-point shared tensor (integer ones are converted) or a float64 array, and its fraction bits."""
-    if isinstance(x, SharedTensorCore):
-        return (x if x.is_fixed_point else x + 0.0), x.party.frac_bits
-    if hasattr(x, "reveal") or hasattr(x, "components"):
-        raise TypeError(f"expected a shared tensor or an array, got {type(x).__name__}")
-    return np.asarray(x, dtype=np.float64), DEFAULT_FRAC_BITS
+    x = arrays.as_float(x)
+    return x, arrays.frac_bits(x)
 
 
 def _prepare_axis(x, axis: int) -> tuple[Tensor, int, int]:
@@ -407,31 +406,20 @@ def _prepare_axis(x, axis: int) -> tuple[Tensor, int, int]:
     return x, normalize_axis_index(axis, x.ndim), frac
 
 
-def _is_shared(x) -> bool:
-    return isinstance(x, SharedTensorCore)
-
-
 def _stack(items: list) -> Tensor:
-    return stack(items) if _is_shared(items[0]) else np.stack(items)
+    return np.stack(items)
 
 
 def _products(lefts: list, rights: list) -> list:
     """lefts[i] * rights[i] for every i, in one round (stacked) for shared operands."""
-    if len(lefts) == 1 or not _is_shared(lefts[0]):
-        return [a * b for a, b in zip(lefts, rights)]
+    if len(lefts) == 1:
+        return [lefts[0] * rights[0]]
     both = _stack(lefts) * _stack(rights)
     return [both[i] for i in range(len(lefts))]
 
 
-def _truncate(x: Tensor, bits: int) -> Tensor:
-    """x / 2^bits: a truncation of a shared tensor (error below one unit), exact on arrays."""
-    if bits == 0:
-        return x
-    return x.truncate(bits) if _is_shared(x) else x / float(2**bits)
-
-
 def _max(x: Tensor, axis: int) -> Tensor:
-    return selection.max(x, axis=axis, keepdims=True) if _is_shared(x) else np.max(x, axis=axis, keepdims=True)
+    return np.max(x, axis=axis, keepdims=True)
 
 
 def _scale_bits(bound: float, frac: int) -> int:
@@ -470,16 +458,6 @@ def _wide_powers(v: Tensor, frac: int, degree: int) -> list:
         level = _products([powers[-1]] * count, powers[:count])
         powers += _unstack(_truncate(_stack(level), WIDE_BITS))
     return powers
-
-
-def _ring_integers(t: Tensor, frac: int) -> Tensor:
-    """A fixed-point tensor's ring integers (t 2^frac) as an integer tensor: no computation, no rounding."""
-    return t._new(t.components, 0) if _is_shared(t) else t * 2.0**frac
-
-
-def _with_frac(t: Tensor, frac: int) -> Tensor:
-    """An integer tensor holding t 2^frac read as the fixed-point t."""
-    return t._new(t.components, frac) if _is_shared(t) else t / 2.0**frac
 
 
 def _powers(u: Tensor, degree: int) -> list:
@@ -563,30 +541,18 @@ def _piecewise(x: Tensor, frac: int, table: np.ndarray, low: float, high: float,
 
 def _clamp(x: Tensor, low: float, high: float | None) -> Tensor:
     """x clamped to [low, high] (high None: no upper bound): one batched ReLU on shared tensors, exact."""
-    if not _is_shared(x):
-        return np.clip(x, low, high)
-    if high is None:
-        return (x - low).relu() + low
-    both = stack([x - low, x - high]).relu()
-    return both[0] - both[1] + low
-
-
-def _integer_part(t: Tensor) -> Tensor:
-    """floor(t) of a non-negative fixed-point t as an integer tensor (shared: one truncation, floor(t) + 1 with
-    the probability of t's fraction)."""
-    return t.integer_part() if _is_shared(t) else np.floor(t)
+    return np.clip(x, low, high)
 
 
 def _table_lookup(index: Tensor, table: np.ndarray) -> Tensor:
     """table[index] (shape index.shape + table.shape[1:]): one lookup round on shared indices."""
-    if _is_shared(index):
+    if arrays.is_shared(index):  # a shared index cannot index: a rotated random one-hot (one round)
         return lookup(index, table)
     return table[index.astype(np.int64)].astype(np.float64)
 
 
 def _move_last_first(t: Tensor) -> Tensor:
-    axes = (t.ndim - 1,) + tuple(range(t.ndim - 1))
-    return t.transpose(axes) if _is_shared(t) else np.transpose(t, axes)
+    return np.transpose(t, (t.ndim - 1,) + tuple(range(t.ndim - 1)))
 
 
 # --- octave reduction (log, reciprocal, divide, sqrt, inv_sqrt) -------------------------------------------------
@@ -668,7 +634,7 @@ def _leading_one(x: Tensor, frac: int, signed: bool, lowest: int, highest: int) 
     """The position of the leading one of x's ring value (of |x| - 1 for negative x if ``signed``) clamped to
     [lowest, highest], the sign bit and the no-one bit: :func:`smpc.mpc.bit_length.leading_one`, or the same on
     numpy."""
-    if _is_shared(x):
+    if arrays.is_shared(x):  # shared: a bit decomposition and a prefix OR; floats: frexp on the ring integers
         return leading_one(x, signed, lowest, highest)
     raw = np.rint(x * 2.0**frac).astype(np.int64)
     words = np.where(raw < 0, -raw - 1, raw).view(np.uint64) if signed else raw.view(np.uint64)
@@ -686,7 +652,8 @@ def _signed(t: Tensor, sign: Tensor) -> Tensor:
 
 def _select(index: Tensor, size: int):
     """Shared indices made ready for lookups (one round; :func:`smpc.mpc.one_hot.select`), or numpy indices."""
-    return select(index, size) if _is_shared(index) else np.asarray(index, dtype=np.int64)
+    # a shared index is made ready for lookups (one round); a public one indexes as it is
+    return select(index, size) if arrays.is_shared(index) else np.asarray(index, dtype=np.int64)
 
 
 def _pick(selection, table: np.ndarray) -> Tensor:

@@ -66,7 +66,6 @@ HINTS = {
     np.dot: "use x @ y",
     np.inner: "use x @ y",
     np.prod: "multiply the slices (x[0] * x[1] * ...)",
-    np.clip: "use smpc.where with comparisons, or np.maximum / np.minimum",
 }
 
 
@@ -216,6 +215,30 @@ def _where(condition, x=None, y=None):
     return difference.__rmul__(chosen) + y
 
 
+_UNSET = object()
+
+
+def _clip(a, a_min=_UNSET, a_max=_UNSET, out=None, *, min=_UNSET, max=_UNSET, **kwargs):
+    """np.clip(x, low, high) with public bounds (either may be None): low + relu(x - low) - relu(x - high), exact;
+    with both bounds the two ReLUs run as one batched comparison, so a clip costs the rounds of one ReLU."""
+    _refuse(np.clip, out=out, **kwargs)
+    low = a_min if min is _UNSET else min
+    high = a_max if max is _UNSET else max
+    low, high = (None if v is _UNSET else v for v in (low, high))
+    x = _shared(np.clip, a)
+    if any(isinstance(v, SharedTensorCore) for v in (low, high)):
+        raise TypeError("numpy.clip on a shared tensor takes public bounds; use np.maximum / np.minimum with "
+                        "shared ones")
+    if low is None and high is None:
+        raise ValueError("numpy.clip: one of the bounds must be given")
+    if low is None:
+        return high - (high - x).relu()
+    if high is None:
+        return (x - low).relu() + low
+    both = stack([x - low, x - high]).relu()
+    return both[0] - both[1] + low
+
+
 def _shape(a):
     return a.shape
 
@@ -243,6 +266,7 @@ FUNCTIONS = {
     np.concatenate: _join(np.concatenate, concatenate, flattens=True),
     np.stack: _join(np.stack, stack, flattens=False),
     np.where: _where,
+    np.clip: _clip,
     np.shape: _shape,
     np.ndim: _ndim,
     np.size: _size,

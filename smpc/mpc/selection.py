@@ -10,6 +10,7 @@ import operator
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
+from smpc.mpc import arrays
 from smpc.mpc.tensor_core import SharedTensorCore, concatenate, stack, where
 
 # Rounds below: C is one comparison (additive: 7, aby3: 8), M one multiplication by a
@@ -29,7 +30,7 @@ def max(x, axis=None, keepdims: bool = False):
 
     Rounds: L * (C + M).
     """
-    if not isinstance(x, SharedTensorCore):
+    if not arrays.is_shared(x):  # numpy's own exact max (np.max of a shared tensor comes here)
         return np.max(np.asarray(x), axis=axis, keepdims=keepdims)
     rows, out_shape = _rows(x, _axes(x, axis), keepdims, "max")
     best, _ = _tournament(rows, final_values=True)
@@ -42,7 +43,7 @@ def argmax(x, axis=None, keepdims: bool = False):
     ``axis=None`` gives the index into the flattened tensor. The result has frac_bits 0.
     Rounds: L * C + (L - 1) * M + ceil(log2 L) * M (see :func:`argmax_onehot`).
     """
-    if not isinstance(x, SharedTensorCore):
+    if not arrays.is_shared(x):  # numpy's own exact argmax (np.argmax of a shared tensor comes here)
         return np.argmax(np.asarray(x), axis=axis, keepdims=keepdims)
     axes = _axes(x, None if axis is None else operator.index(axis))
     rows, out_shape = _rows(x, axes, keepdims, "argmax")
@@ -62,7 +63,7 @@ def argmax_onehot(x, axis: int | None = -1):
     """
     if np.ndim(x) == 0:  # a 0-d value is its own only slice, whatever the axis
         axis = None
-    if not isinstance(x, SharedTensorCore):
+    if not arrays.is_shared(x):  # public values: numpy's argmax made one-hot
         values = np.asarray(x)
         flat = values.reshape(-1) if axis is None else np.moveaxis(values, axis, -1)
         if flat.shape[-1] == 0:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.special
 
-from smpc.mpc import functions
+from smpc.mpc import arrays, functions
 from smpc.mpc.tensor_core import SharedTensorCore, concatenate
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
@@ -121,7 +121,7 @@ def erf(x):
     up by the piece (:func:`smpc.mpc.functions.piecewise`). Rounds: tanh's. Measured error: 1.5 units (2.3e-05).
     """
     x = _prepare(x)
-    if not _is_shared(x):
+    if not arrays.is_shared(x):  # floats: scipy's exact erf; shared: a piecewise polynomial (numpy has no erf)
         return _exact_erf(x)
     return functions.piecewise(x, _exact_erf, -ERF_CLAMP, ERF_CLAMP, width=0.5)
 
@@ -135,7 +135,9 @@ def gelu(x, approximate: str = "none"):
     """
     _check_approximate(approximate)
     x = _prepare(x)
-    if not _is_shared(x):
+    # floats: the exact formulas; shared: x times Phi by one piecewise polynomial (Phi through erf(x / sqrt 2) would
+    # cost one truncation more and the tanh form a tanh of a cubic: two products more)
+    if not arrays.is_shared(x):
         if approximate == "tanh":
             return 0.5 * x * (1.0 + np.tanh(GELU_TANH * (x + GELU_TANH_CUBE * x**3)))
         return 0.5 * x * (1.0 + _exact_erf(x / math.sqrt(2.0)))
@@ -159,9 +161,7 @@ def silu(x):
     Rounds: sigmoid's + M. Measured error: 3 units (4.6e-05) + 2.3e-05 |x|.
     """
     x = _prepare(x)
-    if not _is_shared(x):
-        return x * _exact_sigmoid(x)
-    return x * functions.sigmoid(x)
+    return x * arrays.sigmoid(x)
 
 
 # --- layer norm ---------------------------------------------------------------------------------------------------
@@ -190,16 +190,16 @@ def layer_norm(x, normalized_ndim: int = 1, weight=None, bias=None, eps: float =
         raise ValueError(f"layer_norm: input of shape {tuple(x.shape)} has fewer than {normalized_ndim} axes")
     normalized = tuple(x.shape[len(x.shape) - normalized_ndim:])
     for name, value in (("weight", weight), ("bias", bias)):
-        shape = None if value is None else tuple(value.shape if _is_shared(value) else np.shape(value))
+        shape = None if value is None else tuple(np.shape(value))
         if shape is not None and shape != normalized:
             raise ValueError(f"layer_norm: {name} of shape {shape} does not match the normalized shape "
                              f"{normalized} of an input of shape {tuple(x.shape)}")
     if not eps >= 0:
         raise ValueError(f"layer_norm: eps must be non-negative, got {eps!r}")
     axes = tuple(range(len(x.shape) - normalized_ndim, len(x.shape)))
-    if not _is_shared(x):
+    if not arrays.is_shared(x):  # floats: the textbook formula; shared: the ring-exact variance below
         return _exact_layer_norm(x, axes, weight, bias, eps)
-    if _is_shared(weight):
+    if arrays.is_shared(weight):  # a public weight rides in the last integer table for free; a shared one costs M
         out = _shared_layer_norm(x, axes, None, eps) * weight
     else:
         out = _shared_layer_norm(x, axes, weight, eps)
@@ -266,11 +266,7 @@ def masked_softmax(x, mask=None, axis: int = -1, *, is_causal: bool = False):
     (torch gives NaN). Rounds: softmax's (the mask is local).
     """
     x = _prepare(x)
-    scores = _apply_mask(x, mask, axis, is_causal)
-    if _is_shared(scores):
-        return functions.softmax(scores, axis=axis)
-    shifted = np.exp(scores - scores.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
+    return arrays.softmax(_apply_mask(x, mask, axis, is_causal), axis=axis)
 
 
 def scaled_dot_product_attention(q, k, v, mask=None, is_causal: bool = False, scale: float | None = None):
@@ -298,7 +294,7 @@ def attention_with_weights(q, k, v, mask=None, is_causal: bool = False, scale: f
         raise ValueError(f"scaled_dot_product_attention: scale must be positive, got {scale!r}")
     keys = k.transpose(tuple(range(len(k.shape) - 2)) + (len(k.shape) - 1, len(k.shape) - 2))
     scores = q @ keys
-    scores = scores / (1.0 / scale) if _is_shared(scores) else scores * scale
+    scores = scores / (1.0 / scale)  # shared: one truncation by a precise reciprocal, not the 16-bit scale
     probabilities = masked_softmax(scores, mask, -1, is_causal=is_causal)
     return probabilities @ v, probabilities
 
@@ -312,7 +308,7 @@ def _apply_mask(x, mask, axis: int, is_causal: bool):
         mask = causal if mask is None else _combine(mask, causal)
     if mask is None:
         return x
-    if _is_shared(mask) or hasattr(mask, "reveal") or hasattr(mask, "grad"):
+    if not arrays.is_public(mask):
         raise TypeError(f"masked_softmax: the mask must be a public array, got {type(mask).__name__}")
     mask = np.asarray(mask)
     try:
@@ -323,10 +319,7 @@ def _apply_mask(x, mask, axis: int, is_causal: bool):
         raise ValueError(f"masked_softmax: a mask of shape {mask.shape} does not broadcast to scores of shape "
                          f"{tuple(x.shape)}")
     if mask.dtype == np.bool_:
-        keep = np.broadcast_to(mask, tuple(x.shape))
-        if not _is_shared(x):
-            return np.where(keep, x, MASK_FLOOR)
-        return x * keep.astype(np.int64) + np.where(keep, 0.0, MASK_FLOOR)
+        return np.where(np.broadcast_to(mask, tuple(x.shape)), x, MASK_FLOOR)  # shared: exact and local
     if mask.dtype.kind not in "fiu":
         raise TypeError(f"masked_softmax: the mask must be boolean or float, got dtype {mask.dtype}")
     return x + np.maximum(mask.astype(np.float64), MASK_FLOOR)
@@ -341,37 +334,22 @@ def _combine(mask, keep: np.ndarray) -> np.ndarray:
 
 
 # --- plumbing -------------------------------------------------------------------------------------------------------
-def _prepare(x):
-    """A fixed-point shared tensor (integer ones are converted) or a float64 array."""
-    if isinstance(x, SharedTensorCore):
-        return x if x.is_fixed_point else x + 0.0
-    if hasattr(x, "reveal") or hasattr(x, "components") or hasattr(x, "grad"):
-        raise TypeError(f"expected a shared tensor or an array, got {type(x).__name__}")
-    return np.asarray(x, dtype=np.float64)
-
-
-def _is_shared(x) -> bool:
-    return isinstance(x, SharedTensorCore)
+_prepare = arrays.as_float
 
 
 def _ring_integers(x: SharedTensorCore) -> SharedTensorCore:
     """The same shared ring elements read as an integer tensor (scale 2^0): a product with it keeps the other
     operand's scale, so U * x carries 2f fraction bits' worth of ring value and nothing is truncated."""
-    return _with_scale(x, 0)
+    return arrays.with_frac(x, 0)
 
 
 def _with_scale(x: SharedTensorCore, frac_bits: int) -> SharedTensorCore:
     """The same shared ring elements read with ``frac_bits`` fraction bits."""
-    return type(x)(x.party, x.components, frac_bits)
+    return arrays.with_frac(x, frac_bits)
 
 
 def _exact_erf(x: np.ndarray) -> np.ndarray:
     return scipy.special.erf(x)
-
-
-def _exact_sigmoid(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _check_approximate(approximate) -> None:

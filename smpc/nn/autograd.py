@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from smpc.nn import arrays
+from smpc.mpc import arrays
 
 GradFn = Callable[[object], Sequence[object]]
 
@@ -78,7 +78,7 @@ class Variable:
         if not self.requires_grad:
             raise RuntimeError("backward() on a Variable that does not depend on anything requiring grad")
         seed = np.ones(self.shape) if grad is None else grad
-        if not arrays.is_shared(seed) and tuple(np.shape(seed)) != self.shape:
+        if tuple(np.shape(seed)) != self.shape:
             raise ValueError(f"backward: gradient of shape {np.shape(seed)} for a value of shape {self.shape}")
         pending = {id(self): seed}
         for node in _reverse_topological(self):
@@ -120,7 +120,7 @@ class Variable:
     __rmul__ = __mul__
 
     def __truediv__(self, other):
-        if isinstance(other, Variable) or arrays.is_shared(other):
+        if not arrays.is_public(other):  # a Variable or a shared value
             raise TypeError("division by a Variable or a shared value is not differentiable here; "
                             "multiply by its reciprocal instead")
         divisor = np.asarray(other, dtype=np.float64)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smpc.nn import arrays
+from smpc.mpc import arrays
 from smpc.ring.conv import check_hyper, conv2d_output_shape
 
 
@@ -60,10 +60,10 @@ class ConvGeometry:
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Convolution of x (N, C, H, W) with weight (O, C/groups, kh, kw), plus ``bias`` (O,) if given."""
     geo = ConvGeometry.of(x.shape, weight.shape, stride, padding, dilation, groups)
+    # shared: the protocol's convolution (its triple is the size of x, w and the output; im2col's matmul triple
+    # would hold every patch); floats: im2col and one matmul per group
     if arrays.is_shared(x) or arrays.is_shared(weight):
-        if not arrays.is_shared(x):
-            x = arrays.lift(x, weight)
-        out = x.conv2d(weight, geo.stride, geo.padding, geo.dilation, geo.groups)
+        out = arrays.lift(x, weight).conv2d(weight, geo.stride, geo.padding, geo.dilation, geo.groups)
     else:
         x, weight = _same_float(x, weight)
         cols = im2col(x, geo)

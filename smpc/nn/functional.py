@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.mpc import functions as mpc_functions, transformer_functions as mpc_transformer
-from smpc.nn import arrays, pooling
+from smpc.mpc import arrays, transformer_functions as mpc_transformer
+from smpc.nn import pooling
 from smpc.nn.autograd import LazyValue, Variable, as_variable
 from smpc.nn.conv import ConvGeometry, conv2d as _conv2d, conv2d_grads
 
@@ -40,14 +40,8 @@ def linear(x, weight, bias=None):
     if _taped(x, weight, bias):
         out = as_variable(x) @ as_variable(weight).T
         return out if bias is None else out + bias
-    out = _matmul(x, arrays.swap_last(weight))
+    out = x @ arrays.matching_dtype(arrays.swap_last(weight), x)
     return out if bias is None else out + bias
-
-
-def _matmul(x, w):
-    if not arrays.is_shared(x) and not arrays.is_shared(w):
-        return np.matmul(x, w.astype(x.dtype, copy=False)) if x.dtype == np.float32 else np.matmul(x, w)
-    return x @ w
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -70,23 +64,16 @@ def relu(x):
     """max(x, 0). Shared: one comparison and one product with the resulting bits (the bits are kept for
     the gradient, which costs one more product)."""
     data = _data(x)
-    if arrays.is_shared(data):
-        if not _taped(x):
-            return data.relu()
-        positive = data > 0
-        out = data * positive
-    else:
-        positive = data > 0
-        out = np.maximum(data, 0)
     if not _taped(x):
-        return out
-    return Variable.from_op(out, (x,), lambda g: (g * positive,))
+        return np.maximum(data, 0)
+    positive = data > 0
+    return Variable.from_op(data * positive, (x,), lambda g: (g * positive,))
 
 
 def sigmoid(x):
     """1 / (1 + e^-x); shared: :func:`smpc.mpc.functions.sigmoid` (error 2.3e-5)."""
     data = _data(x)
-    out = mpc_functions.sigmoid(data) if arrays.is_shared(data) else _exact_sigmoid(data)
+    out = arrays.sigmoid(data)
     if not _taped(x):
         return out
     return Variable.from_op(out, (x,), lambda g: (g * (out - out * out),))
@@ -95,7 +82,7 @@ def sigmoid(x):
 def tanh(x):
     """Hyperbolic tangent; shared: :func:`smpc.mpc.functions.tanh` (error in its table)."""
     data = _data(x)
-    out = mpc_functions.tanh(data) if arrays.is_shared(data) else np.tanh(data)
+    out = np.tanh(data)
     if not _taped(x):
         return out
     return Variable.from_op(out, (x,), lambda g: (g - g * (out * out),))
@@ -109,19 +96,15 @@ def clamp(x, low=None, high=None):
     """
     if low is not None and high is not None and low > high:
         raise ValueError(f"clamp: low {low} is above high {high}")
-    data = _data(x)
-    if not _taped(x) and not arrays.is_shared(data):
-        return data if low is None and high is None else np.clip(data, low, high)
     if low is None and high is None:
         return x
+    if not _taped(x):
+        return np.clip(x, low, high)
     if low is None:
         return high - relu(high - x)
     if high is None:
         return relu(x - low) + low
-    if _taped(x):
-        return relu(x - low) - relu(x - high) + low
-    both = arrays.stack([data - low, data - high]).relu()
-    return both[0] - both[1] + low
+    return relu(x - low) - relu(x - high) + low
 
 
 def hardtanh(x, low: float = -1.0, high: float = 1.0):
@@ -157,14 +140,13 @@ def gelu(x, approximate: str = "none"):
 
 def _gelu_slope(z, approximate: str):
     """d gelu / dz: Phi(z) + z phi(z), or the derivative of the tanh form."""
-    shared = arrays.is_shared(z)
     if approximate == "tanh":
         inner = (z + z * z * z * mpc_transformer.GELU_TANH_CUBE) * mpc_transformer.GELU_TANH
-        t = mpc_functions.tanh(inner) if shared else np.tanh(inner)
+        t = np.tanh(inner)
         rate = (z * z * (3 * mpc_transformer.GELU_TANH_CUBE) + 1.0) * mpc_transformer.GELU_TANH
         return (t + 1.0) * 0.5 + z * (1.0 - t * t) * rate * 0.5
     half_square = z * z * -0.5
-    density = (mpc_functions.exp(half_square) if shared else np.exp(half_square)) * (1 / np.sqrt(2 * np.pi))
+    density = np.exp(half_square) * (1 / np.sqrt(2 * np.pi))
     return (mpc_transformer.erf(z * (1 / np.sqrt(2.0))) + 1.0) * 0.5 + z * density
 
 
@@ -176,34 +158,20 @@ def silu(x):
         return out
 
     def grad_fn(g):
-        s = mpc_functions.sigmoid(data) if arrays.is_shared(data) else _exact_sigmoid(data)
+        s = arrays.sigmoid(data)
         return (g * (s + data * (s - s * s)),)
 
     return Variable.from_op(out, (x,), grad_fn)
 
 
-def _exact_sigmoid(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
 def softmax(x, axis: int = -1):
     """exp(x) / sum(exp(x)) along ``axis`` (not differentiated; the losses carry their own gradients)."""
-    data = _data(x)
-    if arrays.is_shared(data):
-        return mpc_functions.softmax(data, axis=axis)
-    shifted = data - data.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=axis, keepdims=True)
+    return arrays.softmax(_data(x), axis=axis)
 
 
 def log_softmax(x, axis: int = -1):
     """x - log(sum(exp(x))) along ``axis`` (not differentiated)."""
-    data = _data(x)
-    if arrays.is_shared(data):
-        return mpc_functions.log_softmax(data, axis=axis)
-    shifted = data - data.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return arrays.log_softmax(_data(x), axis=axis)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None):
@@ -253,8 +221,7 @@ def adaptive_avg_pool2d(x, output_size):
     if (oh, ow) == (1, 1):
         if _taped(x):
             return as_variable(x).mean(axis=(2, 3), keepdims=True)
-        return _data(x).sum(axis=(2, 3), keepdims=True) / (h * w) if arrays.is_shared(x) \
-            else x.mean(axis=(2, 3), keepdims=True)
+        return x.mean(axis=(2, 3), keepdims=True)  # shared: a local sum and one public division
     return avg_pool2d(x, (h // oh, w // ow))
 
 
@@ -289,7 +256,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         if weight is not None:
             out = out * weight.reshape(view) if isinstance(weight, Variable) else out * _data(weight).reshape(view)
         return out if bias is None else out + bias.reshape(view)
-    if arrays.is_shared(_data(x)):
+    if arrays.is_shared(_data(x)):  # refused: batch statistics of a shared input would need var and inv_sqrt
         raise NotImplementedError("batch_norm: training statistics need plaintext inputs; put the model in "
                                   "eval() mode (or share it for inference, which folds BatchNorm away)")
     axes = (0,) + tuple(range(2, len(x.shape)))
@@ -340,7 +307,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
         def grad_fn(g):
             centred = data - data.mean(axis=axes, keepdims=True)
             variance = (centred * centred).mean(axis=axes, keepdims=True) + eps
-            inv_std = mpc_functions.inv_sqrt(variance) if arrays.is_shared(data) else 1.0 / np.sqrt(variance)
+            inv_std = arrays.inv_sqrt(variance)
             mean_g = g.mean(axis=axes, keepdims=True)
             mean_gn = (g * normalised).mean(axis=axes, keepdims=True)
             return ((g - mean_g - normalised * mean_gn) * inv_std,)
@@ -373,7 +340,7 @@ def embedding(ids, weight):
     """
     weight = _data(weight)
     vocabulary = weight.shape[0]
-    if arrays.is_shared(ids):
+    if arrays.is_shared(ids):  # shared ids cannot index: a one-hot (one round) times the weight
         if ids.is_fixed_point:
             raise TypeError("embedding: shared token ids must be an integer tensor (smpc.nn.share_tokens), "
                             "not fixed point")
@@ -426,8 +393,8 @@ def binary_cross_entropy_with_logits(logits, target):
     count = int(np.prod(z.shape))
 
     def value():
-        if arrays.is_shared(z):
-            softplus = mpc_functions.log(mpc_functions.exp(z) + 1.0)
+        if arrays.is_shared(z):  # floats: the stable form; shared: log(e^z + 1), sparing |z|'s and max's comparisons
+            softplus = np.log(np.exp(z) + 1.0)
         else:
             softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
         return (softplus - z * y).sum() / count
@@ -441,7 +408,7 @@ def binary_cross_entropy_with_logits(logits, target):
 def _loss(value, logits: Variable, grad_fn) -> Variable:
     """A loss on the tape: its value at once in plaintext, on first read of ``.data`` for shared logits
     (every party must then read it, since computing it communicates)."""
-    if arrays.is_shared(logits.data):
+    if arrays.is_shared(logits.data):  # computing a shared value communicates: only when every party reads it
         return LazyValue(value, (logits,), grad_fn)
     return Variable.from_op(value(), (logits,), grad_fn)
 
@@ -454,7 +421,7 @@ def _same_shape(a, b, name: str) -> None:
 def _target_probabilities(target, shape):
     """(N, C) class probabilities from labels (N,) or probabilities (N, C)."""
     n, classes = shape
-    if arrays.is_shared(target) or np.ndim(target) == 2:
+    if np.ndim(target) == 2:
         if tuple(target.shape) != (n, classes):
             raise ValueError(f"cross_entropy: target probabilities have shape {tuple(target.shape)}, "
                              f"expected {(n, classes)}")

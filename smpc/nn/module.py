@@ -16,7 +16,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from smpc.nn import arrays
+from smpc.mpc import arrays
 from smpc.nn.autograd import Variable
 
 
@@ -194,7 +194,7 @@ class Module:
     def save(self, path: str | os.PathLike) -> None:
         """Write the plaintext state dict to an ``.npz`` file (no pickle)."""
         state = self.state_dict()
-        if any(arrays.is_shared(v) for v in state.values()):
+        if not all(arrays.is_public(v) for v in state.values()):
             raise TypeError("save() writes plaintext models only; reveal a shared model's weights first")
         with open(path, "wb") as f:
             np.savez(f, **{k: np.asarray(v) for k, v in state.items()})

@@ -10,9 +10,7 @@ import operator
 
 import numpy as np
 
-from smpc.mpc import selection
-from smpc.nn import arrays
-from smpc.mpc.tensor import SharedTensor, concatenate
+from smpc.mpc import arrays, selection
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
@@ -29,7 +27,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
     flat = x.reshape(n, c, h * w)
     if needs_pad:
         flat = _join([flat, _lowest_like(flat[:, :, :1])])
-    pooled = selection.max(flat[:, :, index], axis=-1)
+    pooled = np.max(flat[:, :, index], axis=-1)
     return pooled if batched else pooled.reshape(pooled.shape[1:])
 
 
@@ -39,22 +37,19 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     Rounds: one truncation for a shared tensor (a local window sum, then a public division).
     """
     batched, x = _as_nchw(x, "avg_pool2d")
-    index, needs_pad = _window_index(x.shape, kernel_size, stride, padding, 1)  # validates for both
-    if isinstance(x, SharedTensor):
-        pooled = x.avg_pool2d(kernel_size, stride, padding)
-    else:
-        n, c, h, w = x.shape
-        flat = x.reshape(n, c, h * w).astype(np.float64)
-        if needs_pad:
-            flat = np.concatenate([flat, np.zeros((n, c, 1))], axis=2)
-        pooled = flat[:, :, index].mean(axis=-1)
+    x = arrays.as_float(x)
+    index, needs_pad = _window_index(x.shape, kernel_size, stride, padding, 1)
+    n, c, h, w = x.shape
+    flat = x.reshape(n, c, h * w)
+    if needs_pad:
+        flat = np.concatenate([flat, arrays.zeros(flat, (n, c, 1))], axis=2)
+    pooled = flat[:, :, index].sum(axis=-1) / index.shape[-1]  # shared: a local sum, one public division
     return pooled if batched else pooled.reshape(pooled.shape[1:])
 
 
 def _as_nchw(x, name: str):
     """(whether x was batched, x as NCHW); numpy-like inputs become arrays."""
-    if not isinstance(x, SharedTensor):
-        x = np.asarray(x)
+    x = arrays.asarray(x)  # integer and boolean arrays kept (max_pool2d takes them)
     if x.ndim == 4:
         return True, x
     if x.ndim == 3:
@@ -112,7 +107,8 @@ def _cells(size: int, kernel: int, stride: int, pad: int, dilation: int, axis: s
 
 def _lowest_like(column):
     """A constant column that loses every comparison: -2^62 in the ring, or the dtype's minimum for numpy."""
-    if not isinstance(column, SharedTensor):
+    # the lowest value differs in kind: numpy's -inf (or the dtype's minimum) has no fixed-point encoding
+    if not arrays.is_shared(column):
         kind = column.dtype.kind
         lowest = -np.inf if kind == "f" else False if kind == "b" else np.iinfo(column.dtype).min
         return np.full(column.shape, lowest, dtype=column.dtype)
@@ -123,8 +119,6 @@ def _lowest_like(column):
 
 def _join(parts):
     """Concatenate along the last axis (shared or numpy)."""
-    if isinstance(parts[0], SharedTensor):
-        return concatenate(parts, axis=-1)
     return np.concatenate(parts, axis=-1)
 
 
@@ -139,11 +133,7 @@ def max_pool2d_grad(x, grad, kernel_size, stride=None, padding=0, dilation=1):
     if needs_pad:
         flat = _join([flat, _lowest_like(flat[:, :, :1])])
     windows = flat[:, :, index]  # (N, C, Ho, Wo, k)
-    if isinstance(x, SharedTensor):
-        onehot = selection.argmax_onehot(windows, axis=-1)
-    else:
-        onehot = np.zeros(windows.shape, dtype=np.int64)
-        np.put_along_axis(onehot, np.argmax(windows, axis=-1)[..., None], 1, axis=-1)
+    onehot = selection.argmax_onehot(windows, axis=-1)
     pieces = onehot * grad.reshape(*grad.shape, 1)
     return _scatter_windows(pieces, index, x.shape)
 
@@ -165,8 +155,7 @@ def _scatter_windows(pieces, index: np.ndarray, x_shape) -> object:
     """
     n, c, h, w = x_shape
     first = pieces[0] if isinstance(pieces, list) else pieces
-    like = first if isinstance(first, SharedTensor) else np.asarray(first, dtype=np.float64)
-    out = arrays.zeros(like, (n, c, h * w + 1))
+    out = arrays.zeros(arrays.as_float(first), (n, c, h * w + 1))
     for k in range(index.shape[-1]):
         cells = index[:, :, k]
         part = pieces[k] if isinstance(pieces, list) else pieces[..., k]

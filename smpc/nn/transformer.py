@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.nn import arrays, functional as F
+from smpc.mpc import arrays
+from smpc.nn import functional as F
 from smpc.nn.autograd import Variable
 from smpc.nn.layers import Linear, _generator, _positive_int
 from smpc.nn.module import Module
@@ -147,7 +148,7 @@ class MultiheadAttention(Module):
         if not need_weights:
             return out, None
         if average_attn_weights:
-            weights = weights.sum(axis=1) / self.num_heads if arrays.is_shared(weights) else weights.mean(axis=1)
+            weights = weights.mean(axis=1)  # shared: a local sum and one public division
         return out, (weights if batched else weights[0])
 
     def _batch_first(self, t, batched: bool):
@@ -218,7 +219,7 @@ class MultiheadAttention(Module):
 
 
 def _public(mask, name: str) -> np.ndarray:
-    if arrays.is_shared(mask) or isinstance(mask, Variable):
+    if not arrays.is_public(mask):  # a shared value or a Variable
         raise TypeError(f"MultiheadAttention: {name} must be a public array")
     mask = np.asarray(mask)
     if mask.dtype != np.bool_ and mask.dtype.kind not in "fiu":

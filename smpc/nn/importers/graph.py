@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from smpc.nn import arrays
+from smpc.mpc import arrays
 from smpc.nn.autograd import Variable
 from smpc.nn.module import Module
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from smpc.mpc import functions as mpc_functions
 from smpc.mpc.transformer_functions import MASK_FLOOR
-from smpc.nn import arrays, functional as F
+from smpc.mpc import arrays
+from smpc.nn import functional as F
 
 
 # --- shape and slicing (local on shared tensors) ----------------------------------------------------------
@@ -46,20 +47,18 @@ def unbind(x, axis: int):
 
 def cat(parts, axis: int):
     """torch.cat: as torch, empty 1-D parts (an empty key/value cache) are skipped."""
-    kept = [p for p in parts if arrays.is_shared(p) or np.ndim(p) != 1 or np.size(p) != 0]
-    return arrays.concatenate(_same_kind(kept or parts[:1]), axis=axis)
+    kept = [p for p in parts if np.ndim(p) != 1 or np.size(p) != 0]
+    return arrays.concatenate(_floats(kept or parts[:1]), axis=axis)
 
 
 def stack(parts, axis: int):
-    return arrays.stack(_same_kind(parts), axis=axis)
+    return arrays.stack(_floats(parts), axis=axis)
 
 
-def _same_kind(parts):
-    """All shared (public parts lifted, at no cost) or all float arrays."""
-    shared = next((p for p in parts if arrays.is_shared(p)), None)
-    if shared is None:
-        return [np.asarray(p, dtype=np.float64) if np.asarray(p).dtype.kind != "f" else np.asarray(p) for p in parts]
-    return [p if arrays.is_shared(p) else arrays.lift(np.asarray(p, dtype=np.float64), shared) for p in parts]
+def _floats(parts):
+    """Shared parts as they are, public ones as float arrays (float32 kept): the array layer lifts them into the
+    shared parts' run at no cost."""
+    return [arrays.as_array(p) for p in parts]
 
 
 def pad(x, pads, value: float = 0.0):
@@ -82,8 +81,7 @@ def pad(x, pads, value: float = 0.0):
 
 
 def _filled(like, shape, value):
-    block = arrays.zeros(like, shape) if arrays.is_shared(like) else np.zeros(shape)
-    return block + value if value else block
+    return arrays.constant(like, shape, value)
 
 
 def channel_shuffle(x, groups: int):
@@ -113,7 +111,7 @@ def mul(a, b):
 
 def div(a, b):
     """a / b; a shared divisor uses :func:`smpc.mpc.functions.divide` (|b| in [2^-16, 2^16))."""
-    if arrays.is_shared(b):
+    if arrays.is_shared(b):  # a public numerator has no reflected shared division (np.divide refuses it)
         return mpc_functions.divide(a, b)
     return a / b
 
@@ -142,27 +140,27 @@ def power(x, exponent: int):
 
 def reciprocal(x):
     """1 / x; shared: :func:`smpc.mpc.functions.reciprocal` (|x| in [2^-16, 2^16))."""
-    return mpc_functions.reciprocal(x) if arrays.is_shared(x) else 1.0 / x
+    return np.reciprocal(arrays.as_array(x))
 
 
 def exp(x):
     """e^x; shared: :func:`smpc.mpc.functions.exp` (x in [-12, 16])."""
-    return mpc_functions.exp(x) if arrays.is_shared(x) else np.exp(x)
+    return np.exp(x)
 
 
 def log(x):
     """ln x; shared: :func:`smpc.mpc.functions.log` (x in [2^-16, 2^32))."""
-    return mpc_functions.log(x) if arrays.is_shared(x) else np.log(x)
+    return np.log(x)
 
 
 def sqrt(x):
     """sqrt(x); shared: :func:`smpc.mpc.functions.sqrt` (x in [0, 2^32))."""
-    return mpc_functions.sqrt(x) if arrays.is_shared(x) else np.sqrt(x)
+    return np.sqrt(x)
 
 
 def rsqrt(x):
     """1 / sqrt(x); shared: :func:`smpc.mpc.functions.inv_sqrt` (x in [2^-16, 2^32))."""
-    return mpc_functions.inv_sqrt(x) if arrays.is_shared(x) else 1.0 / np.sqrt(x)
+    return arrays.inv_sqrt(x)
 
 
 def matmul(a, b):
@@ -177,7 +175,7 @@ def addmm(bias, a, b, beta=1, alpha=1):
 
 def as_float(x):
     """A cast to a float dtype: numpy values become float64; shared values already are numbers (bits stay 0/1)."""
-    return x if arrays.is_shared(x) else np.asarray(x, dtype=np.float64)
+    return arrays.asarray(x, dtype=np.float64)
 
 
 def full(shape, value):
@@ -211,24 +209,16 @@ def not_equal(a, b):
 
 def where(condition, a, b):
     """``a`` where ``condition`` else ``b``: b + c (a - b), a product with the 0/1 condition (no truncation)."""
-    if not any(arrays.is_shared(v) for v in (condition, a, b)):
-        return np.where(condition, a, b)
-    if not arrays.is_shared(condition):
-        condition = np.asarray(condition).astype(np.int64)
-    return condition * (a - b) + b
+    return np.where(condition, a, b)
 
 
 def maximum(a, b):
     """max(a, b) element-wise: b + relu(a - b) (one comparison)."""
-    if not (arrays.is_shared(a) or arrays.is_shared(b)):
-        return np.maximum(a, b)
-    return F.relu(a - b) + b
+    return np.maximum(a, b)
 
 
 def minimum(a, b):
-    if not (arrays.is_shared(a) or arrays.is_shared(b)):
-        return np.minimum(a, b)
-    return a - F.relu(a - b)
+    return np.minimum(a, b)
 
 
 # --- reductions ------------------------------------------------------------------------------------------------
@@ -295,13 +285,7 @@ def masked_fill(x, mask, value: float):
     a shared mask: :func:`where`.
     """
     value = max(float(value), MASK_FLOOR)
-    if arrays.is_shared(mask):
-        return where(mask, value, x)
-    mask = np.asarray(mask, dtype=bool)
-    if not arrays.is_shared(x):
-        return np.where(mask, value, x)
-    keep = (~mask).astype(np.int64)
-    return x * keep + mask.astype(np.float64) * value
+    return np.where(mask, value, x)  # shared mask: one product; public: exact and local
 
 
 def attention(q, k, v, mask=None, causal: bool = False, scale: float | None = None):
@@ -319,10 +303,10 @@ def attention(q, k, v, mask=None, causal: bool = False, scale: float | None = No
     if causal:
         scores = masked_fill(scores, ~np.tril(np.ones((length, source), dtype=bool)), MASK_FLOOR)
     if mask is not None:
-        if not arrays.is_shared(mask) and np.asarray(mask).dtype == bool:
-            scores = masked_fill(scores, np.broadcast_to(~np.asarray(mask), scores.shape), MASK_FLOOR)
-        elif arrays.is_shared(mask):
+        if arrays.is_shared(mask):  # a shared additive mask is added as it is (flooring it would cost a comparison)
             scores = scores + mask
+        elif np.asarray(mask).dtype == bool:
+            scores = masked_fill(scores, np.broadcast_to(~np.asarray(mask), scores.shape), MASK_FLOOR)
         else:
             scores = scores + np.maximum(np.asarray(mask, dtype=np.float64), MASK_FLOOR)
     return F.softmax(scores, axis=-1) @ v
