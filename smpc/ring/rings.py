@@ -409,17 +409,20 @@ class Ring128(Ring):
         bad = ~np.isfinite(values) | (np.abs(values) >= limit)
         if bad.any():
             index = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"cannot fixed-point encode {values[index]!r} at index {index}: values must be finite "
-                             f"with |x| < 2^{self.bits - 2 - frac_bits} for frac_bits={frac_bits} in {self!r}")
-        # An integer-valued float splits exactly: hi = floor(v / 2^64) and v - hi * 2^64 (in [0, 2^64), no more
-        # significant bits than v) are both exact, the latter then cut into two exact 32-bit halves.
+            raise ValueError(f"cannot fixed-point encode {float(values[index])!r} at index {index}: values must be "
+                             f"finite with |x| < 2^{self.bits - 2 - frac_bits} for frac_bits={frac_bits} in {self!r}")
+        # The magnitude m of an integer-valued float splits exactly: hi = floor(m / 2^64) and m - hi * 2^64 (in
+        # [0, 2^64), its bits a subset of m's) are exact, the latter then cut into two exact 32-bit halves; a
+        # negative value is the two's complement of its magnitude.
         scaled = np.rint(values * float(2**frac_bits))
-        hi = np.floor(scaled / 2.0**64)
-        low = scaled - hi * 2.0**64
+        magnitude = np.abs(scaled)
+        hi = np.floor(magnitude / 2.0**64)
+        low = magnitude - hi * 2.0**64
         low_hi = np.floor(low / 2.0**32)
         low_lo = low - low_hi * 2.0**32
         lo = (low_hi.astype(np.uint64) << np.uint64(32)) | low_lo.astype(np.uint64)
-        return np.stack((lo, hi.astype(np.int64).view(np.uint64)), axis=-1)
+        limbs = np.stack((lo, hi.astype(np.uint64)), axis=-1)
+        return np.where((scaled < 0)[..., None], self._neg(limbs), limbs)
 
     def _decode(self, a, frac_bits):
         negative = self.msb(a).astype(bool)
