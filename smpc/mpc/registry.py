@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from smpc.ring.rings import Ring, ring_of
+
 #: The built-in protocols: the packages whose ``SPEC`` is registered on first use. Adding a protocol is one line here.
 BUILT_IN = (
     "smpc.mpc.additive",
@@ -94,6 +96,12 @@ class ProtocolSpec:
     @property
     def default_correlated(self) -> str:
         return self.correlated[0].name
+
+    @property
+    def ring(self) -> Ring:
+        """The ring its shares live in, Z_2^ring_bits (:func:`smpc.ring.rings.ring_of`; ValueError for a width smpc
+        has no ring for)."""
+        return ring_of(self.ring_bits)
 
     @property
     def party_range(self) -> str:
