@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from protocol_matrix import protocol_parties
+from protocol_matrix import one_per_protocol, protocol_parties
 import smpc
 from smpc.mpc.cost import CostRun
 from conftest import TCP_PHASES, only
@@ -90,12 +90,13 @@ def test_argmax_keeps_the_first_maximum_for_every_length():
     assert smpc.run(program, parties=2)[0] == [int(np.argmax(c)) for c in cases]
 
 
+@pytest.mark.parametrize("setup", one_per_protocol("comparison", transport="tcp"))
 @settings(max_examples=2, phases=TCP_PHASES)
 @given(data=st.data())
-def test_selections_over_tcp(data):
+def test_selections_over_tcp(setup, data):
     x, axis, keepdims, axes = draw_case(data)
     program = functools.partial(selection_suite, x, axis, keepdims, axes)
-    for result in smpc.run(program, parties=3, transport="tcp"):
+    for result in setup.run(program):
         check_selection(result, x, axis, keepdims, axes)
 
 

@@ -1,6 +1,7 @@
 """smpc.mpc.transformer_functions and the transformer layers: documented errors and rounds on every protocol,
 torch's results (GELU, SiLU, LayerNorm, attention, MultiheadAttention with torch's state dict), bad input."""
 
+import functools
 import math
 
 import numpy as np
@@ -10,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from protocol_matrix import one_per_protocol_pairs, protocol_parties, skip_without_rounds
+from protocol_matrix import one_per_protocol, one_per_protocol_pairs, protocol_parties, skip_without_rounds
 import smpc
 from smpc import nn
 from smpc.mpc import functions, transformer_functions as tf
 from smpc.mpc.transformer_functions import ERRORS, MASK_FLOOR, ROUNDS
 from smpc.nn import Variable, functional as F
-from tests.conftest import only
+from conftest import TCP_PHASES, only
 
 SETUPS = protocol_parties("functions")
 ULP = 2.0**-16
@@ -69,16 +70,18 @@ def check_all(inputs: dict, got: dict) -> None:
         check("layer_norm", got["layer_norm"][i], want, want)
 
 
+def transformer_suite(inputs: dict, party) -> dict:
+    """Every element-wise function and layer norm on party 0's inputs (module level: the TCP tests spawn it)."""
+    def shared(value):
+        return party.share(only(value, party, 0), src=0)
+
+    out = {name: CALLS[name](shared(inputs[name])).reveal() for name in ELEMENTWISE}
+    out["layer_norm"] = [tf.layer_norm(shared(rows)).reveal() for rows in inputs["layer_norm"]]
+    return out
+
+
 def run_all(inputs: dict, protocol: str, parties: int) -> list:
-    def program(party):
-        def shared(value):
-            return party.share(only(value, party, 0), src=0)
-
-        out = {name: CALLS[name](shared(inputs[name])).reveal() for name in ELEMENTWISE}
-        out["layer_norm"] = [tf.layer_norm(shared(rows)).reveal() for rows in inputs["layer_norm"]]
-        return out
-
-    return smpc.run(program, parties=parties, protocol=protocol)
+    return smpc.run(functools.partial(transformer_suite, inputs), parties=parties, protocol=protocol)
 
 
 # --- dense grids: where the ERRORS constants were measured ------------------------------------------------------------
@@ -120,6 +123,14 @@ def function_inputs(draw):
 @given(inputs=function_inputs())
 def test_functions_match_float64_within_the_documented_errors(protocol, parties, inputs):
     for result in run_all(inputs, protocol, parties)[:1]:
+        check_all(inputs, result)
+
+
+@pytest.mark.parametrize("setup", one_per_protocol("functions", transport="tcp"))
+@settings(max_examples=1, phases=TCP_PHASES)
+@given(inputs=function_inputs())
+def test_functions_over_tcp(setup, inputs):
+    for result in setup.run(functools.partial(transformer_suite, inputs)):
         check_all(inputs, result)
 
 
