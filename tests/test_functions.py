@@ -281,7 +281,7 @@ def test_bad_input_is_refused_inside_a_run():
 
 
 @pytest.mark.parametrize("setup", one_per_protocol("functions", transport="tcp"))
-@settings(max_examples=2, phases=TCP_PHASES)
+@settings(max_examples=1, phases=TCP_PHASES)
 @given(data=st.data())
 def test_every_function_over_tcp(setup, data):
     x = fixed(data.draw(hnp.arrays(np.float64, (2, 3), elements=st.floats(0.01, 12))))

@@ -40,7 +40,7 @@ def test_built_in_protocols_describe_themselves():
 @pytest.mark.parametrize("call, message", [
     (lambda: registry.get("spdz"), "unknown protocol 'spdz'; choose one of"),
     (lambda: registry.get("aby3").protocol(4), "runs with 3 parties, got 4"),
-    (lambda: registry.get("additive").protocol(1), "runs with 2 or more parties, got 1"),
+    (lambda: registry.get("additive").protocol(1), "needs parties >= 2, got 1"),
     (lambda: registry.get("additive").protocol(True), "integer number of parties"),
     (lambda: registry.get("additive").protocol(3, "paillier"), "runs with 2 parties, got 3"),
     (lambda: registry.get("aby3").protocol(3, "trusted"), "unknown dealer 'trusted' for protocol 'aby3'"),

@@ -126,6 +126,8 @@ class ProtocolSpec:
         """Raise ValueError unless ``parties`` is a party count this protocol (and correlated kind) runs with."""
         if not isinstance(parties, int) or isinstance(parties, bool):
             raise ValueError(f"protocol {self.name!r} needs an integer number of parties, got {parties!r}")
+        if self.max_parties is None and parties < self.min_parties:
+            raise ValueError(f"protocol {self.name!r} needs parties >= {self.min_parties}, got {parties}")
         if parties < self.min_parties or (self.max_parties is not None and parties > self.max_parties):
             raise ValueError(f"protocol {self.name!r} runs with {self.party_range} parties, got {parties}")
         kind = self.kind(correlated)
