@@ -98,6 +98,16 @@ def test_dcf_chunked_evaluation_matches_whole_batch():
     assert np.array_equal(dcf.eval(0, keys_0, x, chunk=7), dcf.eval(0, keys_0, x, chunk=1 << 20))
 
 
+def test_dcf_batch_of_several_chunks_with_a_partial_last_one():
+    rng = np.random.default_rng(4)
+    size = 2 * dcf.DEFAULT_CHUNK + 5
+    alpha = _alphas(rng, 16, size)
+    beta = rng.integers(0, 2**64 - 1, (size, 2), dtype=np.uint64, endpoint=True)
+    keys_0, keys_1 = dcf.gen(alpha, beta, PRG.fresh(), 16)
+    x = _points(rng, alpha, 16)
+    assert np.array_equal(_reconstruct(keys_0, keys_1, x), _expected(alpha, beta, x))
+
+
 def test_dcf_keys_are_deterministic_in_the_prg_key():
     alpha = np.arange(50, dtype=np.uint64)
     first = dcf.gen(alpha, alpha, PRG(bytes(16)), 16)

@@ -42,6 +42,7 @@ uniform in all 64 bits of every payload word).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,23 +127,29 @@ def gen(alpha: np.ndarray, beta: np.ndarray, prg, bits: int = MAX_BITS) -> tuple
         raise TypeError(f"prg must be an smpc.ring.prg.PRG (the CSPRNG), got {type(prg).__name__}")
     seeds = prg.random_ring((2, m, 2))
     seeds[:, :, 0] &= _CLEAR
-    roots = seeds.copy()
-    controls = np.zeros((2, m), np.uint64)
-    controls[1] = 1
-    v_alpha = np.zeros((m, width), np.uint64)
     seed_cw = np.empty((bits, m, 2), np.uint64)
     value_cw = np.empty((bits, m, width), np.uint64)
     control_cw = np.zeros((m, _control_bytes(bits)), np.uint8)
-    aes = FixedKeyAES()
-    inputs = np.empty((2, m, 2 + width, 2), np.uint64)
-    for level in range(bits):
-        _fill_gen_inputs(seeds, inputs)
-        _gen_level(aes.permute(inputs), inputs, alpha, np.uint64(bits - 1 - level), beta, seeds, controls, v_alpha,
-                   seed_cw[level], value_cw[level], control_cw, level)
-    _fill_gen_inputs(seeds, inputs)
     final_cw = np.empty((m, width), np.uint64)
-    _gen_final(aes.permute(inputs), inputs, controls, v_alpha, final_cw)
-    return tuple(DCFKeys(b, bits, roots[b], seed_cw, value_cw, control_cw, final_cw) for b in (0, 1))
+    aes = FixedKeyAES()
+    inputs = np.empty((2, min(m, DEFAULT_CHUNK), 2 + width, 2), np.uint64)
+    buffer = aes.buffer(inputs)
+    for start in range(0, m, DEFAULT_CHUNK):
+        stop = min(start + DEFAULT_CHUNK, m)
+        chunk = slice(start, stop)
+        state = seeds[:, chunk].copy()
+        controls = np.zeros((2, stop - start), np.uint64)
+        controls[1] = 1
+        v_alpha = np.zeros((stop - start, width), np.uint64)
+        blocks = inputs if stop - start == inputs.shape[1] else np.empty((2, stop - start, 2 + width, 2), np.uint64)
+        for level in range(bits):
+            _fill_gen_inputs(state, blocks)
+            _gen_level(aes.permute(blocks, buffer), blocks, alpha[chunk], np.uint64(bits - 1 - level), beta[chunk],
+                       state, controls, v_alpha, seed_cw[level, chunk], value_cw[level, chunk], control_cw[chunk],
+                       level)
+        _fill_gen_inputs(state, blocks)
+        _gen_final(aes.permute(blocks, buffer), blocks, controls, v_alpha, final_cw[chunk])
+    return tuple(DCFKeys(b, bits, seeds[b], seed_cw, value_cw, control_cw, final_cw) for b in (0, 1))
 
 
 def eval(party: int, keys: DCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:  # noqa: A001
@@ -163,32 +170,36 @@ def eval(party: int, keys: DCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUNK) -
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     out = np.zeros((keys.count, keys.width), np.uint64)
     aes = FixedKeyAES()
+    buffer = np.empty(min(keys.count, int(chunk)) * 16 * (2 + (keys.width + 1) // 2), np.uint8)
     for start in range(0, keys.count, int(chunk)):
-        _eval_chunk(aes, keys, x, start, min(start + int(chunk), keys.count), out)
+        _eval_chunk(aes, keys, x, start, min(start + int(chunk), keys.count), out, buffer)
     return out[:, 0] if keys.width == 1 else out
 
 
-def _eval_chunk(aes: FixedKeyAES, keys: DCFKeys, x: np.ndarray, start: int, stop: int, out: np.ndarray) -> None:
-    bits, width = keys.bits, keys.width
+def _eval_chunk(aes: FixedKeyAES, keys: DCFKeys, x: np.ndarray, start: int, stop: int, out: np.ndarray,
+                buffer: np.ndarray) -> None:
+    bits, width, count = keys.bits, keys.width, stop - start
     sign = _ONE if keys.party == 0 else ~np.uint64(0)
     x = x[start:stop]
-    seeds = keys.seed[start:stop].copy()
-    controls = np.full(stop - start, keys.party, np.uint64)
-    control_cw = keys.control_cw[start:stop]
-    value = out[start:stop]
-    inputs = np.empty((stop - start, 1 + (width + 1) // 2, 2), np.uint64)
-    _fill_eval_inputs(seeds, x, np.uint64(bits - 1), False, width, inputs)
+    controls = np.full(count, keys.party, np.uint64)
+    control_cw = keys.control_cw[start:stop].reshape(-1)
+    value = out[start:stop].reshape(-1)
+    inputs = np.empty(count * 2 * (1 + (width + 1) // 2), np.uint64)
+    _fill_eval_inputs(keys.seed[start:stop], x, np.uint64(bits - 1), width, inputs)
+    eval_level = _eval_level_kernel(width)
     for level in range(bits):
         last = level == bits - 1
-        _eval_level(aes.permute(inputs), inputs, x, np.uint64(bits - 1 - level), seeds, controls, value,
-                    keys.seed_cw[level, start:stop], keys.value_cw[level, start:stop], control_cw, level, sign,
-                    np.uint64(0 if last else bits - 2 - level), last)
-    _eval_final(aes.permute(inputs), inputs, controls, value, keys.final_cw[start:stop], sign)
+        eval_level(aes.permute(inputs, buffer), inputs, x, np.uint64(bits - 1 - level), controls, value,
+                    keys.seed_cw[level, start:stop].reshape(-1), keys.value_cw[level, start:stop].reshape(-1),
+                    control_cw, level, sign, np.uint64(0 if last else bits - 2 - level), last)
+    _eval_final(aes.permute(inputs, buffer), inputs, controls, value, keys.final_cw[start:stop].reshape(-1), sign)
 
 
 # --- numba kernels ------------------------------------------------------------------------------------------------
 # Blocks of a node's expansion (tweaks): 0 the left child's seed, 1 the right one's, 2 + q the q-th value block.
 # Value word p (0 <= p < 2 width) sits in value block p // 2, half p % 2; side sigma's words are p = sigma width + k.
+# Eval expands only what x's path needs: the block of sigma's seed (tweak sigma), then the ceil(width / 2) value
+# blocks from the one holding word sigma width (tweaks 2 + first, ...); the leaf's Convert takes sigma = 0.
 @njit(nogil=True, cache=True)
 def _fill_gen_inputs(seeds, inputs):
     """inputs[b, j, q] = s_b[j] XOR q for every block q of the expansion (both parties)."""
@@ -266,68 +277,73 @@ def _gen_final(permuted, inputs, controls, v_alpha, final_cw):
 
 
 @njit(nogil=True, cache=True)
-def _fill_eval_inputs(seeds, x, shift, final, width, inputs):
-    """inputs[j] = the blocks x's next bit needs: its child's seed block, then the blocks of its value words.
-
-    ``final``: the leaf's Convert instead (the left value words; block 0 is computed but unused).
-    """
-    for j in range(seeds.shape[0]):
-        sigma = _ZERO if final else (x[j] >> shift) & _ONE
-        _fill_one(seeds[j, 0], seeds[j, 1], sigma, width, inputs, j)
+def _fill_eval_inputs(seeds, x, shift, width, inputs):
+    """The first level's inputs, flat: per comparison its child's seed block, then the blocks of its value words."""
+    stride = inputs.shape[0] // x.shape[0]
+    for j in range(x.shape[0]):
+        _fill_one(seeds[j, 0], seeds[j, 1], (x[j] >> shift) & _ONE, width, stride, inputs, j * stride)
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _fill_one(low, high, sigma, width, inputs, j):
-    first = (np.int64(sigma) * width) // 2
-    inputs[j, 0, 0] = low ^ sigma
-    inputs[j, 0, 1] = high
-    for q in range(inputs.shape[1] - 1):
-        inputs[j, 1 + q, 0] = low ^ np.uint64(2 + first + q)
-        inputs[j, 1 + q, 1] = high
+def _fill_one(low, high, sigma, width, stride, inputs, at):
+    first = (np.int64(sigma) * width) >> 1
+    inputs[at] = low ^ sigma
+    inputs[at + 1] = high
+    for q in range(1, stride // 2):
+        inputs[at + 2 * q] = low ^ np.uint64(1 + first + q)
+        inputs[at + 2 * q + 1] = high
 
 
-@njit(nogil=True, cache=True)
-def _eval_level(permuted, inputs, x, shift, seeds, controls, value, seed_cw, value_cw, control_cw, level, sign,
-                next_shift, last):
-    """One level of BCG+21's Eval along x's path; then this chunk's inputs for the next level (or the leaf)."""
-    width = value.shape[1]
-    for j in range(x.shape[0]):
-        sigma = (x[j] >> shift) & _ONE
-        side = np.int64(sigma)
-        first = (side * width) // 2
-        t = controls[j]
-        for k in range(width):
-            p = side * width + k - 2 * first
-            v = permuted[j, 1 + p // 2, p % 2] ^ inputs[j, 1 + p // 2, p % 2]
-            if t != 0:
-                v += value_cw[j, k]
-            value[j, k] += sign * v
-        low = permuted[j, 0, 0] ^ inputs[j, 0, 0]
-        high = permuted[j, 0, 1] ^ inputs[j, 0, 1]
-        t_next = low & _ONE
-        low &= _CLEAR
-        if t != 0:
-            low ^= seed_cw[j, 0]
-            high ^= seed_cw[j, 1]
+@functools.lru_cache(maxsize=None)
+def _eval_level_kernel(width: int):
+    """The level kernel compiled for one payload width (a constant: its loops unroll; ~1.7x faster than generic)."""
+    stride = 2 * (1 + (width + 1) // 2)
+
+    @njit(nogil=True)
+    def eval_level(permuted, inputs, x, shift, controls, value, seed_cw, value_cw, control_cw, level, sign,
+                   next_shift, last):
+        count = x.shape[0]
+        control_bytes = control_cw.shape[0] // count
+        for j in range(count):
+            at = j * stride
+            side = np.int64((x[j] >> shift) & _ONE)
+            t = controls[j]
+            keep = _ZERO - t  # all ones where t = 1
+            base = at + 2 + side * width - 2 * ((side * width) >> 1)  # side's first value word
+            for k in range(width):
+                v = (permuted[base + k] ^ inputs[base + k]) + (value_cw[j * width + k] & keep)
+                value[j * width + k] += sign * v
+            low = permuted[at] ^ inputs[at]
+            high = permuted[at + 1] ^ inputs[at + 1] ^ (seed_cw[2 * j + 1] & keep)
             place = 2 * level + side
-            t_next ^= np.uint64((control_cw[j, place >> 3] >> (place & 7)) & 1)
-        seeds[j, 0] = low
-        seeds[j, 1] = high
-        controls[j] = t_next
-        _fill_one(low, high, _ZERO if last else (x[j] >> next_shift) & _ONE, width, inputs, j)
+            t_cw = np.uint64(control_cw[j * control_bytes + (place >> 3)] >> (place & 7)) & _ONE
+            controls[j] = (low & _ONE) ^ (t_cw & t)
+            low = (low & _CLEAR) ^ (seed_cw[2 * j] & keep)
+            _fill_one(low, high, _ZERO if last else (x[j] >> next_shift) & _ONE, width, stride, inputs, at)
+
+    eval_level.__doc__ = _EVAL_LEVEL_DOC
+    return eval_level
+
+
+_EVAL_LEVEL_DOC = """One level of BCG+21's Eval along x's path, then this chunk's inputs for the next level (or leaf).
+
+Flat arrays (the blocks of comparison j start at word j * stride) and no branches: the control bit is a coin flip
+per comparison, so the corrections are masked in. The next level's input blocks hold the seed, so no separate seed
+array is kept.
+"""
 
 
 @njit(nogil=True, cache=True)
 def _eval_final(permuted, inputs, controls, value, final_cw, sign):
-    """value += (-1)^b (Convert(s) + t CW_{n+1}) at the leaf."""
-    width = value.shape[1]
-    for j in range(value.shape[0]):
-        t = controls[j]
+    """value += (-1)^b (Convert(s) + t CW_{n+1}) at the leaf (the left value words: offsets 2 .. 2 + width)."""
+    count = controls.shape[0]
+    width = value.shape[0] // count
+    stride = inputs.shape[0] // count
+    for j in range(count):
+        keep = _ZERO - controls[j]
         for k in range(width):
-            v = permuted[j, 1 + k // 2, k % 2] ^ inputs[j, 1 + k // 2, k % 2]
-            if t != 0:
-                v += final_cw[j, k]
-            value[j, k] += sign * v
+            at = j * stride + 2 + k
+            value[j * width + k] += sign * ((permuted[at] ^ inputs[at]) + (final_cw[j * width + k] & keep))
 
 
 # --- checks -------------------------------------------------------------------------------------------------------

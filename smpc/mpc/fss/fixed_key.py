@@ -35,10 +35,22 @@ class FixedKeyAES:
     def __init__(self):
         self._encryptor = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor()
 
-    def permute(self, blocks: np.ndarray) -> np.ndarray:
-        """AES_K of every block of the C-contiguous uint64 array ``blocks`` (last axis 2), in one ECB call."""
+    def permute(self, blocks: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """AES_K of every block of the C-contiguous uint64 array ``blocks`` (last axis 2), in one ECB call.
+
+        ``out``: a uint8 buffer of at least ``blocks.nbytes + 16`` bytes to write into (reused across calls, it
+        saves the page faults of a fresh buffer per tree level); the result is a uint64 view of it.
+        """
         nbytes = blocks.nbytes
-        out = np.empty(nbytes + BLOCK_BYTES, np.uint8)  # update_into wants one block of slack
+        if out is None:
+            out = np.empty(nbytes + BLOCK_BYTES, np.uint8)  # update_into wants one block of slack
+        elif out.dtype != np.uint8 or out.ndim != 1 or out.size < nbytes + BLOCK_BYTES:
+            raise ValueError(f"out must be a uint8 buffer of at least {nbytes + BLOCK_BYTES} bytes")
         if nbytes:
             self._encryptor.update_into(memoryview(blocks.reshape(-1).view(np.uint8)), memoryview(out))
         return out[:nbytes].view(np.uint64).reshape(blocks.shape)
+
+    @staticmethod
+    def buffer(blocks: np.ndarray) -> np.ndarray:
+        """An ``out`` buffer for :meth:`permute` on arrays the size of ``blocks``."""
+        return np.empty(blocks.nbytes + BLOCK_BYTES, np.uint8)
