@@ -1,0 +1,56 @@
+"""The PRG of the DCF tree: fixed-key AES-128 in Matyas-Meyer-Oseas mode with small tweaks, on whole buffers.
+
+A 128-bit seed ``s`` (two uint64 words, word 0 the low one) expands to the blocks
+
+    G_j(s) = AES_K(s XOR j) XOR (s XOR j),   j = 0, 1, 2, ...
+
+for one public, fixed key K. This is the fixed-key construction the FSS literature implements its length-doubling
+PRG with (Boyle, Gilboa and Ishai, "Function Secret Sharing: Improvements and Extensions", CCS 2016, whose DPF
+implementation expands seeds with AES in Matyas-Meyer-Oseas mode under fixed keys; one key with distinct tweaks
+here, so one ECB call covers every block). Its security rests on AES_K being a random permutation, under which
+``x -> AES_K(x) XOR x`` is correlation robust (Guo, Katz, Wang and Yu, "Efficient and Secure Multiparty
+Computation from Fixed-Key Block Ciphers", IEEE S&P 2020, eprint 2019/074). The tweak ``j`` is XORed
+into the low bits of word 0; the DCF keeps bit 0 of every seed clear (it carries the control bit), so the inputs
+``s XOR j`` of one seed are distinct, and seeds hold 127 random bits.
+
+The key is public by design: it saves a key schedule per seed, and one AES-ECB call of ``cryptography`` (OpenSSL,
+AES-NI) encrypts a whole tree level of a batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from smpc.ring.prg import derive_key
+
+#: K, public: anyone may recompute it; nothing secret depends on it being unknown.
+FIXED_KEY = derive_key(b"smpc function secret sharing", "fixed-key AES of the DCF tree")
+BLOCK_BYTES = 16
+
+
+class FixedKeyAES:
+    """AES_K on uint64 arrays whose last axis holds the two words of a block; one instance per thread."""
+
+    def __init__(self):
+        self._encryptor = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor()
+
+    def permute(self, blocks: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """AES_K of every block of the C-contiguous uint64 array ``blocks`` (last axis 2), in one ECB call.
+
+        ``out``: a uint8 buffer of at least ``blocks.nbytes + 16`` bytes to write into (reused across calls, it
+        saves the page faults of a fresh buffer per tree level); the result is a uint64 view of it.
+        """
+        nbytes = blocks.nbytes
+        if out is None:
+            out = np.empty(nbytes + BLOCK_BYTES, np.uint8)  # update_into wants one block of slack
+        elif out.dtype != np.uint8 or out.ndim != 1 or out.size < nbytes + BLOCK_BYTES:
+            raise ValueError(f"out must be a uint8 buffer of at least {nbytes + BLOCK_BYTES} bytes")
+        if nbytes:
+            self._encryptor.update_into(memoryview(blocks.reshape(-1).view(np.uint8)), memoryview(out))
+        return out[:nbytes].view(np.uint64).reshape(blocks.shape)
+
+    @staticmethod
+    def buffer(blocks: np.ndarray) -> np.ndarray:
+        """An ``out`` buffer for :meth:`permute` on arrays the size of ``blocks``."""
+        return np.empty(blocks.nbytes + BLOCK_BYTES, np.uint8)
