@@ -161,9 +161,9 @@ class Aby3Protocol(Protocol):
         """Seed-compressed replicated shares: x = x0 + x1 + x2 with x0 and x1 PRG streams of two fresh keys, x2 the
         rest; party i gets (x_i, x_{i+1}), so a client uploads one ring vector and four keys in all."""
         first, second = key_source(), key_source()
-        last = np.array(ring, dtype=np.uint64, copy=True)
-        last -= PRG(first).random_ring(last.shape)
-        last -= PRG(second).random_ring(last.shape)
+        ring = np.asarray(ring, dtype=np.uint64)
+        last = ring - PRG(first).random_ring(ring.shape)  # a new array: the caller's ring stays as it was
+        last -= PRG(second).random_ring(ring.shape)
         return [[first, second], [second, last], [last, first]]
 
     def from_components(self, party, components, frac_bits: int) -> ReplicatedTensor:

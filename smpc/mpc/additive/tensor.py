@@ -155,10 +155,14 @@ class AdditiveProtocol(Protocol):
         """Seed-compressed additive shares: a PRG key for each of parties 0..N-2, the rest of ``ring`` for the last
         (a client uploads one ring vector in all; Prio's two-server model, Corrigan-Gibbs and Boneh, NSDI 2017)."""
         keys = [key_source() for _ in range(parties - 1)]
-        last = np.array(ring, dtype=np.uint64, copy=True)
-        for key in keys:
-            last -= PRG(key).random_ring(last.shape)
-        return [[key] for key in keys] + [[last]]
+        last = np.asarray(ring, dtype=np.uint64)
+        for index, key in enumerate(keys):
+            stream = PRG(key).random_ring(last.shape)
+            if index == 0:
+                last = last - stream  # a new array: the caller's ring stays as it was
+            else:
+                last -= stream
+        return [[key] for key in keys] + [[last if keys else last.copy()]]
 
     def from_components(self, party, components, frac_bits: int) -> AdditiveTensor:
         return AdditiveTensor(party, tuple(components), frac_bits)
