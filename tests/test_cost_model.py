@@ -36,3 +36,24 @@ def test_cost_model_matches_the_protocol(protocol, parties, name):
         assert rounds == expected["rounds"]
     else:  # aby3: a step that begins with a receive may continue the previous step's receive phase
         assert rounds <= expected["rounds"]
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: theory(lambda x: x, [(2,)], "spdz", 2), ValueError, "unknown protocol 'spdz'"),
+    (lambda: theory(lambda x: x, [(2,)], "aby3", 2), ValueError, "runs with 3 parties, got 2"),
+    (lambda: theory(lambda x: x, [(2,)], "additive", 2, frac_bits=0), ValueError, "frac_bits"),
+    (lambda: theory(lambda x: x.reveal(to=0), [(2,)], "additive", 2), TypeError, "no values to reveal"),
+])
+def test_the_cost_predictor_refuses_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_cost_predictor_reports_every_party_and_the_dealer():
+    n = 10
+    got = theory(lambda x, y: (x @ y).reveal_ring(), [(n, n), (n, n)], "additive", 3)
+    frame = 20 + 8 * 2 + 8 * n * n  # one uint64 (n, n) frame
+    assert got["rounds"] == 3 and got["bytes_per_party"] == [2 * 4 * frame] * 3 and got["bytes"] == 8 * frame
+    assert got["dealer_bytes"] == frame + (20 + 8 * 3 + 16 * n * n)  # c, then the truncation pair's two planes
+    assert got["ring_products"] == 2 * 3 + 1
+    assert theory(lambda x: x.exp(), [(4,)], "additive") == theory(lambda x: x.exp(), [(4,)], "additive", 2)

@@ -170,6 +170,7 @@ def test_what_is_not_supported_raises_a_type_error_naming_it(protocol, parties):
             "numpy.where(condition) with one argument": lambda: np.where(s > 0),
             "shared divisor and a public numerator": lambda: public / s,
             "numpy.concatenate joins shared tensors only": lambda: np.concatenate([s, public]),
+            "numpy.clip on a shared tensor takes public bounds": lambda: np.clip(s, s, 1.0),
             "is not a numpy array": lambda: np.asarray(s),
             "is not a numpy array\t": lambda: np.array(s),
             "is not a numpy array\t\t": lambda: np.array([s, s]),
