@@ -15,10 +15,13 @@ from smpc.net.wire import DEFAULT_MAX_PAYLOAD
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
 
-def make_protocol(protocol: str, parties: int, dealer: str | None = None, dealer_key_bits: int | None = None) -> Any:
+def make_protocol(protocol: str, parties: int, dealer: str | None = None, dealer_key_bits: int | None = None,
+                  comparisons: str | None = None) -> Any:
     """The protocol object for a registered name, after checking the party count and the correlated source
     (``dealer``; None: the protocol's default). See :func:`smpc.protocols` for what each one allows."""
     options = {} if dealer_key_bits is None else {"dealer_key_bits": dealer_key_bits}
+    if comparisons is not None:
+        options["comparisons"] = comparisons
     return registry.get(protocol).protocol(parties, dealer, **options)
 
 
@@ -46,6 +49,7 @@ def launch(
     tls: TlsConfig | None = None,
     max_message_bytes: int = DEFAULT_MAX_PAYLOAD,
     network: Network | str | None = None,
+    comparisons: str | None = None,
 ) -> RunReport:
     """Like :func:`run`, but return a :class:`RunReport` with every party's and the dealer's stats."""
     if transport not in TRANSPORTS:
@@ -58,7 +62,7 @@ def launch(
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     options = PartyOptions(frac_bits=frac_bits, timeout=float(timeout), seed=seed_bytes(seed),
                            max_payload=int(max_message_bytes), network=network_of(network))
-    chosen = make_protocol(protocol, parties, dealer, dealer_key_bits)
+    chosen = make_protocol(protocol, parties, dealer, dealer_key_bits, comparisons)
     return launch_endpoints(fn, parties, chosen, transport, options, tls)
 
 
@@ -82,7 +86,9 @@ def run(
     Paillier, see :mod:`smpc.mpc.correlated.paillier`), ``dealer_key_bits``
     (the Paillier modulus, 2048), ``network`` (local transport only: ``"lan"``, ``"wan"`` or a
     :class:`smpc.Network`; every message then arrives when that network would deliver it, see
-    :mod:`smpc.net.network`), ``tls`` (a :class:`TlsConfig`, tcp only),
+    :mod:`smpc.net.network`), ``comparisons`` (``"fss"``: with ``protocol="additive"``, two parties and the
+    trusted dealer, every comparison, ReLU and max takes one opening of x + r and the dealer's DCF keys, see
+    :mod:`smpc.mpc.fss`), ``tls`` (a :class:`TlsConfig`, tcp only),
     ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
     """
     return launch(fn, parties, protocol, transport, **options).results

@@ -15,7 +15,8 @@ from smpc.mpc.circuits import sign_bit
 from smpc.mpc.correlated import requests
 from smpc.mpc.correlated.paillier import PaillierDealerClient
 from smpc.mpc.correlated.requests import (MAX_ELEMENTS, MAX_NDIM, MAX_REQUEST_VALUES, BinaryTripleRequest,
-                                          DabitsRequest, OneHotRequest, SignRequest, TripleRequest, TruncRequest)
+                                          DabitsRequest, FssSignRequest, OneHotRequest, SignRequest, TripleRequest,
+                                          TruncRequest)
 from smpc.mpc.correlated.source import (KINDS, CorrelatedSource, MaterialOrderError, Triple, UnsupportedMaterial)
 from smpc.mpc.correlated.trusted import TrustedDealerClient
 from smpc.mpc.one_hot import MAX_ONE_HOT_BITS
@@ -56,6 +57,7 @@ any_request = st.one_of(
     st.builds(BinaryTripleRequest, big_shapes),
     st.builds(DabitsRequest, big_shapes),
     st.builds(SignRequest, st.integers(0, MAX_ELEMENTS), st.booleans()),
+    st.builds(FssSignRequest, st.integers(0, MAX_ELEMENTS // 260), st.booleans()),
     st.integers(0, MAX_ONE_HOT_BITS).flatmap(
         lambda bits: st.builds(OneHotRequest, st.integers(0, MAX_ELEMENTS >> bits), st.just(bits))),
 )
@@ -80,7 +82,8 @@ def test_the_wire_format_is_the_same_as_before():
     assert DabitsRequest((2, 3)).encode().tolist() == [4, 2, 2, 3]
     assert SignRequest(10, True).encode().tolist() == [5, 10, 1]
     assert OneHotRequest(12, 4).encode().tolist() == [6, 12, 4]
-    assert sorted(requests.REQUEST_TYPES) == [1, 2, 3, 4, 5, 6]
+    assert FssSignRequest(9, False).encode().tolist() == [7, 9, 0]
+    assert sorted(requests.REQUEST_TYPES) == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_replies_and_descriptions():
@@ -94,6 +97,17 @@ def test_replies_and_descriptions():
     assert SignRequest(100, False).reply_shape == (sign_bit.correction_size(SignRequest(100).fields()),)
     assert SignRequest(7, True).describe() == "sign-bit material (7 elements, with product)"
     assert OneHotRequest(12, 4).reply_shape == (12, 16)
+    # per element: the share of r_63 (and of r r_63), the 63-bit DCF key (seed, 63 seed and value corrections,
+    # 2 words of control bits, the final correction): 195 words, 260 with the product
+    assert FssSignRequest(10, False).reply_shape == (1950,) and FssSignRequest(10, True).reply_shape == (2600,)
+    assert FssSignRequest(3, True).describe() == "FSS sign keys (3 elements, with product)"
+    assert FssSignRequest.reply_to_every_party and not SignRequest.reply_to_every_party
+    with pytest.raises(ProtocolError, match="FSS sign keys are for two parties, this run has 3"):
+        FssSignRequest(4).make([None, None, None], None)
+    for values, message in (([7, -1, 0], "count -1 outside"), ([7, 3, 2], "not 0 or 1"), ([7, 3], "1 fields"),
+                            ([7, MAX_ELEMENTS, 0], "outside 0..")):
+        with pytest.raises(ProtocolError, match=message):
+            requests.decode(np.array(values, dtype=np.int64))
 
 
 @settings(max_examples=400)

@@ -44,6 +44,11 @@ class Protocol(ABC):
         """Set ``party.protocol`` to this object and ``party.dealer`` to the party's correlated-randomness source
         (:class:`smpc.mpc.correlated.source.CorrelatedSource`, or None for a protocol that needs none)."""
 
+    def describe(self) -> str:
+        """What every endpoint of a run must agree on about this protocol, in words (compared at connection
+        set-up): its name, and any setting that changes the messages."""
+        return f"protocol {self.name}"
+
     def serve_dealer(self, dealer_party) -> dict:
         """Run the dealer endpoint until the parties finish; return a summary. Only for ``has_dealer`` protocols."""
         raise RuntimeError(f"protocol {self.name!r} has no dealer")

@@ -1,7 +1,8 @@
 """The registry of protocols: one :class:`ProtocolSpec` per protocol, read by the API, the CLI, the bench, the cost
 model and the tests.
 
-A protocol is one package (``smpc/mpc/<name>/``) whose ``__init__`` defines ``SPEC``; a built-in one is listed once
+A protocol is one package (``smpc/mpc/<name>/``) whose ``__init__`` defines ``SPEC`` (or ``SPECS``, several named
+configurations); a built-in one is listed once
 in :data:`BUILT_IN` below, and anyone else's is added at run time with :func:`register`. Nothing outside a
 protocol's own package tests a protocol's name: code that needs to know what a protocol can do asks its spec.
 """
@@ -157,8 +158,9 @@ def _load_built_in() -> None:
         return
     _built_in_loaded = True
     for module_name in BUILT_IN:
-        spec = importlib.import_module(module_name).SPEC
-        _registry.setdefault(spec.name, spec)
+        module = importlib.import_module(module_name)
+        for spec in getattr(module, "SPECS", (module.SPEC,)):
+            _registry.setdefault(spec.name, spec)
 
 
 def register(spec: ProtocolSpec, replace: bool = False) -> ProtocolSpec:
@@ -174,7 +176,8 @@ def register(spec: ProtocolSpec, replace: bool = False) -> ProtocolSpec:
 
 def unregister(name: str) -> None:
     """Remove a protocol added with :func:`register` (built-in ones stay)."""
-    if any(importlib.import_module(module).SPEC.name == name for module in BUILT_IN):
+    modules = [importlib.import_module(module) for module in BUILT_IN]
+    if any(spec.name == name for module in modules for spec in getattr(module, "SPECS", (module.SPEC,))):
         raise ValueError(f"{name!r} is a built-in protocol")
     _registry.pop(name, None)
 

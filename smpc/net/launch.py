@@ -54,10 +54,7 @@ class _Failure:
 
 def describe_run(protocol: Protocol, options: PartyOptions) -> str:
     """What every endpoint of one run must agree on, in words (compared at connection set-up)."""
-    name = getattr(protocol, "name", type(protocol).__name__)
-    dealer = getattr(protocol, "dealer", None)
-    source = f", {dealer} correlated randomness" if isinstance(dealer, str) else ""
-    return f"protocol {name}{source}, {options.frac_bits} fraction bits"
+    return f"{protocol.describe()}, {options.frac_bits} fraction bits"
 
 
 def run_endpoint(party: Party, fn: Callable, protocol: Protocol) -> tuple[Any, dict]:

@@ -5,6 +5,8 @@ products (:mod:`.beaver`), exact truncation (:mod:`.truncation`), binary sharing
 (:mod:`.binary`) and the arithmetic/binary conversions (:mod:`.conversions`).
 """
 
+import functools
+
 from smpc.mpc.additive.cost import AdditiveCost
 from smpc.mpc.additive.tensor import DEFAULT_KEY_BITS, AdditiveProtocol, AdditiveTensor
 from smpc.mpc.registry import CorrelatedKind, ProtocolSpec
@@ -12,10 +14,17 @@ from smpc.mpc.registry import CorrelatedKind, ProtocolSpec
 _PAILLIER_MAKES_ONLY = "dealer='paillier' makes Beaver triples and truncation pairs only"
 
 
-def _make(correlated: str, dealer_key_bits: int | None = None) -> AdditiveProtocol:
+def _make(correlated: str, dealer_key_bits: int | None = None, comparisons: str | None = None) -> AdditiveProtocol:
     if dealer_key_bits is not None and correlated != "paillier":
         raise ValueError("dealer_key_bits sets the Paillier modulus of dealer='paillier' only")
-    return AdditiveProtocol(correlated, DEFAULT_KEY_BITS if dealer_key_bits is None else dealer_key_bits)
+    return AdditiveProtocol(correlated, DEFAULT_KEY_BITS if dealer_key_bits is None else dealer_key_bits,
+                            comparisons or "circuit")
+
+
+def _make_fss(correlated: str, **options) -> AdditiveProtocol:
+    if options:
+        raise ValueError(f"protocol 'additive_fss' takes no options, got {sorted(options)}")
+    return AdditiveProtocol(correlated, comparisons="fss")
 
 
 SPEC = ProtocolSpec(
@@ -41,4 +50,23 @@ SPEC = ProtocolSpec(
     bench_parties=2,
 )
 
-__all__ = ["SPEC", "AdditiveCost", "AdditiveProtocol", "AdditiveTensor"]
+#: ``protocol="additive", comparisons="fss"`` under its own name, so the test matrix and the CLI offer it too
+FSS_SPEC = ProtocolSpec(
+    name="additive_fss",
+    summary="2-party additive sharing with comparisons by function secret sharing (one opening per comparison)",
+    security="semi-honest; the two parties must not collude; the trusted dealer sees no input or output but must "
+             "not collude with either party (it knows every mask)",
+    make=_make_fss,
+    cost=functools.partial(AdditiveCost, comparisons="fss"),
+    min_parties=2,
+    max_parties=2,
+    correlated=(CorrelatedKind("trusted", "a dealer endpoint deals triples, truncation pairs and DCF keys",
+                               endpoint=True),),
+    test_parties=(2,),
+    bench_parties=2,
+    label="additive, FSS comparisons (trusted dealer)",
+    in_bench=False,  # its keys (about 2 KB per ReLU) do not fit the bench's ResNet-18 sizes yet
+)
+SPECS = (SPEC, FSS_SPEC)
+
+__all__ = ["FSS_SPEC", "SPEC", "SPECS", "AdditiveCost", "AdditiveProtocol", "AdditiveTensor"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from smpc.mpc.circuits import sign_bit
 from smpc.mpc.circuits.adders import add, carry_save
 from smpc.mpc.cost import CostBinary, CostTheory, Ledger
+from smpc.mpc.fss import wire as fss_wire
 from smpc.net.wire import frame_bytes
 from smpc.ring.bitslice import plane_words
 
@@ -17,7 +18,12 @@ def sign_tree_bytes(words: int) -> int:
 
 class AdditiveCost(CostTheory):
     """Beaver products (open e and f: 1 round), dealer truncation pairs (open c: 1 round), the 7-round bit-sliced
-    sign bit, GMW ANDs with dealer triples, adders for A2B and dabit B2A (1 round)."""
+    sign bit (or, with ``comparisons="fss"``, one opening of x + r), GMW ANDs with dealer triples, adders for A2B
+    and dabit B2A (1 round)."""
+
+    def __init__(self, parties: int, comparisons: str = "circuit"):
+        super().__init__(parties)
+        self.comparisons = comparisons
 
     def _to_peers(self, ledger: Ledger, rounds: int, per_peer: int) -> None:
         ledger.add(rounds, [(self.parties - 1) * per_peer] * self.parties)
@@ -34,6 +40,10 @@ class AdditiveCost(CostTheory):
         ledger.add_dealer(frame_bytes((2, *shape)))
 
     def sign(self, ledger, count, with_product):
+        if self.comparisons == "fss":  # open c = x + r, then the DCF keys locally; each party gets its keys
+            self._to_peers(ledger, 1, frame_bytes((count,)))
+            ledger.add_dealer(self.parties * frame_bytes((count * fss_wire.words_per_element(with_product),)))
+            return
         words = plane_words(count)
         self._to_peers(ledger, 7, frame_bytes((count,)) + sign_tree_bytes(words) + frame_bytes((words,)))
         fields = sign_bit.layout(count, with_mask=True, with_arith_bit=True, with_product=with_product)

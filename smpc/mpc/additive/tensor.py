@@ -17,6 +17,7 @@ from smpc.mpc.correlated import trusted as dealer_module
 from smpc.mpc.additive.beaver import beaver_product
 from smpc.mpc.additive.conversions import a2b, b2a_packed
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.fss import compare as fss_compare
 from smpc.mpc.interfaces import Protocol
 from smpc.mpc.sharing import open_shares, open_to, share_from
 from smpc.mpc.tensor import SharedTensor
@@ -26,6 +27,8 @@ from smpc.mpc.additive.truncation import truncate
 from smpc.ring.arith import wrapping
 from smpc.ring.prg import PRG
 
+#: how the sign bit is computed: the bit-sliced circuit (7 rounds) or function secret sharing (1 round, 2 parties)
+COMPARISONS = {"circuit": "the bit-sliced sign-bit circuit, 7 rounds", "fss": "DCF keys from the dealer, 1 round"}
 DEFAULT_KEY_BITS = 2048  # the Paillier modulus of dealer="paillier"
 MIN_KEY_BITS = 2048
 
@@ -80,6 +83,8 @@ class AdditiveTensor(SharedTensor):
         flat = self.share.reshape(-1)
         if flat.size == 0:
             return self._new((np.zeros(self.shape, np.uint64),), self.frac_bits if times_self else 0)
+        if party.protocol.comparisons == "fss":
+            return self._fss_sign(flat, times_self)
         material = party.dealer.sign_material(flat.size, with_product=times_self)
         leader = party.rank == 0
         masked = open_shares(party, [_plus(flat, material["r"])])[0]
@@ -91,6 +96,18 @@ class AdditiveTensor(SharedTensor):
             return self._new((product.reshape(self.shape),))
         bit = arithmetic_bit(opened, material["s"], leader)
         return self._new((bit.reshape(self.shape),), 0)
+
+    def _fss_sign(self, flat: np.ndarray, times_self: bool) -> SharedTensor:
+        """msb(x), or x * msb(x), by function secret sharing (:mod:`smpc.mpc.fss.compare`): open c = x + r once
+        (1 round, 8 bytes per element to the peer), then evaluate this party's DCF keys locally."""
+        party = self.party
+        material = party.dealer.fss_sign(flat.size, with_product=times_self)
+        masked = open_shares(party, [_plus(flat, material.mask)])[0]
+        keys = party.dealer.complete(material).keys  # the dealer made them while c was opened
+        if times_self:
+            _, relu = fss_compare.eval_relu(party.rank, keys, masked)
+            return self._new((_minus(flat, relu).reshape(self.shape),))
+        return self._new((fss_compare.eval_sign(party.rank, keys, masked).reshape(self.shape),), 0)
 
     def _random_one_hot(self, count: int, bits: int):
         """The dealer's random offsets and (through a call that completes the material, after the opening of
@@ -120,9 +137,15 @@ class AdditiveProtocol(Protocol):
 
     name = "additive"
 
-    def __init__(self, dealer: str = "trusted", dealer_key_bits: int = DEFAULT_KEY_BITS):
+    def __init__(self, dealer: str = "trusted", dealer_key_bits: int = DEFAULT_KEY_BITS, comparisons: str = "circuit"):
         if dealer not in ("trusted", "paillier"):
             raise ValueError(f"unknown dealer {dealer!r} for protocol 'additive'; choose 'trusted' or 'paillier'")
+        if comparisons not in COMPARISONS:
+            raise ValueError(f"unknown comparisons {comparisons!r} for protocol 'additive'; choose one of "
+                             f"{list(COMPARISONS)}")
+        if comparisons == "fss" and dealer != "trusted":
+            raise ValueError("comparisons='fss' needs dealer='trusted' (the dealer makes the keys)")
+        self.comparisons = comparisons
         if dealer == "paillier" and (not isinstance(dealer_key_bits, int) or isinstance(dealer_key_bits, bool)
                                      or dealer_key_bits < MIN_KEY_BITS):
             raise ValueError(f"dealer_key_bits must be an integer >= {MIN_KEY_BITS}, got {dealer_key_bits!r}")
@@ -132,6 +155,8 @@ class AdditiveProtocol(Protocol):
 
     def attach(self, party) -> None:
         """Give ``party`` this protocol and a correlated-randomness source."""
+        if self.comparisons == "fss" and party.world_size != 2:
+            raise ValueError(f"comparisons='fss' runs with exactly 2 parties, got {party.world_size}")
         party.protocol = self
         if self.dealer == "paillier":
             from smpc.mpc.correlated.paillier import PaillierDealerClient  # gmpy2 work only when asked for
@@ -139,6 +164,10 @@ class AdditiveProtocol(Protocol):
             party.dealer = PaillierDealerClient(party, self.dealer_key_bits)
         else:
             party.dealer = dealer_module.TrustedDealerClient(party)
+
+    def describe(self) -> str:
+        fss = ", fss comparisons" if self.comparisons == "fss" else ""
+        return f"protocol {self.name}, {self.dealer} correlated randomness{fss}"
 
     def serve_dealer(self, dealer_party) -> dict:
         """Run the trusted dealer until the parties finish."""
@@ -177,3 +206,8 @@ class AdditiveProtocol(Protocol):
 @wrapping
 def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a + b
+
+
+@wrapping
+def _minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a - b

@@ -25,6 +25,7 @@ import numpy as np
 from smpc.exceptions import ProtocolError
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.circuits import sign_bit
+from smpc.mpc.fss import compare as fss_compare, wire as fss_wire
 from smpc.mpc.one_hot import MAX_ONE_HOT_BITS, one_hot_rows
 from smpc.ring.arith import wrapping
 
@@ -38,6 +39,8 @@ class Request(ABC):
     """One request to the trusted dealer (subclasses are frozen dataclasses that validate on construction)."""
 
     code: ClassVar[int]
+    #: False: only the last party gets a reply (the others expand theirs from their PRGs); True: every party does
+    reply_to_every_party: ClassVar[bool] = False
 
     def encode(self) -> np.ndarray:
         """The wire form: an int64 vector ``[code, fields...]``."""
@@ -356,9 +359,57 @@ class OneHotRequest(Request):
         return rows
 
 
+@dataclass(frozen=True)
+class FssSignRequest(Request):
+    """Function-secret-sharing keys for the sign bit of ``count`` elements (and their ReLU, ``with_product``):
+    :mod:`smpc.mpc.fss.compare`. Every party expands its share of the masks r from its PRG; the dealer adds them up,
+    makes both parties' DCF keys for r and sends each party its own (they share the correction words, which the
+    seed trick cannot compress), :func:`smpc.mpc.fss.wire.words_per_element` words per element."""
+
+    count: int
+    with_product: bool = False
+    code: ClassVar[int] = 7
+    reply_to_every_party: ClassVar[bool] = True
+
+    def __post_init__(self):
+        limit = MAX_ELEMENTS // fss_wire.words_per_element(True)
+        if not isinstance(self.count, (int, np.integer)) or not 0 <= self.count <= limit:
+            raise ProtocolError(f"malformed FSS sign request: count {self.count!r} outside 0..{limit}")
+        if self.with_product not in (0, 1):
+            raise ProtocolError(f"malformed FSS sign request: with_product {self.with_product!r} is not 0 or 1")
+        object.__setattr__(self, "count", int(self.count))
+        object.__setattr__(self, "with_product", bool(self.with_product))
+
+    def _values(self) -> list[int]:
+        return [self.count, int(self.with_product)]
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "FssSignRequest":
+        if len(values) != 2:
+            raise ProtocolError(f"malformed FSS sign request: {len(values)} fields, expected 2")
+        return cls(values[0], values[1])
+
+    def describe(self) -> str:
+        return f"FSS sign keys ({self.count} elements{', with product' if self.with_product else ''})"
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        return (self.count * fss_wire.words_per_element(self.with_product),)
+
+    @wrapping
+    def make(self, prgs: list, own_prg) -> list[np.ndarray]:
+        """Each party's packed keys, in rank order."""
+        if len(prgs) != 2:
+            raise ProtocolError(f"FSS sign keys are for two parties, this run has {len(prgs)}")
+        masks = tuple(prg.random_ring((self.count,)) for prg in prgs)
+        keys = fss_compare.keys_for_mask(own_prg, masks[0] + masks[1], masks, self.with_product)
+        return [fss_wire.pack(key) for key in keys]
+
+
 REQUEST_TYPES: dict[int, type[Request]] = {
     kind.code: kind
-    for kind in (TripleRequest, TruncRequest, BinaryTripleRequest, DabitsRequest, SignRequest, OneHotRequest)
+    for kind in (TripleRequest, TruncRequest, BinaryTripleRequest, DabitsRequest, SignRequest, OneHotRequest,
+                 FssSignRequest)
 }
 
 

@@ -43,6 +43,7 @@ KINDS: dict[str, str] = {
     "dabits": "dabits (B2A)",
     "sign_material": "comparisons (sign bits)",
     "random_one_hot": "random one-hot rows (private token ids, table lookups)",
+    "fss_sign": "function-secret-sharing comparison keys (comparisons='fss')",
 }
 
 
@@ -90,6 +91,16 @@ class OneHotMask:
 
     offsets: np.ndarray
     rows: np.ndarray | None
+
+
+@dataclass(eq=False)
+class FssSignMaterial:
+    """This party's share of the masks r (from its PRG, at once) and, after completion, its sign keys
+    (:class:`smpc.mpc.fss.compare.SignKeys`, received from the dealer)."""
+
+    mask: np.ndarray
+    with_product: bool
+    keys: object | None = None
 
 
 @dataclass(eq=False)
@@ -180,6 +191,12 @@ class CorrelatedSource(ABC):
         one-hot rows (count, 2^bits); the caller completes it after opening x - r (:mod:`smpc.mpc.one_hot`).
         """
         raise UnsupportedMaterial(self, "random_one_hot")
+
+    def fss_sign(self, count: int, with_product: bool = False) -> FssSignMaterial:
+        """Two parties: this party's share of ``count`` random masks r and, at completion, its DCF keys for
+        msb(x) from the opened x + r (with ``with_product``, also for x msb(x)); Boyle et al., EUROCRYPT 2021,
+        section 4 (:mod:`smpc.mpc.fss.compare`)."""
+        raise UnsupportedMaterial(self, "fss_sign")
 
     # --- explicit receives --------------------------------------------------------------------------------------
     def complete(self, material: M) -> M:

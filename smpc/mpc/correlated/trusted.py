@@ -40,9 +40,10 @@ from smpc.exceptions import PeerError, PeerFinished, PeerTimeoutError, ProtocolE
 from smpc.mpc.additive.truncation import TruncPair
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.circuits import sign_bit
-from smpc.mpc.correlated.requests import (MAX_REQUEST_VALUES, BinaryTripleRequest, DabitsRequest, OneHotRequest,
-                                          Request, SignRequest, TripleRequest, TruncRequest, decode)
-from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, M, OneHotMask, Triple
+from smpc.mpc.correlated.requests import (MAX_REQUEST_VALUES, BinaryTripleRequest, DabitsRequest, FssSignRequest,
+                                          OneHotRequest, Request, SignRequest, TripleRequest, TruncRequest, decode)
+from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, FssSignMaterial, M, OneHotMask, Triple
+from smpc.mpc.fss import wire as fss_wire
 
 
 class TrustedDealerClient(CorrelatedSource):
@@ -129,13 +130,26 @@ class TrustedDealerClient(CorrelatedSource):
             rows = None if self._is_last else self._prg.random_ring(request.reply_shape)
         return self._issue(OneHotMask(offsets, rows), request, _fill_rows)
 
+    def fss_sign(self, count: int, with_product: bool = False) -> FssSignMaterial:
+        """This party's mask shares at once (from its PRG) and its FSS sign keys at completion (both parties receive
+        keys: :class:`~smpc.mpc.correlated.requests.FssSignRequest`)."""
+        request = FssSignRequest(count, with_product)
+        if self.party.world_size != 2:
+            raise ProtocolError(f"FSS comparisons are for two parties, this run has {self.party.world_size}")
+        with self.party.offline():
+            self._ask(request)
+            mask = self._prg.random_ring((request.count,))
+        fill = functools.partial(_fill_fss_keys, self.party.rank)
+        return self._issue(FssSignMaterial(mask, request.with_product), request, fill)
+
     def _ask(self, request: Request) -> None:
         """Tell the dealer what this party needs next (every party does; only the last waits for a reply)."""
         self.party.send(self.party.dealer_endpoint, request.encode())
 
     def _issue(self, material: M, request: Request, fill: Callable) -> M:
         """Track ``material``; at the last party its completion receives the correction and ``fill``s it in."""
-        receive = functools.partial(self._receive, material, request.reply_shape, fill) if self._is_last else None
+        replies = self._is_last or request.reply_to_every_party
+        receive = functools.partial(self._receive, material, request.reply_shape, fill) if replies else None
         return self._track(material, request.describe(), receive)
 
     def _receive(self, material, shape: tuple, fill: Callable) -> None:
@@ -166,6 +180,10 @@ def _fill_rows(mask: OneHotMask, value: np.ndarray) -> None:
     mask.rows = value
 
 
+def _fill_fss_keys(rank: int, material: FssSignMaterial, value: np.ndarray) -> None:
+    material.keys = fss_wire.unpack(rank, value, material.mask, material.with_product)
+
+
 def serve(dealer) -> dict:
     """The dealer's loop: answer each of the last party's requests once every party made it too.
 
@@ -189,7 +207,11 @@ def serve(dealer) -> dict:
         _check_agreement(dealer, served + 1, tuple(request.tolist()), timeout=dealer.timeout)
         with dealer.offline():
             correction = parsed.make(prgs, dealer.prg)
-        dealer.send(last, correction)
+        if parsed.reply_to_every_party:
+            for rank, reply in enumerate(correction):
+                dealer.send(rank, reply)
+        else:
+            dealer.send(last, correction)
         served += 1
 
 

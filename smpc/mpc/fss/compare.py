@@ -81,14 +81,25 @@ def deal_sign(prg, count: int, with_product: bool = False) -> tuple[np.ndarray, 
         raise TypeError(f"prg must be an smpc.ring.prg.PRG (the CSPRNG), got {type(prg).__name__}")
     count = int(count)
     r = prg.random_ring(count)
+    masks = _share(prg, r)
+    material = keys_for_mask(prg, r, masks, with_product)
+    return np.stack(masks), material[0], material[1]
+
+
+@wrapping
+def keys_for_mask(prg, r: np.ndarray, masks: tuple[np.ndarray, np.ndarray],
+                  with_product: bool = False) -> tuple[SignKeys, SignKeys]:
+    """Both parties' keys for masks ``r`` the parties already share as ``masks`` (e.g. each expanded its share
+    from the PRG it shares with the dealer, who added them up): the DCF keys and the shares of r_63 (and
+    r r_63), drawn from the dealer's ``prg``."""
     top = r >> _TOP
     flip = _ONE - _TWO * top  # 1 - 2 r_63
     beta = np.stack([flip, r * flip], axis=1) if with_product else flip
     keys = dcf.gen(r & _LOW_MASK, beta, prg, LOW_BITS)
-    masks, tops = _share(prg, r), _share(prg, top)
+    tops = _share(prg, top)
     products = _share(prg, r * top) if with_product else (None, None)
-    material = [SignKeys(b, masks[b], tops[b], products[b], keys[b]) for b in (0, 1)]
-    return np.stack(masks), material[0], material[1]
+    first, second = (SignKeys(b, masks[b], tops[b], products[b], keys[b]) for b in (0, 1))
+    return first, second
 
 
 @wrapping

@@ -347,6 +347,11 @@ def _eval_final(permuted, inputs, controls, value, final_cw, sign):
 
 
 # --- checks -------------------------------------------------------------------------------------------------------
+def control_bytes(bits: int) -> int:
+    """Bytes of one comparison's packed control-bit corrections."""
+    return _control_bytes(bits)
+
+
 def _control_bytes(bits: int) -> int:
     return (2 * bits + 7) // 8
 
