@@ -71,3 +71,25 @@ def test_bad_settings_are_refused_naming_the_problem(options, error, message):
 def test_keys_of_the_wrong_length_are_refused_before_use():
     with pytest.raises(ValueError, match="sign keys for 3 elements are 585 uint64 words"):
         wire.unpack(0, np.zeros(584, np.uint64), np.zeros(3, np.uint64), False)
+
+
+def test_large_comparisons_run_in_bounded_key_batches_as_the_theory_counts(monkeypatch):
+    import smpc.mpc.additive.cost as additive_cost
+    import smpc.mpc.additive.tensor as additive_tensor
+
+    for module in (additive_tensor, additive_cost):  # 64-element batches: 200 elements take 4 rounds
+        monkeypatch.setattr(module, "FSS_BATCH", 64)
+    x = np.random.default_rng(1).normal(0, 4, 200)
+
+    def program(party):
+        shared = party.share(only(x, party, 0), src=0)
+        party.reset_stats()
+        relu = shared.relu()
+        stats = party.stats
+        return relu.reveal(), stats["rounds"], stats["bytes"]
+
+    theory = smpc.cost(lambda t: t.relu(), [(200,)], "additive_fss", 2)
+    assert theory["rounds"] == 4
+    for relu, rounds, nbytes in smpc.run(program, parties=2, comparisons="fss"):
+        np.testing.assert_allclose(relu, np.maximum(x, 0), atol=2.0**-16)
+        assert (rounds, nbytes) == (theory["rounds"], theory["bytes"])

@@ -7,6 +7,7 @@ from smpc.mpc.circuits import sign_bit
 from smpc.mpc.circuits.adders import add, carry_save
 from smpc.mpc.cost import CostBinary, CostTheory, Ledger
 from smpc.mpc.fss import wire as fss_wire
+from smpc.mpc.fss.compare import BATCH as FSS_BATCH
 from smpc.net.wire import frame_bytes
 from smpc.ring.bitslice import plane_words
 
@@ -41,8 +42,10 @@ class AdditiveCost(CostTheory):
 
     def sign(self, ledger, count, with_product):
         if self.comparisons == "fss":  # open c = x + r, then the DCF keys locally; each party gets its keys
-            self._to_peers(ledger, 1, frame_bytes((count,)))
-            ledger.add_dealer(self.parties * frame_bytes((count * fss_wire.words_per_element(with_product),)))
+            for start in range(0, count, FSS_BATCH):  # batches of FSS_BATCH elements, a round each
+                size = min(FSS_BATCH, count - start)
+                self._to_peers(ledger, 1, frame_bytes((size,)))
+                ledger.add_dealer(self.parties * frame_bytes((size * fss_wire.words_per_element(with_product),)))
             return
         words = plane_words(count)
         self._to_peers(ledger, 7, frame_bytes((count,)) + sign_tree_bytes(words) + frame_bytes((words,)))

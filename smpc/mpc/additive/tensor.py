@@ -18,6 +18,7 @@ from smpc.mpc.additive.beaver import beaver_product
 from smpc.mpc.additive.conversions import a2b, b2a_packed
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.fss import compare as fss_compare
+from smpc.mpc.fss.compare import BATCH as FSS_BATCH
 from smpc.mpc.interfaces import Protocol
 from smpc.mpc.sharing import open_shares, open_to, share_from
 from smpc.mpc.tensor import SharedTensor
@@ -99,15 +100,22 @@ class AdditiveTensor(SharedTensor):
 
     def _fss_sign(self, flat: np.ndarray, times_self: bool) -> SharedTensor:
         """msb(x), or x * msb(x), by function secret sharing (:mod:`smpc.mpc.fss.compare`): open c = x + r once
-        (1 round, 8 bytes per element to the peer), then evaluate this party's DCF keys locally."""
+        (1 round, 8 bytes per element to the peer), then evaluate this party's DCF keys locally. The keys take
+        about 2 KB per element, so more than :data:`smpc.mpc.fss.compare.BATCH` elements run in consecutive
+        batches (a round each)."""
         party = self.party
-        material = party.dealer.fss_sign(flat.size, with_product=times_self)
-        masked = open_shares(party, [_plus(flat, material.mask)])[0]
-        keys = party.dealer.complete(material).keys  # the dealer made them while c was opened
-        if times_self:
-            _, relu = fss_compare.eval_relu(party.rank, keys, masked)
-            return self._new((_minus(flat, relu).reshape(self.shape),))
-        return self._new((fss_compare.eval_sign(party.rank, keys, masked).reshape(self.shape),), 0)
+        out = np.empty_like(flat)
+        for start in range(0, flat.size, FSS_BATCH):
+            part = flat[start : start + FSS_BATCH]
+            material = party.dealer.fss_sign(part.size, with_product=times_self)
+            masked = open_shares(party, [_plus(part, material.mask)])[0]
+            keys = party.dealer.complete(material).keys  # the dealer made them while c was opened
+            if times_self:
+                _, relu = fss_compare.eval_relu(party.rank, keys, masked)
+                out[start : start + part.size] = _minus(part, relu)
+            else:
+                out[start : start + part.size] = fss_compare.eval_sign(party.rank, keys, masked)
+        return self._new((out.reshape(self.shape),), self.frac_bits if times_self else 0)
 
     def _random_one_hot(self, count: int, bits: int):
         """The dealer's random offsets and (through a call that completes the material, after the opening of

@@ -35,6 +35,8 @@ from smpc.mpc.fss import dcf
 from smpc.ring.arith import wrapping
 
 LOW_BITS = 63
+#: elements per batch of keys a protocol requests at once: about 0.5 GB of ReLU keys per party
+BATCH = 1 << 18
 _LOW_MASK = np.uint64((1 << LOW_BITS) - 1)
 _TOP = np.uint64(LOW_BITS)
 _ONE = np.uint64(1)
