@@ -102,6 +102,10 @@ class SecAggProtocol:
     def serve_dealer(self, party) -> None:
         raise ProtocolError("secure aggregation has no dealer")
 
+    def describe(self) -> str:
+        """What every endpoint must agree on (compared at connection set-up)."""
+        return f"protocol {self.name}"
+
 
 def secure_aggregate(
     updates: Sequence[np.ndarray],
