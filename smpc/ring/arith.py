@@ -58,3 +58,15 @@ def wrapping(fn):
             return fn(*args, **kwargs)
 
     return ring_op
+
+
+@wrapping
+def ring_add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x + y mod 2^64 (a new array)."""
+    return x + y
+
+
+@wrapping
+def ring_sub(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x - y mod 2^64 (a new array)."""
+    return x - y

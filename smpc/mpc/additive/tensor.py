@@ -25,7 +25,7 @@ from smpc.mpc.tensor import SharedTensor
 from smpc.mpc.tensor_core import public_to_ring, source_value
 from smpc.mpc.circuits.sign_bit import arithmetic_bit, msb_plane, product_with_bit
 from smpc.mpc.additive.truncation import truncate
-from smpc.ring.arith import wrapping
+from smpc.ring.arith import ring_add as _plus, ring_sub as _minus, wrapping
 from smpc.ring.prg import PRG
 
 #: how the sign bit is computed: the bit-sliced circuit (7 rounds) or function secret sharing (1 round, 2 parties)
@@ -210,12 +210,3 @@ class AdditiveProtocol(Protocol):
         share = ring.copy() if party.rank == 0 else np.zeros_like(ring)
         return AdditiveTensor(party, share, frac)
 
-
-@wrapping
-def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a + b
-
-
-@wrapping
-def _minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a - b

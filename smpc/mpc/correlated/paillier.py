@@ -42,7 +42,7 @@ from smpc.he.multiexp import multiexp
 from smpc.mpc.additive.truncation import KnownMaskPair
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc.mpc.correlated.source import CorrelatedSource, Triple, UnsupportedMaterial
-from smpc.ring.arith import wrapping
+from smpc.ring.arith import ring_add, ring_sub
 
 STATISTICAL_BITS = 40  # masks hide every revealed sum up to a statistical distance of 2^-40
 KEY_OWNER, EVALUATOR = 0, 1
@@ -82,14 +82,14 @@ class PaillierDealerClient(CorrelatedSource):
             if self.party.rank == KEY_OWNER:
                 self._send_encrypted(np.concatenate([a.reshape(-1), b.reshape(-1)]))
                 masked = self._receive_masked(int(np.prod(shape_z, dtype=np.int64)), bound)
-                c = _ring_add(local, masked.reshape(shape_z))
+                c = ring_add(local, masked.reshape(shape_z))
             else:
                 ciphers = self._receive_encrypted(a.size + b.size)
                 enc_a = _object_array(ciphers[: a.size], shape_x)
                 enc_b = _object_array(ciphers[a.size :], shape_y)
                 cross = _cross_terms(op, enc_a, enc_b, a, b, self._public.nsquare)
                 mask = self._send_masked(cross.reshape(-1).tolist(), bound)
-                c = _ring_sub(local, mask.reshape(shape_z))
+                c = ring_sub(local, mask.reshape(shape_z))
         return self._track(Triple(a, b, c), f"triple({op.name}, {tuple(shape_x)}, {tuple(shape_y)})")
 
     def trunc_pair(self, shape: tuple, bits: int) -> KnownMaskPair:
@@ -112,7 +112,7 @@ class PaillierDealerClient(CorrelatedSource):
                 one = mpz(1)  # Enc(a)^0 = Enc(0) before re-randomization
                 products = [c if bit else one for c, bit in zip(ciphers, r_msb.reshape(-1).tolist())]
                 mask = self._send_masked(products, _RING)
-                pair = KnownMaskPair(r, r_msb, low, None, _ring_sub(np.zeros(shape, np.uint64), mask.reshape(shape)))
+                pair = KnownMaskPair(r, r_msb, low, None, ring_sub(np.zeros(shape, np.uint64), mask.reshape(shape)))
         return self._track(pair, f"truncation pair ({bits} bits, {shape})")
 
     # --- key set-up -------------------------------------------------------------------------------
@@ -265,12 +265,3 @@ def _from_limbs(words: np.ndarray) -> list:
     width = 8 * words.shape[1]
     return [mpz(int.from_bytes(raw[i : i + width], "little")) for i in range(0, len(raw), width)]
 
-
-@wrapping
-def _ring_add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return x + y
-
-
-@wrapping
-def _ring_sub(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return x - y
