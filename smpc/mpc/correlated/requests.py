@@ -273,19 +273,20 @@ class DabitsRequest(Request):
 
 
 @dataclass(frozen=True)
-class SignRequest(Request):
-    """Sign-bit material for ``count`` elements (see :mod:`smpc.mpc.circuits.sign_bit`); ``with_product``: with
-    shares of r * s too."""
+class _ComparisonRequest(Request):
+    """Material for the sign bits of ``count`` elements, ``with_product``: for x * msb(x) too (the fields and
+    checks both comparison requests share; ``what`` names the kind in messages, ``max_count`` bounds ``count``)."""
 
     count: int
     with_product: bool = False
-    code: ClassVar[int] = 5
+    what: ClassVar[str]
+    max_count: ClassVar[int] = MAX_ELEMENTS
 
     def __post_init__(self):
-        if not isinstance(self.count, (int, np.integer)) or not 0 <= self.count <= MAX_ELEMENTS:
-            raise ProtocolError(f"malformed sign-bit request: count {self.count!r} outside 0..{MAX_ELEMENTS}")
+        if not isinstance(self.count, (int, np.integer)) or not 0 <= self.count <= self.max_count:
+            raise ProtocolError(f"malformed {self.what} request: count {self.count!r} outside 0..{self.max_count}")
         if self.with_product not in (0, 1):  # also True and False
-            raise ProtocolError(f"malformed sign-bit request: with_product {self.with_product!r} is not 0 or 1")
+            raise ProtocolError(f"malformed {self.what} request: with_product {self.with_product!r} is not 0 or 1")
         object.__setattr__(self, "count", int(self.count))
         object.__setattr__(self, "with_product", bool(self.with_product))
 
@@ -293,10 +294,19 @@ class SignRequest(Request):
         return [self.count, int(self.with_product)]
 
     @classmethod
-    def _parse(cls, values: list[int]) -> "SignRequest":
+    def _parse(cls, values: list[int]) -> "_ComparisonRequest":
         if len(values) != 2:
-            raise ProtocolError(f"malformed sign-bit request: {len(values)} fields, expected 2")
+            raise ProtocolError(f"malformed {cls.what} request: {len(values)} fields, expected 2")
         return cls(values[0], values[1])
+
+
+@dataclass(frozen=True)
+class SignRequest(_ComparisonRequest):
+    """Sign-bit material for ``count`` elements (see :mod:`smpc.mpc.circuits.sign_bit`); ``with_product``: with
+    shares of r * s too."""
+
+    code: ClassVar[int] = 5
+    what: ClassVar[str] = "sign-bit"
 
     def describe(self) -> str:
         return f"sign-bit material ({self.count} elements{', with product' if self.with_product else ''})"
@@ -360,34 +370,16 @@ class OneHotRequest(Request):
 
 
 @dataclass(frozen=True)
-class FssSignRequest(Request):
+class FssSignRequest(_ComparisonRequest):
     """Function-secret-sharing keys for the sign bit of ``count`` elements (and their ReLU, ``with_product``):
     :mod:`smpc.mpc.fss.compare`. Every party expands its share of the masks r from its PRG; the dealer adds them up,
     makes both parties' DCF keys for r and sends each party its own (they share the correction words, which the
     seed trick cannot compress), :func:`smpc.mpc.fss.wire.words_per_element` words per element."""
 
-    count: int
-    with_product: bool = False
     code: ClassVar[int] = 7
+    what: ClassVar[str] = "FSS sign"
+    max_count: ClassVar[int] = MAX_ELEMENTS // fss_wire.words_per_element(True)  # the reply within MAX_ELEMENTS
     reply_to_every_party: ClassVar[bool] = True
-
-    def __post_init__(self):
-        limit = MAX_ELEMENTS // fss_wire.words_per_element(True)
-        if not isinstance(self.count, (int, np.integer)) or not 0 <= self.count <= limit:
-            raise ProtocolError(f"malformed FSS sign request: count {self.count!r} outside 0..{limit}")
-        if self.with_product not in (0, 1):
-            raise ProtocolError(f"malformed FSS sign request: with_product {self.with_product!r} is not 0 or 1")
-        object.__setattr__(self, "count", int(self.count))
-        object.__setattr__(self, "with_product", bool(self.with_product))
-
-    def _values(self) -> list[int]:
-        return [self.count, int(self.with_product)]
-
-    @classmethod
-    def _parse(cls, values: list[int]) -> "FssSignRequest":
-        if len(values) != 2:
-            raise ProtocolError(f"malformed FSS sign request: {len(values)} fields, expected 2")
-        return cls(values[0], values[1])
 
     def describe(self) -> str:
         return f"FSS sign keys ({self.count} elements{', with product' if self.with_product else ''})"
