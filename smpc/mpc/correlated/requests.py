@@ -194,26 +194,35 @@ class TruncRequest(Request):
 
 
 @dataclass(frozen=True)
-class BinaryTripleRequest(Request):
-    """XOR-shared words a, b and c = a & b of ``shape``."""
+class _ShapeRequest(Request):
+    """Material of one ``shape`` (the field, checks and wire form both such requests share; ``what`` names the
+    kind in messages and descriptions)."""
 
     shape: tuple[int, ...]
-    code: ClassVar[int] = 3
+    what: ClassVar[str]
 
     def __post_init__(self):
-        _set_shape(self, "shape", "binary triple")
+        _set_shape(self, "shape", self.what)
 
     def _values(self) -> list[int]:
         return _shape_values(self.shape)
 
     @classmethod
-    def _parse(cls, values: list[int]) -> "BinaryTripleRequest":
-        shape, rest = _parse_shape(values, "binary triple")
-        _expect_end(rest, "binary triple")
+    def _parse(cls, values: list[int]) -> "_ShapeRequest":
+        shape, rest = _parse_shape(values, cls.what)
+        _expect_end(rest, cls.what)
         return cls(shape)
 
     def describe(self) -> str:
-        return f"binary triple {self.shape}"
+        return f"{self.what} {self.shape}"
+
+
+@dataclass(frozen=True)
+class BinaryTripleRequest(_ShapeRequest):
+    """XOR-shared words a, b and c = a & b of ``shape``."""
+
+    code: ClassVar[int] = 3
+    what: ClassVar[str] = "binary triple"
 
     @property
     def reply_shape(self) -> tuple[int, ...]:
@@ -235,26 +244,11 @@ class BinaryTripleRequest(Request):
 
 
 @dataclass(frozen=True)
-class DabitsRequest(Request):
+class DabitsRequest(_ShapeRequest):
     """Random bits of ``shape`` shared twice: XOR (bit 0 of a word) and additively."""
 
-    shape: tuple[int, ...]
     code: ClassVar[int] = 4
-
-    def __post_init__(self):
-        _set_shape(self, "shape", "dabits")
-
-    def _values(self) -> list[int]:
-        return _shape_values(self.shape)
-
-    @classmethod
-    def _parse(cls, values: list[int]) -> "DabitsRequest":
-        shape, rest = _parse_shape(values, "dabits")
-        _expect_end(rest, "dabits")
-        return cls(shape)
-
-    def describe(self) -> str:
-        return f"dabits {self.shape}"
+    what: ClassVar[str] = "dabits"
 
     @property
     def reply_shape(self) -> tuple[int, ...]:
