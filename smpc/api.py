@@ -6,6 +6,7 @@ import hashlib
 from typing import Any, Callable, Mapping
 
 from smpc.mpc import registry
+from smpc.mpc.correlated.preprocessed import MODES as PREPROCESSING_MODES
 from smpc.mpc.registry import ProtocolSpec
 from smpc.net.launch import TRANSPORTS, RunReport, launch as launch_endpoints
 from smpc.net.network import Network, network_of
@@ -23,6 +24,21 @@ def make_protocol(protocol: str, parties: int, dealer: str | None = None, dealer
     if comparisons is not None:
         options["comparisons"] = comparisons
     return registry.get(protocol).protocol(parties, dealer, **options)
+
+
+def check_preprocessing(preprocessing: str | None, protocol: str, dealer: str | None) -> None:
+    """Raise ValueError unless ``preprocessing`` is None or a mode the protocol's correlated source supports."""
+    if preprocessing is None:
+        return
+    if preprocessing not in PREPROCESSING_MODES:
+        raise ValueError(f"preprocessing must be None or one of {PREPROCESSING_MODES}, got {preprocessing!r}")
+    kind = registry.get(protocol).kind(dealer)
+    if not kind.preprocessing:
+        able = [f"{name} (dealer={k.name!r})" for name, spec in registry.protocols().items()
+                for k in spec.correlated if k.preprocessing]
+        raise ValueError(f"preprocessing={preprocessing!r} does not apply to protocol {protocol!r} with "
+                         f"dealer={kind.name!r}: it has no source that fetches its material ahead; it applies to "
+                         f"{', '.join(able)}")
 
 
 def seed_bytes(seed: int | str | bytes | None) -> bytes | None:
@@ -50,6 +66,7 @@ def launch(
     max_message_bytes: int = DEFAULT_MAX_PAYLOAD,
     network: Network | str | None = None,
     comparisons: str | None = None,
+    preprocessing: str | None = None,
 ) -> RunReport:
     """Like :func:`run`, but return a :class:`RunReport` with every party's and the dealer's stats."""
     if transport not in TRANSPORTS:
@@ -60,9 +77,11 @@ def launch(
         raise ValueError(f"frac_bits must be an integer in 1..30, got {frac_bits!r}")
     if not timeout > 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
-    options = PartyOptions(frac_bits=frac_bits, timeout=float(timeout), seed=seed_bytes(seed),
-                           max_payload=int(max_message_bytes), network=network_of(network))
     chosen = make_protocol(protocol, parties, dealer, dealer_key_bits, comparisons)
+    check_preprocessing(preprocessing, protocol, dealer)
+    options = PartyOptions(frac_bits=frac_bits, timeout=float(timeout), seed=seed_bytes(seed),
+                           max_payload=int(max_message_bytes), network=network_of(network),
+                           preprocessing=preprocessing)
     return launch_endpoints(fn, parties, chosen, transport, options, tls)
 
 
@@ -88,7 +107,10 @@ def run(
     :class:`smpc.Network`; every message then arrives when that network would deliver it, see
     :mod:`smpc.net.network`), ``comparisons`` (``"fss"``: with ``protocol="additive"``, two parties and the
     trusted dealer, every comparison, ReLU and max takes one opening of x + r and the dealer's DCF keys, see
-    :mod:`smpc.mpc.fss`), ``tls`` (a :class:`TlsConfig`, tcp only),
+    :mod:`smpc.mpc.fss`), ``preprocessing`` (``"ahead"``: every party first runs ``fn`` once as a planning pass
+    that fetches all the correlated randomness it will need, with no online message moving, then runs it online
+    with that material at hand; ``party.stats["preprocessing_seconds"]`` is the pass's wall time, see
+    :mod:`smpc.mpc.correlated.preprocessed`), ``tls`` (a :class:`TlsConfig`, tcp only),
     ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
     """
     return launch(fn, parties, protocol, transport, **options).results

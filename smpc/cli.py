@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from smpc.api import make_protocol, seed_bytes
+from smpc.api import PREPROCESSING_MODES, check_preprocessing, make_protocol, seed_bytes
 from smpc.mpc import registry
 from smpc.net import certs
 from smpc.net.handshake import Credentials
@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help=_protocols_help())
         command.add_argument("--correlated", choices=registry.correlated_kinds(), default=None,
                              help=_correlated_help())
+        command.add_argument("--preprocessing", choices=PREPROCESSING_MODES, default=None,
+                             help="ahead: every party first runs its program as a planning pass that fetches all "
+                                  "its correlated randomness, then runs it online (every endpoint, the dealer "
+                                  "included, must pass the same)")
         command.add_argument("--frac-bits", type=int, default=DEFAULT_FRAC_BITS)
         command.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a peer")
         command.add_argument("--session", default="smpc", help="name shared by all commands of one run")
@@ -146,6 +150,7 @@ def _setup(args):
     addresses = [parse_address(a) for a in args.peers.split(",")]
     parties = len(addresses)
     protocol = make_protocol(args.protocol, parties, args.correlated)
+    check_preprocessing(args.preprocessing, args.protocol, args.correlated)
     if protocol.has_dealer:
         if not args.dealer:
             raise ValueError(f"protocol {args.protocol!r} needs --dealer host:port")
@@ -166,7 +171,7 @@ def _setup(args):
     if not args.timeout > 0:
         raise ValueError(f"--timeout must be positive, got {args.timeout:g}")
     options = PartyOptions(frac_bits=args.frac_bits, timeout=args.timeout, seed=seed_bytes(args.seed),
-                           max_payload=int(args.max_message_mib * 2**20))
+                           max_payload=int(args.max_message_mib * 2**20), preprocessing=args.preprocessing)
     credentials = _credentials(args, endpoint, parties, describe_run(protocol, options))
     return endpoint, parties, protocol, addresses, options, credentials
 

@@ -144,3 +144,9 @@ def one_hot_and_lookup(ids, size, table, party):
 def malloc_settings(party):
     """The malloc tunables this party's process started with."""
     return {name: os.environ.get(name) for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_")}
+
+
+def relu_product(x, party):
+    """x * relu(x) of party 0's x, and how long the party's planning pass took (preprocessing="ahead")."""
+    shared = party.share(only(x, party, 0), src=0)
+    return (shared.relu() * shared).reveal(), party.stats["preprocessing_seconds"]

@@ -255,6 +255,21 @@ def test_cli_runs_a_three_host_style_deployment(tmp_path, protocol, correlated, 
         assert np.allclose(np.array(out.strip().strip("[]").split(), dtype=float), [6.0, -0.5], atol=1e-3)
 
 
+def test_cli_preprocessing_ahead_and_every_endpoint_must_agree_on_it(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(SCRIPT)
+    commands = _cli_commands(tmp_path, script, auth="secret", extra=["--preprocessing", "ahead"])
+    processes, outputs = _run_all(commands)
+    assert [p.returncode for p in processes] == [0] * len(processes), outputs
+    for out, _ in outputs[:2]:
+        assert np.allclose(np.array(out.strip().strip("[]").split(), dtype=float), [6.0, -0.5], atol=1e-3)
+    commands = _cli_commands(tmp_path / "mixed", script, auth="secret")
+    commands[0][4:4] = ["--preprocessing", "ahead"]  # party 0 alone plans ahead
+    processes, outputs = _run_all(commands)
+    assert processes[0].returncode != 0
+    assert "preprocessing ahead" in outputs[0][1] or "preprocessing ahead" in outputs[1][1], outputs
+
+
 def test_cli_rejects_bad_arguments(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "smpc", "party", "--rank", "5", "--peers", "127.0.0.1:1,127.0.0.1:2",
                           "--dealer", "127.0.0.1:3", "x.py"], capture_output=True, text=True, timeout=60)

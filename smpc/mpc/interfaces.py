@@ -49,6 +49,12 @@ class Protocol(ABC):
         set-up): its name, and any setting that changes the messages."""
         return f"protocol {self.name}"
 
+    def preprocess(self, party, fn: Callable) -> None:
+        """``preprocessing="ahead"``: fetch all the correlated randomness ``fn`` will ask ``party``'s source for,
+        before ``fn`` runs online (:func:`smpc.mpc.correlated.preprocessed.plan_ahead`). Only for protocols whose
+        spec says ``preprocessing=True``."""
+        raise ValueError(f"protocol {self.name!r} has no correlated randomness to fetch ahead")
+
     def serve_dealer(self, dealer_party) -> dict:
         """Run the dealer endpoint until the parties finish; return a summary. Only for ``has_dealer`` protocols."""
         raise RuntimeError(f"protocol {self.name!r} has no dealer")

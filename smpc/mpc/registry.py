@@ -43,7 +43,8 @@ class CorrelatedKind:
 
     ``endpoint``: a dealer endpoint joins the run (the CLI's ``dealer`` command). ``parties``: the party counts this
     kind allows within the protocol's own (None: all of them). ``unsupported``: operations this kind cannot provide
-    material for, with the reason.
+    material for, with the reason. ``preprocessing``: ``smpc.run(..., preprocessing="ahead")`` applies (the source
+    fetches everything through its own offline messages, so a planning pass can fetch it all before the online run).
     """
 
     name: str
@@ -51,6 +52,7 @@ class CorrelatedKind:
     endpoint: bool = False
     parties: tuple[int, ...] | None = None
     unsupported: Mapping[str, str] = field(default_factory=dict)
+    preprocessing: bool = False
 
 
 @dataclass(frozen=True)

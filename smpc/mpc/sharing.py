@@ -37,13 +37,13 @@ def send_share_header(party, peers, frac: int, shape: tuple[int, ...]) -> None:
     """Tell ``peers`` the scale and shape of a value being shared: ``[frac, ndim, *shape]``."""
     header = np.array([frac, len(shape), *shape], dtype=np.int64)
     for peer in peers:
-        party.send(peer, header)
+        party.send_meta(peer, header)
 
 
 def receive_share_header(party, src: int) -> tuple[int, tuple[int, ...]]:
     """Receive and validate :func:`send_share_header`'s message from ``src``."""
-    header = party.recv(src)
-    if header.dtype != np.int64 or header.ndim != 1 or not 2 <= header.size <= 18:
+    header = party.recv_meta(src)
+    if not 2 <= header.size <= 18:
         raise PeerError(src, f"party {src} sent a malformed share header")
     frac = int(header[0])
     if frac not in (0, party.frac_bits):

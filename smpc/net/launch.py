@@ -54,7 +54,8 @@ class _Failure:
 
 def describe_run(protocol: Protocol, options: PartyOptions) -> str:
     """What every endpoint of one run must agree on, in words (compared at connection set-up)."""
-    return f"{protocol.describe()}, {options.frac_bits} fraction bits"
+    ahead = f", preprocessing {options.preprocessing}" if options.preprocessing else ""
+    return f"{protocol.describe()}, {options.frac_bits} fraction bits{ahead}"
 
 
 def run_endpoint(party: Party, fn: Callable, protocol: Protocol) -> tuple[Any, dict]:
@@ -65,6 +66,8 @@ def run_endpoint(party: Party, fn: Callable, protocol: Protocol) -> tuple[Any, d
             result = protocol.serve_dealer(party)
         else:
             protocol.attach(party)
+            if party.options.preprocessing == "ahead":
+                protocol.preprocess(party, fn)
             result = fn(party)
     except BaseException as exc:
         party.abort(exc)

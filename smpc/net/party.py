@@ -41,6 +41,7 @@ class PartyOptions:
     seed: bytes | None = None  # INSECURE: reproducible keys for debugging only
     max_payload: int = wire.DEFAULT_MAX_PAYLOAD
     network: Network | None = None  # the local transport's link model (smpc.net.network)
+    preprocessing: str | None = None  # "ahead": a planning pass fetches all correlated randomness first
 
 
 class Party:
@@ -66,6 +67,8 @@ class Party:
         self.protocol: Protocol | None = None  # set by the protocol's attach()
         self.dealer: CorrelatedSource | None = None  # None for a protocol that needs no correlated randomness
         self._offline_blocks = 0
+        self._planning = False
+        self._preprocessing_seconds = 0.0
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -94,6 +97,7 @@ class Party:
         the time spent waiting for a network model's deliveries (0 without one)."""
         snapshot = self._stats.as_dict()
         snapshot["network_seconds"] = self._transport.network_wait - self._network_wait_at_reset
+        snapshot["preprocessing_seconds"] = self._preprocessing_seconds
         return snapshot
 
     def reset_stats(self) -> None:
@@ -113,6 +117,34 @@ class Party:
             if not self._offline_blocks:
                 self._stats.offline_seconds += time.perf_counter() - start
 
+    # --- the planning pass of preprocessing="ahead" ----------------------------------------------------
+    @property
+    def planning(self) -> bool:
+        """True while this party runs the program's planning pass (``smpc.run(..., preprocessing="ahead")``): the
+        program runs once on its real inputs to fetch all its correlated randomness, but no online message moves
+        (sends to other parties are dropped, receives of a known shape give zeros) and its results are discarded.
+        A program may read it to skip side effects (printing, saving) in that pass."""
+        return self._planning
+
+    @contextmanager
+    def planning_pass(self):
+        """Run the block as a planning pass (see :attr:`planning`); its wall time is reported in
+        ``stats["preprocessing_seconds"]`` (which :meth:`reset_stats` keeps) and counted as offline time."""
+        if self._planning:
+            raise ProtocolError("a planning pass is already running")
+        start = time.perf_counter()
+        self._planning = True
+        try:
+            with self.offline():
+                yield
+        finally:
+            self._planning = False
+            self._preprocessing_seconds += time.perf_counter() - start
+
+    def _skipped_in_planning(self, peer: int) -> bool:
+        """Whether a message with ``peer`` does not move because it is online traffic of a planning pass."""
+        return self._planning and peer != self.dealer_endpoint and self._offline_blocks <= 1
+
     # --- messaging ----------------------------------------------------------------------
     def _check_peer(self, peer: int) -> None:
         if not isinstance(peer, (int, np.integer)) or not 0 <= peer <= self.world_size or peer == self.rank:
@@ -124,6 +156,8 @@ class Party:
     def send(self, peer: int, array: np.ndarray) -> None:
         """Send an array to ``peer`` (a rank, or :attr:`dealer_endpoint`)."""
         self._check_peer(peer)
+        if self._planning and self._skipped_in_planning(peer):
+            return
         array = np.asarray(array)
         nbytes = wire.FIXED_HEADER_BYTES + 8 * array.ndim + array.nbytes
         depth = self._stats.on_send(nbytes, self._is_offline(peer))
@@ -137,6 +171,10 @@ class Party:
         failures still end the wait).
         """
         self._check_peer(peer)
+        if self._planning and self._skipped_in_planning(peer):
+            raise ProtocolError(f"{self!r} received a message of unknown shape from {self._transport.name(peer)} "
+                                "in a planning pass (preprocessing='ahead'), where online messages do not move; "
+                                "protocol code receives data with recv_like() and metadata with recv_meta()")
         timeout = self.timeout if timeout is RUN_TIMEOUT else timeout
         raw_header, payload = self._transport.recv_raw(peer, timeout)
         try:
@@ -150,7 +188,10 @@ class Party:
         return array
 
     def recv_like(self, peer: int, shape: tuple[int, ...], dtype=np.uint64) -> np.ndarray:
-        """Receive an array and check it has the shape and dtype the protocol expects."""
+        """Receive an array and check it has the shape and dtype the protocol expects (zeros in a planning pass)."""
+        if self._planning and self._skipped_in_planning(peer):
+            self._check_peer(peer)
+            return np.zeros(shape, dtype)
         array = self.recv(peer)
         if array.shape != tuple(shape) or array.dtype != np.dtype(dtype):
             raise PeerError(
@@ -159,6 +200,37 @@ class Party:
                 f"expected {np.dtype(dtype)}{list(shape)}",
             )
         return array
+
+    def send_meta(self, peer: int, values: np.ndarray) -> None:
+        """Send public metadata (int64 values: a shape, a scale, a digest) to ``peer``. Unlike :meth:`send`, it
+        moves in a planning pass too (where it counts as offline), since the pass needs shapes to plan."""
+        values = np.asarray(values)
+        if values.dtype != np.int64 or values.ndim != 1:
+            raise ValueError(f"metadata is a 1-D int64 array, got {values.dtype}{list(values.shape)}")
+        with self._moving_in_planning():
+            self.send(peer, values)
+
+    def recv_meta(self, peer: int) -> np.ndarray:
+        """Receive :meth:`send_meta`'s values from ``peer`` (checked to be a 1-D int64 array; the caller checks
+        their meaning)."""
+        with self._moving_in_planning():
+            values = self.recv(peer)
+        if values.dtype != np.int64 or values.ndim != 1:
+            raise PeerError(public_rank(peer, self.world_size),
+                            f"{self._transport.name(peer)} sent {values.dtype}{list(values.shape)} as metadata")
+        return values
+
+    @contextmanager
+    def _moving_in_planning(self):
+        """In a planning pass, let the block's messages move (as offline traffic); a no-op otherwise."""
+        if not self._planning:
+            yield
+            return
+        self._offline_blocks += 1
+        try:
+            yield
+        finally:
+            self._offline_blocks -= 1
 
     # --- keys and PRGs ------------------------------------------------------------------
     def _derive_or_fresh(self, label: str) -> bytes:

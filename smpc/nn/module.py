@@ -309,9 +309,9 @@ def _agree_on_architecture(party, src: int, training: bool, params, graph: str =
     mine = np.array([int(training), len(params), digest], dtype=np.int64)
     if party.rank == src:
         for peer in party.others:
-            party.send(peer, mine)
+            party.send_meta(peer, mine)
         return
-    theirs = party.recv(src)
+    theirs = party.recv_meta(src)
     if theirs.dtype != np.int64 or theirs.shape != (3,):
         raise ValueError(f"share(): party {src} sent a malformed model description")
     if theirs[0] != mine[0]:

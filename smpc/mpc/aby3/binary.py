@@ -240,7 +240,7 @@ def share_binary(party, words, src: int, shape: tuple[int, ...] | None = None) -
         if shape is not None and value.shape != tuple(shape):
             raise ValueError(f"words have shape {value.shape}, but shape={tuple(shape)} was given")
         if shape is None:
-            party.send(before, np.array([value.ndim, *value.shape], dtype=np.int64))
+            party.send_meta(before, np.array([value.ndim, *value.shape], dtype=np.int64))
         own = party.pair_prg(before).random_ring(value.shape)
         following = own ^ value
         party.send(after, following)
@@ -254,9 +254,7 @@ def share_binary(party, words, src: int, shape: tuple[int, ...] | None = None) -
         shape_from_meta([following.ndim, *following.shape], src)
         return ReplicatedBinaryTensor(party, (following, np.zeros_like(following)))
     if shape is None:
-        header = party.recv(src)
-        if header.dtype != np.int64 or header.ndim != 1:
-            raise PeerError(src, f"party {src} sent a malformed shape header")
+        header = party.recv_meta(src)
         shape = shape_from_meta([int(v) for v in header], src, max_share_elements(party))
     own = party.pair_prg(src).random_ring(tuple(shape))
     return ReplicatedBinaryTensor(party, (np.zeros_like(own), own))

@@ -38,9 +38,9 @@ SPEC = ProtocolSpec(
     max_parties=None,
     correlated=(
         CorrelatedKind("trusted", "a dealer endpoint deals seed-compressed triples, truncation pairs and "
-                       "comparison material", endpoint=True),
+                       "comparison material", endpoint=True, preprocessing=True),
         CorrelatedKind("paillier", "the two parties make triples and truncation pairs with Paillier, no third party",
-                       parties=(2,),
+                       parties=(2,), preprocessing=True,
                        unsupported={"comparison": _PAILLIER_MAKES_ONLY, "binary": _PAILLIER_MAKES_ONLY,
                                     "one_hot": _PAILLIER_MAKES_ONLY, "functions": _PAILLIER_MAKES_ONLY,
                                     "nn": _PAILLIER_MAKES_ONLY + " (ReLU and pooling need comparisons)"}),
@@ -61,7 +61,7 @@ FSS_SPEC = ProtocolSpec(
     min_parties=2,
     max_parties=2,
     correlated=(CorrelatedKind("trusted", "a dealer endpoint deals triples, truncation pairs and DCF keys",
-                               endpoint=True),),
+                               endpoint=True, preprocessing=True),),
     test_parties=(2,),
     bench_parties=2,
     label="additive, FSS comparisons (trusted dealer)",

@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from smpc.mpc.correlated import trusted as dealer_module
+from smpc.mpc.correlated.preprocessed import plan_ahead
 from smpc.mpc.additive.beaver import beaver_product
 from smpc.mpc.additive.conversions import a2b, b2a_packed
 from smpc.mpc.bilinear import Bilinear
@@ -172,6 +173,10 @@ class AdditiveProtocol(Protocol):
             party.dealer = PaillierDealerClient(party, self.dealer_key_bits)
         else:
             party.dealer = dealer_module.TrustedDealerClient(party)
+
+    def preprocess(self, party, fn) -> None:
+        """Fetch all of ``fn``'s correlated randomness in a planning pass (``preprocessing="ahead"``)."""
+        plan_ahead(party, fn)
 
     def describe(self) -> str:
         fss = ", fss comparisons" if self.comparisons == "fss" else ""
