@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from smpc_bench import (cases, fl_rows, flower_rows, import_rows, network_rows, nn_rows, nonlinear, overhead,
+from smpc_bench import (cases, fl_rows, flower_rows, fss_rows, import_rows, network_rows, nn_rows, nonlinear, overhead,
                         paillier_rows, transformer_rows, transport_rows)
 from smpc_bench.machine import machine_stamp
 from smpc_bench.memory import check_fits
@@ -85,6 +85,8 @@ CASES = [
     ("transports", lambda sizes, repeat, folder: transport_rows.transport_rows(sizes["mpc"], repeat), False),
     ("networks", lambda sizes, repeat, folder: network_rows.network_rows(min(sizes["elements"], 100_000),
                                                                          min(sizes["mpc"], 500), repeat), False),
+    ("function secret sharing", lambda sizes, repeat, folder: fss_rows.fss_rows(min(sizes["elements"], 100_000),
+                                                                                repeat), False),
     ("comparisons and non-linear functions",
      lambda sizes, repeat, folder: nonlinear.nonlinear_rows(sizes["elements"], MPC_SETUPS, repeat), False),
     ("Paillier", lambda sizes, repeat, folder: paillier_rows.throughput_rows(sizes["paillier"], repeat)

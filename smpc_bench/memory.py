@@ -32,6 +32,9 @@ def estimate_bytes(sizes: dict) -> dict[str, int]:
         "fixed-point matmul": 512 * sizes["mpc"] ** 2 + 128 * MIB,
         "transports": 512 * sizes["mpc"] ** 2 + 128 * MIB,  # the 2-party matmul, its processes apart
         "comparisons and non-linear functions": 12_000 * sizes["elements"] + GIB,
+        # FSS ReLU keys: about 2 KB per element for each party and the dealer's copy, twice over when preprocessed
+        "networks": 12_000 * min(sizes["elements"], 100_000) + 512 * min(sizes["mpc"], 500) ** 2 + GIB,
+        "function secret sharing": 8_000 * min(sizes["elements"], 100_000) + 256 * MIB,
         "ResNet-18 inference": _RESNET_FIXED + _RESNET_PER_PIXEL * sizes["image"] ** 2,
         "imported models": _IMPORTED_FIXED + _IMPORTED_PER_PIXEL * sizes["image"] ** 2,
         "gradient aggregation": 48 * sizes["clients"] * sizes["parameters"] + 64 * MIB,

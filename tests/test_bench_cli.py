@@ -62,13 +62,20 @@ def test_transport_rows_move_the_same_bytes(quick_results):
 def test_network_rows_add_latency_not_bytes(quick_results):
     document, _, _, _ = quick_results
     rows = [row for row in document["rows"] if row["group"] == "networks"]
-    assert len(rows) == 2 * 3 * len(registry.bench_setups())  # ReLU and matmul, loopback / LAN / WAN
+    setups = registry.bench_setups(group="networks")
+    assert len(setups) > len(registry.bench_setups())  # FSS comparisons join this group
+    assert len(rows) == 2 * 3 * len(setups)  # ReLU and matmul, loopback / LAN / WAN
+    labels = {registry.get(name).label: registry.get(name) for name, _ in setups}
     for row in rows:
         assert row["bytes_per_party"] == row["bytes_theory"] and row["within_bound"]
         assert row["rounds"] <= row["rounds_theory"]
+        (spec,) = [spec for label, spec in labels.items() if f"party {label}," in row["name"]]
+        assert ("online_seconds" in row) == spec.kind(None).preprocessing  # ahead where the source allows it
         if "WAN" in row["name"]:  # every round waits at least half a round trip
             assert row["latency_floor_seconds"] == row["rounds"] * 0.02
             assert row["seconds"]["min"] >= row["latency_floor_seconds"]
+            if "online_seconds" in row:
+                assert row["online_seconds"]["min"] >= row["latency_floor_seconds"]
         if "loopback" in row["name"]:
             assert row["network_seconds"] == 0 and row["ratio"] == 1.0
 

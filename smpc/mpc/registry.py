@@ -66,7 +66,7 @@ class ProtocolSpec:
     per-setup rows run, and ``bench_parties`` the one the bench's tables use. ``label`` names the protocol in
     tables ("additive (trusted dealer)"); ``exact_rounds``: False where the cost theory's rounds are an upper bound
     (a message may ride on an earlier round); ``in_bench``: False keeps a protocol (a test reference, say) out of the
-    bench's tables.
+    bench's tables, except the groups of rows named in ``bench_groups`` (e.g. ``"networks"``).
     """
 
     name: str
@@ -84,6 +84,7 @@ class ProtocolSpec:
     ring_bits: int = 64
     unsupported: Mapping[str, str] = field(default_factory=dict)
     in_bench: bool = True
+    bench_groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or not self.correlated:
@@ -199,11 +200,12 @@ def get(name: Any) -> ProtocolSpec:
     return spec
 
 
-def bench_setups(every_count: bool = False) -> list[tuple[str, int]]:
-    """(name, parties) of every protocol in the bench: its ``bench_parties``, or each of its ``test_parties``."""
+def bench_setups(every_count: bool = False, group: str | None = None) -> list[tuple[str, int]]:
+    """(name, parties) of every protocol in the bench (or in its ``group`` of rows, which a protocol kept out of the
+    bench may still join through ``bench_groups``): its ``bench_parties``, or each of its ``test_parties``."""
     setups = []
     for name, spec in protocols().items():
-        if spec.in_bench:
+        if spec.in_bench or (group is not None and group in spec.bench_groups):
             setups += [(name, count) for count in (spec.test_parties if every_count else (spec.bench_parties,))]
     return setups
 

@@ -66,6 +66,7 @@ FSS_SPEC = ProtocolSpec(
     bench_parties=2,
     label="additive, FSS comparisons (trusted dealer)",
     in_bench=False,  # its keys (about 2 KB per ReLU) do not fit the bench's ResNet-18 sizes yet
+    bench_groups=("networks",),
 )
 SPECS = (SPEC, FSS_SPEC)
 

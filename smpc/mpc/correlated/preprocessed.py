@@ -18,7 +18,9 @@ both requests. Nothing secret leaves a party in the planning pass: it sends only
 requests the online pass sends again.
 
 Cost: the program's local computation runs twice (once on garbage, in the offline phase) and all materials are
-held in memory from the planning pass until used (freed one by one online).
+held in memory from the planning pass until used (freed one by one online). The online phase starts when every
+party has finished its planning pass (an offline barrier), as it would in a deployment where the inputs arrive
+after preprocessing.
 """
 
 from __future__ import annotations
@@ -174,3 +176,15 @@ def plan_ahead(party, fn: Callable) -> None:
             raise
         recording.finish()
     party.dealer = ReplaySource(recording)
+    _wait_for_every_party(party)
+
+
+def _wait_for_every_party(party) -> None:
+    """An offline barrier: the online phase starts once every party has its material (one small message to and
+    from each peer), so no party's online time includes a slower peer's planning pass."""
+    with party.offline():
+        for peer in party.others:
+            party.send_meta(peer, np.zeros(1, np.int64))
+        for peer in party.others:
+            if party.recv_meta(peer).shape != (1,):
+                raise ProtocolError(f"party {peer} sent a malformed end-of-preprocessing message")
