@@ -7,13 +7,15 @@ Rounds are each party's receive phases (:mod:`smpc.net.stats`), so the theory st
 step (:class:`smpc.mpc.cost.Phases`), not one count for all. Two patterns differ from "send, then receive":
 
 * Party 0 only sends in a truncation, a sign bit, a B2A and the first level of an A2B (0 rounds there).
-* Parties 1 and 2 begin the sign bit by receiving party 0's c' (and corrections). When the previous step ended with
-  their receive, as every step but a reveal to one party does, that receive belongs to the same receive phase: a
-  sign bit (a comparison, a ReLU, each batch of a large one) then adds 7 rounds, not 8. Only a sign bit that comes
-  first after the counters start (or after a send) counts 8. The message still waits for party 0, which can only
-  send c' once it holds x (its depth, :mod:`smpc.net.stats`, counts it); the rounds follow the definition.
+* Parties 1 and 2 begin the sign bit by receiving party 0's c' (and corrections). When their previous message was a
+  receive, as at the end of every step counted here (not after a share or a reveal to one party that they only send in),
+  that receive belongs to the same receive phase: a sign bit (a comparison, a ReLU, each batch of a large one) then
+  adds 7 rounds, not 8; first after the counters start, or after a send, it adds 8. The message still waits for
+  party 0, which can only send c' once it holds x (the depth, :mod:`smpc.net.stats`, counts that wait); the rounds
+  follow their definition, which is deterministic: it depends only on each party's order of sends and receives.
 
-With these the theory equals the measured rounds of every party for any program (the tests assert it).
+With these the theory equals every party's measured rounds for programs on the shared-tensor interface
+(tests/test_cost_model.py asserts it); a share or a reveal to one party in between is beyond the cost model anyway.
 """
 
 from __future__ import annotations
