@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-import smpc
 from smpc.mpc import registry
 
 
@@ -68,7 +67,7 @@ def test_network_rows_add_latency_not_bytes(quick_results):
     labels = {registry.get(name).label: registry.get(name) for name, _ in setups}
     for row in rows:
         assert row["bytes_per_party"] == row["bytes_theory"] and row["within_bound"]
-        assert row["rounds"] <= row["rounds_theory"]
+        assert row["rounds"] == row["rounds_theory"]
         (spec,) = [spec for label, spec in labels.items() if f"party {label}," in row["name"]]
         assert ("online_seconds" in row) == spec.kind(None).preprocessing  # ahead where the source allows it
         if "WAN" in row["name"]:  # every round waits at least half a round trip
@@ -93,11 +92,7 @@ def test_resnet_and_training_rows(quick_results):
             [(True, False), (False, True)]
         for row in private:
             assert row["bytes_per_party"] == row["bytes_theory"]  # the forward pass (or epoch) to the byte
-            (spec,) = [spec for spec in smpc.protocols().values() if spec.in_bench and spec.label in row["name"]]
-            if spec.exact_rounds:
-                assert row["rounds"] == row["rounds_theory"]
-            else:  # e.g. aby3's comparison rounds are upper bounds
-                assert row["rounds"] <= row["rounds_theory"]
+            assert row["rounds"] == row["rounds_theory"]
             assert row["within_bound"] and row["max_error"] <= row["error_bound"]
     assert "offline_seconds" in groups["ResNet-18 inference"][-1]
     assert "ResNet-18, 1x3x32x32" in markdown
@@ -174,10 +169,7 @@ def test_overhead_table_schema_and_error_bounds(quick_results):
             assert cell["within_bound"] is True and 0 <= cell["max_error"] <= cell["error_bound"], (entry, column)
             if column in (*PROTOCOLS, "secagg"):
                 assert cell["error_bound"] > 0
-                if column in PROTOCOLS and not registry.get(column).exact_rounds:  # aby3's comparison rounds
-                    assert cell["rounds"] <= cell["rounds_theory"]
-                else:
-                    assert cell["rounds"] == cell["rounds_theory"]
+                assert cell["rounds"] == cell["rounds_theory"]
                 assert {"median", "min", "max"} == set(cell["offline_seconds"]) == set(cell["online_seconds"])
                 assert cell.get("bytes_per_party", cell.get("bytes_per_client", 0)) > 0
             if column == "dp":

@@ -13,6 +13,7 @@ from protocol_matrix import one_per_protocol, one_per_protocol_pairs, opening_ro
 import smpc
 from smpc.mpc.cost import CostRun
 from conftest import frame, only
+from smpc.mpc.aby3 import one_hot as aby3_one_hot
 from smpc.mpc.correlated import requests as dealer_requests
 from smpc.mpc.one_hot import lookup, lookups, width_bits
 from smpc.ring.lookup import rotate_rows, rotated_dot
@@ -80,11 +81,21 @@ def test_additive_one_hot_offline_bytes(parties):
 
 
 def test_aby3_one_hot_offline_bytes():
-    # each party sends one component to one neighbour; pairs (1, 0) then (2, 1) swap 12 x 16 words
+    # party 0 sends party 1 12 x 16 words, then parties 1 and 2 swap 12 x 16 words
     ids = np.arange(12).reshape(3, 4) % 10
-    for rank, (_, stats, _) in enumerate(encode(ids, 10, "aby3", 3)):
+    for _, stats, _ in encode(ids, 10, "aby3", 3):
         assert stats["bytes"] == frame((12,))
-        assert stats["offline_bytes_sent"] == [1, 2, 1][rank] * frame((12, 16))
+        assert stats["offline_bytes_sent"] == frame((12, 16))
+
+
+def test_aby3_one_hot_streams_its_offline_messages_in_chunks(monkeypatch):
+    # 5 rows of 16 words per message: the 12 rows go as chunks of 5, 5 and 2, and the result is unchanged
+    monkeypatch.setattr(aby3_one_hot, "CHUNK_WORDS", 5 * 16 + 3)
+    ids = (np.arange(12) * 7 % 10).reshape(3, 4)
+    for encoded, stats, _ in encode(ids, 10, "aby3", 3):
+        np.testing.assert_array_equal(encoded, np.eye(10, dtype=np.int64)[ids])
+        assert stats["bytes"] == frame((12,))
+        assert stats["offline_bytes_sent"] == 2 * frame((5, 16)) + frame((2, 16))
 
 
 @pytest.mark.parametrize("protocol, parties", protocol_parties("one_hot"))

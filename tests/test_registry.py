@@ -84,7 +84,8 @@ def test_a_registered_protocol_is_runnable_by_name_and_leaves_again():
         out = smpc.run(lambda p: (p.share(np.arange(3.0), src=0) * 2).reveal(), parties=1, protocol="toy_reference")
         assert np.array_equal(out[0], [0.0, 2.0, 4.0])
         assert smpc.cost(lambda x: x * x, [(3,)], "toy_reference") == {
-            "rounds": 0, "bytes": 0, "bytes_per_party": [0], "dealer_bytes": 0, "ring_products": 0}
+            "rounds": 0, "bytes": 0, "rounds_per_party": [0], "bytes_per_party": [0], "dealer_bytes": 0,
+            "ring_products": 0}
     finally:
         registry.unregister("toy_reference")
     assert "toy_reference" not in smpc.protocols()

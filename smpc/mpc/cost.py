@@ -10,6 +10,7 @@ exp takes. The tests assert measured runs against these figures.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -61,22 +62,54 @@ class CostTheory(ABC):
         return None
 
 
+@dataclass(frozen=True)
+class Phases:
+    """One party's messages in one step, as its receive phases count them (:mod:`smpc.net.stats`: a round begins at
+    the first receive after a send). ``rounds``: its receive phases in the step; ``opens_with_receive``: its first
+    message in the step is a receive, which continues the receive phase the previous step left open, if it did (the
+    step then adds one round fewer); ``closes_with_send``: it sends after its last receive, or only sends, so the
+    next step's first receive begins a new round. The default is a party that sends first and receives last."""
+
+    rounds: int
+    opens_with_receive: bool = False
+    closes_with_send: bool = False
+
+
 class Ledger:
-    """Bytes each party sends, the dealer's bytes and the rounds of the busiest party, summed over steps."""
+    """Bytes each party sends, the dealer's bytes and each party's rounds, summed over steps (a party's rounds follow
+    its receive phases across steps: see :class:`Phases`)."""
 
     def __init__(self, theory: CostTheory):
         self.theory = theory
         self.parties = theory.parties
         self.bytes = [0] * self.parties
         self.dealer_bytes = 0
-        self.rounds = 0
+        self.rounds_per_party = [0] * self.parties
+        self._receiving = [False] * self.parties  # whether a party's last message was a receive (none: a new round)
         self.ring_products = 0
 
-    def add(self, rounds: int, per_party: Sequence[int]) -> None:
-        """Count one step: ``rounds`` rounds, and ``per_party[i]`` bytes sent by party i."""
-        if len(per_party) != self.parties:
-            raise ValueError(f"a step's bytes name {len(per_party)} parties, the run has {self.parties}")
-        self.rounds += rounds
+    @property
+    def rounds(self) -> int:
+        """The busiest party's rounds (a computation's rounds, as measured)."""
+        return max(self.rounds_per_party)
+
+    def add(self, rounds: int, per_party: Sequence[int], phases: Sequence[Phases] | None = None) -> None:
+        """Count one step: ``per_party[i]`` bytes sent by party i, and ``rounds`` rounds for every party (each sends
+        first and receives last; with 0 rounds it only sends, if anything) or, given ``phases``, party i's
+        ``phases[i]`` (``rounds`` is then their largest)."""
+        if len(per_party) != self.parties or (phases is not None and len(phases) != self.parties):
+            raise ValueError(f"a step's bytes or phases do not name the run's {self.parties} parties")
+        if phases is None:
+            phases = [Phases(rounds, closes_with_send=not rounds and sent > 0) for sent in per_party]
+        elif rounds != max(phase.rounds for phase in phases):
+            raise ValueError(f"a step of {rounds} rounds whose parties' phases have {[p.rounds for p in phases]}")
+        for rank, phase in enumerate(phases):
+            if phase.rounds:
+                merged = phase.opens_with_receive and self._receiving[rank]
+                self.rounds_per_party[rank] += phase.rounds - merged
+                self._receiving[rank] = not phase.closes_with_send
+            elif phase.closes_with_send:
+                self._receiving[rank] = False
         self.bytes = [total + extra for total, extra in zip(self.bytes, per_party)]
 
     def add_dealer(self, nbytes: int) -> None:
@@ -213,11 +246,12 @@ class CostRun:
         return CostTensor(self.party, (np.zeros(shape, np.uint64),), 0 if integer else self.party.frac_bits)
 
     def result(self) -> dict:
-        """``rounds`` and ``bytes`` (the busiest party's), ``bytes_per_party``, ``dealer_bytes`` and ``ring_products``
-        (bilinear ring operations of all endpoints) so far."""
+        """``rounds`` and ``bytes`` (the busiest party's), ``rounds_per_party``, ``bytes_per_party``, ``dealer_bytes``
+        and ``ring_products`` (bilinear ring operations of all endpoints) so far."""
         ledger = self.ledger
-        return {"rounds": ledger.rounds, "bytes": ledger.busiest(), "bytes_per_party": list(ledger.bytes),
-                "dealer_bytes": ledger.dealer_bytes, "ring_products": ledger.ring_products}
+        return {"rounds": ledger.rounds, "bytes": ledger.busiest(), "rounds_per_party": list(ledger.rounds_per_party),
+                "bytes_per_party": list(ledger.bytes), "dealer_bytes": ledger.dealer_bytes,
+                "ring_products": ledger.ring_products}
 
 
 def cost(fn: Callable, shapes: Sequence[tuple[int, ...]], protocol: str = "additive", parties: int | None = None,
@@ -227,9 +261,10 @@ def cost(fn: Callable, shapes: Sequence[tuple[int, ...]], protocol: str = "addit
     ``fn`` takes shared tensors and uses only the shared-tensor interface (``smpc.mpc.functions.exp``, a model's
     forward pass, ``lambda x, y: (x @ y).relu()``); it runs on zeros, so its cost must not depend on values (no
     reveal steering the program). ``parties`` defaults to the protocol's bench party count. Returns ``rounds``
-    (the busiest party's), ``bytes`` (the busiest party's), ``bytes_per_party`` (each party's) and
-    ``dealer_bytes`` (a dealer's replies, offline; 0 without a dealer) and ``ring_products`` (the bilinear ring
-    operations every endpoint runs, together: the floor of a product's time). Inputs are counted as shared.
+    (the busiest party's: the rounds a run measures, as every party's receive phases are followed across steps),
+    ``rounds_per_party``, ``bytes`` (the busiest party's), ``bytes_per_party`` (each party's) and ``dealer_bytes``
+    (a dealer's replies, offline; 0 without a dealer) and ``ring_products`` (the bilinear ring operations every
+    endpoint runs, together: the floor of a product's time). Inputs are counted as shared.
     """
     run = CostRun(protocol, parties, frac_bits)
     fn(*(run.tensor(shape) for shape in shapes))

@@ -16,16 +16,18 @@ softmax      exp(x - max) / sum                            all x                
 log_softmax  x - max - log(sum exp(x - max))               all x                           max + C + B + 3M + 9T + 8
 ===========  ============================================  ==============================  ======================
 
-Rounds: C is one comparison, B one bit length (:func:`smpc.mpc.bit_length.leading_one`: an A2B, six ANDs
-and a B2A), M one fixed-point product (2 rounds in both protocols), T one truncation (additive 1, aby3 2), a
-bare number that many one-round steps (products with an integer tensor, table lookups), max the rounds of
-``x.max(axis)``: exact on the additive protocol (the tests assert them), upper bounds on aby3. exp, sigmoid
-and tanh clamp their input (two comparisons in one batch), find the piece by one truncation and read its
-coefficients with one table lookup (:func:`smpc.mpc.one_hot.lookup`). The octave functions (log, sqrt,
-inv_sqrt, reciprocal, divide) find the position of the input's leading one bit (B) and read every function
-of the octave (2^-k, k ln 2, clamp values) from tables selected by it: no comparison at all. A clamp of more
-than ``smpc.mpc.tensor_core.SIGN_BATCH`` (2^22) elements runs as consecutive pieces, so memory stays bounded
-and C counts once per piece.
+Rounds: C is one comparison, B one bit length (:func:`smpc.mpc.bit_length.leading_one`: an A2B, six ANDs and a
+B2A), M one fixed-point product (2 rounds in both protocols), T one truncation (additive 1, aby3 2), a bare
+number that many one-round steps (products with an integer tensor, table lookups), max the rounds of
+``x.max(axis)``: exact on the additive protocol (the tests assert them), upper bounds on aby3, whose
+comparison (8 rounds alone) takes 7 after another step: its first receive continues that step's last round.
+:func:`smpc.cost` follows this and gives every protocol's rounds exactly. exp, sigmoid and tanh clamp their
+input (two comparisons in one batch), find the piece by one truncation and read its coefficients with one
+table lookup (:func:`smpc.mpc.one_hot.lookup`). The octave functions (log, sqrt, inv_sqrt, reciprocal, divide)
+find the position of the input's leading one bit (B) and read every function of the octave (2^-k, k ln 2,
+clamp values) from tables selected by it: no comparison at all. A clamp of more than
+``smpc.mpc.tensor_core.SIGN_BATCH`` (2^22) elements runs as consecutive pieces, so memory stays bounded and C
+counts once per piece.
 Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_functions.py) are the largest
 measured against the exact function of the fixed-point input on dense grids over the stated ranges, on the
 additive protocol (2 and 3 parties) and aby3, rounded up; one unit is 2^-16.

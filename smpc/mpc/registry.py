@@ -64,9 +64,11 @@ class ProtocolSpec:
     ``min_parties``/``max_parties`` bound the party count (``max_parties`` None: no bound); ``correlated`` lists the
     sources, the first being the default; ``test_parties`` are the party counts the test matrix and the bench's
     per-setup rows run, and ``bench_parties`` the one the bench's tables use. ``label`` names the protocol in
-    tables ("additive (trusted dealer)"); ``exact_rounds``: False where the cost theory's rounds are an upper bound
-    (a message may ride on an earlier round); ``in_bench``: False keeps a protocol (a test reference, say) out of the
-    bench's tables, except the groups of rows named in ``bench_groups`` (e.g. ``"networks"``).
+    tables ("additive (trusted dealer)"); ``rounds_add_up``: False where a program's rounds may be fewer than the sum
+    of its steps' rounds measured one by one (a step's first receive may continue the previous step's receive phase;
+    the cost theory, :mod:`smpc.mpc.cost`, counts that and equals the measured rounds either way); ``in_bench``: False
+    keeps a protocol (a test reference, say) out of the bench's tables, except the groups of rows named in
+    ``bench_groups`` (e.g. ``"networks"``).
     """
 
     name: str
@@ -80,7 +82,7 @@ class ProtocolSpec:
     test_parties: tuple[int, ...]
     bench_parties: int
     label: str = ""
-    exact_rounds: bool = True
+    rounds_add_up: bool = True
     ring_bits: int = 64
     unsupported: Mapping[str, str] = field(default_factory=dict)
     in_bench: bool = True

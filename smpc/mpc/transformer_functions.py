@@ -15,7 +15,8 @@ masked_softmax             public mask (exact, local), then softmax        softm
 Rounds: those of the :mod:`smpc.mpc.functions` function named (its ROUNDS table), plus C one comparison (a clamp is one
 batched ReLU: the same rounds), M one fixed-point product (2 rounds in both protocols), T one truncation (additive
 1, aby3 2), a bare number that many products with an integer tensor (1 round each); exact on the additive protocol
-(the tests assert them), upper bounds on aby3. :func:`scaled_dot_product_attention` adds 2M + T (q k^T, the scale,
+(the tests assert them), upper bounds on aby3 (a comparison after another step takes one round fewer there;
+:func:`smpc.cost` counts it exactly). :func:`scaled_dot_product_attention` adds 2M + T (q k^T, the scale,
 probabilities times v) to masked_softmax's rounds.
 
 Errors (:data:`ERRORS`, quoted in each docstring and asserted by tests/test_transformer_functions.py) are the

@@ -27,7 +27,7 @@ SPEC = ProtocolSpec(
     correlated=(CorrelatedKind("none", "the three parties make every correlation themselves"),),
     test_parties=(PARTIES,),
     label="aby3 (replicated, no dealer)",
-    exact_rounds=False,  # a sign-bit batch's first receive may ride on the previous batch's last round
+    rounds_add_up=False,  # a sign bit's first receive continues the previous step's last receive phase
     bench_parties=PARTIES,
 )
 
