@@ -16,6 +16,7 @@ from smpc.net.network import PRESETS, Link, Network, network_of
 def _timed_reveals(count: int):
     def program(party):
         x = party.protocol.from_public(party, np.ones(4))  # shared without any message
+        x.reveal()  # the parties' threads start apart; they leave this round together
         party.reset_stats()
         start = time.monotonic()
         for _ in range(count):
@@ -30,7 +31,8 @@ def test_every_round_costs_half_a_round_trip(setup):
     rtt = 0.06
     results = setup.run(_timed_reveals(5), network=Network(rtt_ms=rtt * 1000, bandwidth_mbps=1e6))
     for wall, stats in results:
-        assert 5 * rtt / 2 <= wall <= 5 * rtt / 2 + 0.15, wall
+        # a party that left the first round a little late finds its peers' next frames that much closer
+        assert 5 * rtt / 2 - 0.01 <= wall <= 5 * rtt / 2 + 0.15, wall
         assert stats["rounds"] == 5
         assert 0 < stats["network_seconds"] <= wall
 
