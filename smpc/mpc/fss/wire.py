@@ -28,8 +28,9 @@ def reply_words(party: int, count: int, with_product: bool) -> int:
 
 def max_count(limit: int) -> int:
     """The most elements whose largest reply (party 1's, with the product) takes at most ``limit`` words."""
-    count = limit // reply_words(1, 1, True)
-    while reply_words(1, count + 1, True) <= limit:  # the planes take less than a word per element
+    per_64 = reply_words(1, 64, True)  # the reply grows by this much per 64 elements
+    count = max(0, 64 * (limit // per_64) - 64)
+    while reply_words(1, count + 1, True) <= limit:  # less than 2 x 64 steps
         count += 1
     return count
 
