@@ -3,8 +3,9 @@
 Two parties hold additive shares x_0 + x_1 = x; a dealer knows a uniform mask r and gave them shares of r, a
 one-bit DCF key (:mod:`.bit_dcf`) and a daBit s (a random bit shared both ways). The comparison step is the MSB
 gate of Boyle et al., EUROCRYPT 2021 (eprint 2020/1392), section 4, as LLAMA (Gupta et al., PoPETs 2022) runs it:
-one DCF on the low 63 bits, the top bits of c and r handled apart. The output is a one-bit (XOR) sharing, so it is
-converted with the daBit, as Sigma (Gupta et al., PoPETs 2024) turns DCF bits into arithmetic shares:
+one DCF on the low 63 bits, the top bits of c and r handled apart. Its output is a one-bit (XOR) sharing, as the
+comparisons of Sigma (Gupta et al., PoPETs 2024) keep their DCF outputs in Z_2 for smaller keys; turning it into an
+arithmetic bit, and the select x msb(x), take one more opening with a daBit (Rotaru and Wood, INDOCRYPT 2019):
 
 1. Each party b sends c_b = x_b + r_b to the other; both learn c = x + r, uniform, so it reveals nothing about x.
 2. With c = c_63 2^63 + c_low and r = r_63 2^63 + r_low (c_low, r_low < 2^63), x = c - r borrows from bit 63
@@ -27,7 +28,7 @@ the product is taken. Exact for every x: there is no error and no assumption on 
 
 Material per element and party: the share of r and the bit share of u (from the PRG shared with the dealer), the
 additive shares of s and of r s (party 0 expands them from its PRG too; party 1 receives them), and the DCF key
-(:data:`bit_dcf.key_bytes`: about 1032 bytes for 63 bits); :meth:`SignKeys.nbytes` counts it all.
+(:func:`.bit_dcf.key_bytes`: about 1032 bytes for 63 bits); :attr:`SignKeys.nbytes` counts it all.
 """
 
 from __future__ import annotations
