@@ -106,11 +106,11 @@ def run(
     (the Paillier modulus, 2048), ``network`` (local transport only: ``"lan"``, ``"wan"`` or a
     :class:`smpc.Network`; every message then arrives when that network would deliver it, see
     :mod:`smpc.net.network`), ``comparisons`` (``"fss"``: with ``protocol="additive"``, two parties and the
-    trusted dealer, every comparison, ReLU and max takes one opening of x + r and the dealer's DCF keys, see
-    :mod:`smpc.mpc.fss`), ``preprocessing`` (``"ahead"``: every party first runs ``fn`` once as a planning pass
-    that fetches all the correlated randomness it will need, with no online message moving, then runs it online
-    with that material at hand; ``party.stats["preprocessing_seconds"]`` is the pass's wall time, see
-    :mod:`smpc.mpc.correlated.preprocessed`), ``tls`` (a :class:`TlsConfig`, tcp only),
+    trusted dealer, every comparison, ReLU and max opens x + r, evaluates the dealer's one-bit DCF keys and opens
+    one bit per element: 2 rounds, see :mod:`smpc.mpc.fss`), ``preprocessing`` (``"ahead"``: every party first
+    runs ``fn`` once as a planning pass that fetches all the correlated randomness it will need, with no online
+    message moving, then runs it online with that material at hand; ``party.stats["preprocessing_seconds"]`` is
+    the pass's wall time, see :mod:`smpc.mpc.correlated.preprocessed`), ``tls`` (a :class:`TlsConfig`, tcp only),
     ``max_message_bytes``. Raises :class:`smpc.PartyFailedError` if any party raised.
     """
     return launch(fn, parties, protocol, transport, **options).results

@@ -19,6 +19,7 @@ from smpc.mpc.correlated.requests import (MAX_ELEMENTS, MAX_NDIM, MAX_REQUEST_VA
                                           TruncRequest)
 from smpc.mpc.correlated.source import (KINDS, CorrelatedSource, MaterialOrderError, Triple, UnsupportedMaterial)
 from smpc.mpc.correlated.trusted import TrustedDealerClient
+from smpc.mpc.fss import wire as fss_wire
 from smpc.mpc.one_hot import MAX_ONE_HOT_BITS
 
 # --- round trips -----------------------------------------------------------------------------------------------
@@ -97,9 +98,15 @@ def test_replies_and_descriptions():
     assert SignRequest(100, False).reply_shape == (sign_bit.correction_size(SignRequest(100).fields()),)
     assert SignRequest(7, True).describe() == "sign-bit material (7 elements, with product)"
     assert OneHotRequest(12, 4).reply_shape == (12, 16)
-    # per element: the share of r_63 (and of r r_63), the 63-bit DCF key (seed, 63 seed and value corrections,
-    # 2 words of control bits, the final correction): 195 words, 260 with the product
-    assert FssSignRequest(10, False).reply_shape == (1950,) and FssSignRequest(10, True).reply_shape == (2600,)
+    # the one-bit DCF key: the seed and 62 seed corrections (126 words per element), 190 bit planes (a word each
+    # for up to 64 elements); then party 1's shares of s (and of r s), which party 0 draws from its PRG
+    assert FssSignRequest(10, False).reply_shape == FssSignRequest(10, False).reply_shape_for(1) == (1460,)
+    assert FssSignRequest(10, True).reply_shape_for(0) == (1450,) and FssSignRequest(10, True).reply_shape == (1470,)
+    assert TruncRequest((3,), 20).reply_shape_for(0) == (2, 3)  # a request answered to the last party only
+    largest = FssSignRequest.max_count  # the most elements whose every reply fits MAX_ELEMENTS words
+    assert FssSignRequest(largest, True).reply_shape[0] <= MAX_ELEMENTS < fss_wire.reply_words(1, largest + 1, True)
+    with pytest.raises(ProtocolError, match="outside 0.."):
+        FssSignRequest(largest + 1)
     assert FssSignRequest(3, True).describe() == "FSS sign keys (3 elements, with product)"
     assert FssSignRequest.reply_to_every_party and not SignRequest.reply_to_every_party
     with pytest.raises(ProtocolError, match="FSS sign keys are for two parties, this run has 3"):

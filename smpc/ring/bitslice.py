@@ -41,19 +41,33 @@ def _transpose_block(block, masks):
         width //= 2
 
 
+@njit(nogil=True, cache=True)
+def _block_to_planes(words, masks, out, w, block):
+    """Word ``w`` of every plane of ``out`` from elements 64 w .. 64 w + 63 of ``words`` (``block``: scratch)."""
+    n = words.shape[0]
+    start = w * 64
+    stop = min(start + 64, n)
+    block[:] = 0
+    for j in range(start, stop):
+        block[j - start] = words[j]
+    _transpose_block(block, masks)
+    for i in range(64):
+        out[i, w] = block[i]
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def _to_planes(words, masks, out):
-    n = words.shape[0]
-    blocks = out.shape[1]
-    for w in prange(blocks):
-        block = np.zeros(64, np.uint64)
-        start = w * 64
-        stop = min(start + 64, n)
-        for j in range(start, stop):
-            block[j - start] = words[j]
-        _transpose_block(block, masks)
-        for i in range(64):
-            out[i, w] = block[i]
+    for w in prange(out.shape[1]):
+        _block_to_planes(words, masks, out, w, np.zeros(64, np.uint64))
+
+
+@njit(nogil=True, cache=True)
+def bit_planes_into(words, out):
+    """:func:`to_bit_planes` of the uint64 array ``words`` into ``out`` (64, plane_words(n)), in the calling thread:
+    for other numba kernels (``to_bit_planes`` spreads its blocks over numba's threads)."""
+    block = np.zeros(64, np.uint64)
+    for w in range(out.shape[1]):
+        _block_to_planes(words, _MASKS, out, w, block)
 
 
 def plane_words(count: int) -> int:

@@ -53,19 +53,19 @@ SPEC = ProtocolSpec(
 #: ``protocol="additive", comparisons="fss"`` under its own name, so the test matrix and the CLI offer it too
 FSS_SPEC = ProtocolSpec(
     name="additive_fss",
-    summary="2-party additive sharing with comparisons by function secret sharing (one opening per comparison)",
+    summary="2-party additive sharing with comparisons by function secret sharing (two openings per comparison)",
     security="semi-honest; the two parties must not collude; the trusted dealer sees no input or output but must "
              "not collude with either party (it knows every mask)",
     make=_make_fss,
     cost=functools.partial(AdditiveCost, comparisons="fss"),
     min_parties=2,
     max_parties=2,
-    correlated=(CorrelatedKind("trusted", "a dealer endpoint deals triples, truncation pairs and DCF keys",
+    correlated=(CorrelatedKind("trusted", "a dealer endpoint deals triples, truncation pairs, DCF keys and daBits",
                                endpoint=True, preprocessing=True),),
     test_parties=(2,),
     bench_parties=2,
     label="additive, FSS comparisons (trusted dealer)",
-    in_bench=False,  # its keys (about 2 KB per ReLU) do not fit the bench's ResNet-18 sizes yet
+    in_bench=False,  # not yet run at the bench's ResNet-18 sizes: about 1 KB of keys per comparison and party
     bench_groups=("networks",),
 )
 SPECS = (SPEC, FSS_SPEC)

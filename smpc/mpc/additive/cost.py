@@ -19,8 +19,8 @@ def sign_tree_bytes(words: int) -> int:
 
 class AdditiveCost(CostTheory):
     """Beaver products (open e and f: 1 round), dealer truncation pairs (open c: 1 round), the 7-round bit-sliced
-    sign bit (or, with ``comparisons="fss"``, one opening of x + r), GMW ANDs with dealer triples, adders for A2B
-    and dabit B2A (1 round)."""
+    sign bit (or, with ``comparisons="fss"``, the openings of x + r and of the packed msb XOR s: 2 rounds), GMW
+    ANDs with dealer triples, adders for A2B and dabit B2A (1 round)."""
 
     def __init__(self, parties: int, comparisons: str = "circuit"):
         super().__init__(parties)
@@ -41,11 +41,12 @@ class AdditiveCost(CostTheory):
         ledger.add_dealer(frame_bytes((2, *shape)))
 
     def sign(self, ledger, count, with_product):
-        if self.comparisons == "fss":  # open c = x + r, then the DCF keys locally; each party gets its keys
-            for start in range(0, count, FSS_BATCH):  # batches of FSS_BATCH elements, a round each
+        if self.comparisons == "fss":  # open c = x + r, evaluate the DCF keys, open msb XOR s (packed bits)
+            for start in range(0, count, FSS_BATCH):  # batches of FSS_BATCH elements, 2 rounds each
                 size = min(FSS_BATCH, count - start)
-                self._to_peers(ledger, 1, frame_bytes((size,)))
-                ledger.add_dealer(self.parties * frame_bytes((size * fss_wire.words_per_element(with_product),)))
+                self._to_peers(ledger, 2, frame_bytes((size,)) + frame_bytes((plane_words(size),)))
+                ledger.add_dealer(sum(frame_bytes((fss_wire.reply_words(rank, size, with_product),))
+                                      for rank in range(self.parties)))
             return
         words = plane_words(count)
         self._to_peers(ledger, 7, frame_bytes((count,)) + sign_tree_bytes(words) + frame_bytes((words,)))

@@ -26,11 +26,12 @@ from smpc.mpc.tensor import SharedTensor
 from smpc.mpc.tensor_core import public_to_ring, source_value
 from smpc.mpc.circuits.sign_bit import arithmetic_bit, msb_plane, product_with_bit
 from smpc.mpc.additive.truncation import truncate
-from smpc.ring.arith import ring_add as _plus, ring_sub as _minus, wrapping
+from smpc.ring.arith import ring_add as _plus, wrapping
 from smpc.ring.prg import PRG
 
-#: how the sign bit is computed: the bit-sliced circuit (7 rounds) or function secret sharing (1 round, 2 parties)
-COMPARISONS = {"circuit": "the bit-sliced sign-bit circuit, 7 rounds", "fss": "DCF keys from the dealer, 1 round"}
+#: how the sign bit is computed: the bit-sliced circuit (7 rounds) or function secret sharing (2 rounds, 2 parties)
+COMPARISONS = {"circuit": "the bit-sliced sign-bit circuit, 7 rounds",
+               "fss": "one-bit DCF keys and a daBit from the dealer, 2 rounds"}
 DEFAULT_KEY_BITS = 2048  # the Paillier modulus of dealer="paillier"
 MIN_KEY_BITS = 2048
 
@@ -100,22 +101,23 @@ class AdditiveTensor(SharedTensor):
         return self._new((bit.reshape(self.shape),), 0)
 
     def _fss_sign(self, flat: np.ndarray, times_self: bool) -> SharedTensor:
-        """msb(x), or x * msb(x), by function secret sharing (:mod:`smpc.mpc.fss.compare`): open c = x + r once
-        (1 round, 8 bytes per element to the peer), then evaluate this party's DCF keys locally. The keys take
-        about 2 KB per element, so more than :data:`smpc.mpc.fss.compare.BATCH` elements run in consecutive
-        batches (a round each)."""
+        """msb(x), or x * msb(x), by function secret sharing (:mod:`smpc.mpc.fss.compare`): open c = x + r (8 bytes
+        per element to the peer), evaluate this party's one-bit DCF keys locally, open msb(x) XOR s for the dealer's
+        daBit s (1 bit per element), then finish locally: 2 rounds. The keys take about 1 KB per element, so more
+        than :data:`smpc.mpc.fss.compare.BATCH` elements run in consecutive batches (2 rounds each)."""
         party = self.party
         out = np.empty_like(flat)
         for start in range(0, flat.size, FSS_BATCH):
             part = flat[start : start + FSS_BATCH]
             material = party.dealer.fss_sign(part.size, with_product=times_self)
-            masked = open_shares(party, [_plus(part, material.mask)])[0]
+            masked = open_shares(party, [_plus(part, material.mask)], owned=True)[0]
             keys = party.dealer.complete(material).keys  # the dealer made them while c was opened
+            share = fss_compare.masked_sign(party.rank, keys, masked)
+            opened = open_shares(party, [share], combine=np.bitwise_xor, owned=True)[0]
             if times_self:
-                _, relu = fss_compare.eval_relu(party.rank, keys, masked)
-                out[start : start + part.size] = _minus(part, relu)
+                out[start : start + part.size] = fss_compare.times_sign(party.rank, keys, part, masked, opened)
             else:
-                out[start : start + part.size] = fss_compare.eval_sign(party.rank, keys, masked)
+                out[start : start + part.size] = fss_compare.sign(party.rank, keys, opened)
         return self._new((out.reshape(self.shape),), self.frac_bits if times_self else 0)
 
     def _random_one_hot(self, count: int, bits: int):

@@ -7,7 +7,8 @@ A request travels as a short int64 vector ``[type code, fields...]`` (shapes as 
   whole (dtype, length, type code, every field, trailing values, sizes against :data:`MAX_ELEMENTS` and
   :data:`MAX_NDIM`) before the dealer allocates anything, and anything else is a :class:`ProtocolError`;
 * :meth:`Request.describe`: the request in words, from its public fields only (for error messages);
-* :attr:`Request.reply_shape`: the uint64 correction the last party receives;
+* :attr:`Request.reply_shape`: the uint64 correction the last party receives (:meth:`Request.reply_shape_for`: a
+  party's, for a request that replies to every party);
 * :meth:`Request.make`: the dealer's side, that correction from the PRGs it shares with every party.
 
 The parties build the same objects, so their arguments are checked by the same code before anything is sent.
@@ -63,6 +64,11 @@ class Request(ABC):
     @abstractmethod
     def reply_shape(self) -> tuple[int, ...]:
         """The shape of the uint64 correction the last party receives."""
+
+    def reply_shape_for(self, rank: int) -> tuple[int, ...]:
+        """The shape of the reply party ``rank`` receives (with :attr:`reply_to_every_party`; else only the last
+        party's, :attr:`reply_shape`)."""
+        return self.reply_shape
 
     @abstractmethod
     def make(self, prgs: list, own_prg) -> np.ndarray:
@@ -365,14 +371,15 @@ class OneHotRequest(Request):
 
 @dataclass(frozen=True)
 class FssSignRequest(_ComparisonRequest):
-    """Function-secret-sharing keys for the sign bit of ``count`` elements (and their ReLU, ``with_product``):
-    :mod:`smpc.mpc.fss.compare`. Every party expands its share of the masks r from its PRG; the dealer adds them up,
-    makes both parties' DCF keys for r and sends each party its own (they share the correction words, which the
-    seed trick cannot compress), :func:`smpc.mpc.fss.wire.words_per_element` words per element."""
+    """Function-secret-sharing keys for the sign bit of ``count`` elements (and x msb(x), ``with_product``):
+    :mod:`smpc.mpc.fss.compare`. Every party expands its shares of the masks r and of u = r_63 XOR s from its PRG
+    (party 0 also its shares of s and r s); the dealer draws the same, adds them up, makes both parties' one-bit DCF
+    keys for r and sends each party its own (they share the correction words, which the seed trick cannot
+    compress), with party 1's shares of s and r s: :func:`smpc.mpc.fss.wire.reply_words`."""
 
     code: ClassVar[int] = 7
     what: ClassVar[str] = "FSS sign"
-    max_count: ClassVar[int] = MAX_ELEMENTS // fss_wire.words_per_element(True)  # the reply within MAX_ELEMENTS
+    max_count: ClassVar[int] = fss_wire.max_count(MAX_ELEMENTS)  # every reply within MAX_ELEMENTS
     reply_to_every_party: ClassVar[bool] = True
 
     def describe(self) -> str:
@@ -380,16 +387,20 @@ class FssSignRequest(_ComparisonRequest):
 
     @property
     def reply_shape(self) -> tuple[int, ...]:
-        return (self.count * fss_wire.words_per_element(self.with_product),)
+        return self.reply_shape_for(1)
+
+    def reply_shape_for(self, rank: int) -> tuple[int, ...]:
+        """Party 1 (the last) also receives its shares of s and r s; party 0 draws its own."""
+        return (fss_wire.reply_words(rank, self.count, self.with_product),)
 
     @wrapping
     def make(self, prgs: list, own_prg) -> list[np.ndarray]:
         """Each party's packed keys, in rank order."""
         if len(prgs) != 2:
             raise ProtocolError(f"FSS sign keys are for two parties, this run has {len(prgs)}")
-        masks = tuple(prg.random_ring((self.count,)) for prg in prgs)
-        keys = fss_compare.keys_for_mask(own_prg, masks[0] + masks[1], masks, self.with_product)
-        return [fss_wire.pack(key) for key in keys]
+        drawn = tuple(fss_compare.draw_shares(prg, rank, self.count, self.with_product)
+                      for rank, prg in enumerate(prgs))
+        return [fss_wire.pack(keys) for keys in fss_compare.deal_keys(own_prg, drawn)]
 
 
 REQUEST_TYPES: dict[int, type[Request]] = {

@@ -95,12 +95,17 @@ class OneHotMask:
 
 @dataclass(eq=False)
 class FssSignMaterial:
-    """This party's share of the masks r (from its PRG, at once) and, after completion, its sign keys
-    (:class:`smpc.mpc.fss.compare.SignKeys`, received from the dealer)."""
+    """This party's shares drawn from its PRG at once (:class:`smpc.mpc.fss.compare.SignShares`: the masks r
+    among them) and, after completion, its sign keys (:class:`smpc.mpc.fss.compare.SignKeys`, the DCF key received
+    from the dealer)."""
 
-    mask: np.ndarray
-    with_product: bool
-    keys: object | None = None
+    shares: Any
+    keys: Any = None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """This party's share of the masks r."""
+        return self.shares.mask
 
 
 @dataclass(eq=False)
@@ -193,9 +198,9 @@ class CorrelatedSource(ABC):
         raise UnsupportedMaterial(self, "random_one_hot")
 
     def fss_sign(self, count: int, with_product: bool = False) -> FssSignMaterial:
-        """Two parties: this party's share of ``count`` random masks r and, at completion, its DCF keys for
-        msb(x) from the opened x + r (with ``with_product``, also for x msb(x)); Boyle et al., EUROCRYPT 2021,
-        section 4 (:mod:`smpc.mpc.fss.compare`)."""
+        """Two parties: this party's share of ``count`` random masks r (and its other shares) and, at completion,
+        its one-bit DCF keys for msb(x) from the opened x + r, with a daBit to make the bit arithmetic (with
+        ``with_product``, also for x msb(x)); Boyle et al., EUROCRYPT 2021, section 4 (:mod:`smpc.mpc.fss.compare`)."""
         raise UnsupportedMaterial(self, "fss_sign")
 
     # --- explicit receives --------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from smpc.mpc.circuits import sign_bit
 from smpc.mpc.correlated.requests import (MAX_REQUEST_VALUES, BinaryTripleRequest, DabitsRequest, FssSignRequest,
                                           OneHotRequest, Request, SignRequest, TripleRequest, TruncRequest, decode)
 from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, FssSignMaterial, M, OneHotMask, Triple
-from smpc.mpc.fss import wire as fss_wire
+from smpc.mpc.fss import compare as fss_compare, wire as fss_wire
 
 
 class TrustedDealerClient(CorrelatedSource):
@@ -131,16 +131,16 @@ class TrustedDealerClient(CorrelatedSource):
         return self._issue(OneHotMask(offsets, rows), request, _fill_rows)
 
     def fss_sign(self, count: int, with_product: bool = False) -> FssSignMaterial:
-        """This party's mask shares at once (from its PRG) and its FSS sign keys at completion (both parties receive
-        keys: :class:`~smpc.mpc.correlated.requests.FssSignRequest`)."""
+        """This party's shares from its PRG at once (the masks r among them) and its FSS sign keys at completion
+        (both parties receive keys: :class:`~smpc.mpc.correlated.requests.FssSignRequest`)."""
         request = FssSignRequest(count, with_product)
         if self.party.world_size != 2:
             raise ProtocolError(f"FSS comparisons are for two parties, this run has {self.party.world_size}")
         with self.party.offline():
             self._ask(request)
-            mask = self._prg.random_ring((request.count,))
+            shares = fss_compare.draw_shares(self._prg, self.party.rank, request.count, request.with_product)
         fill = functools.partial(_fill_fss_keys, self.party.rank)
-        return self._issue(FssSignMaterial(mask, request.with_product), request, fill)
+        return self._issue(FssSignMaterial(shares), request, fill)
 
     def _ask(self, request: Request) -> None:
         """Tell the dealer what this party needs next (every party does; only the last waits for a reply)."""
@@ -149,7 +149,8 @@ class TrustedDealerClient(CorrelatedSource):
     def _issue(self, material: M, request: Request, fill: Callable) -> M:
         """Track ``material``; at the last party its completion receives the correction and ``fill``s it in."""
         replies = self._is_last or request.reply_to_every_party
-        receive = functools.partial(self._receive, material, request.reply_shape, fill) if replies else None
+        shape = request.reply_shape_for(self.party.rank)
+        receive = functools.partial(self._receive, material, shape, fill) if replies else None
         return self._track(material, request.describe(), receive)
 
     def _receive(self, material, shape: tuple, fill: Callable) -> None:
@@ -181,7 +182,7 @@ def _fill_rows(mask: OneHotMask, value: np.ndarray) -> None:
 
 
 def _fill_fss_keys(rank: int, material: FssSignMaterial, value: np.ndarray) -> None:
-    material.keys = fss_wire.unpack(rank, value, material.mask, material.with_product)
+    material.keys = fss_wire.unpack(rank, value, material.shares)
 
 
 def serve(dealer) -> dict:

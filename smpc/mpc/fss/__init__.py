@@ -1,2 +1,2 @@
-"""Function secret sharing: distributed comparison functions (:mod:`.dcf`) on fixed-key AES (:mod:`.fixed_key`),
-and the dealer-assisted sign bit and ReLU of a masked value built on them (:mod:`.compare`)."""
+"""Function secret sharing: a one-bit distributed comparison function (:mod:`.bit_dcf`) on fixed-key AES
+(:mod:`.fixed_key`), and the dealer-assisted sign bit and x msb(x) of a masked value built on it (:mod:`.compare`)."""

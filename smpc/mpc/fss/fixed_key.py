@@ -10,11 +10,12 @@ implementation expands seeds with AES in Matyas-Meyer-Oseas mode under fixed key
 here, so one ECB call covers every block). Its security rests on AES_K being a random permutation, under which
 ``x -> AES_K(x) XOR x`` is correlation robust (Guo, Katz, Wang and Yu, "Efficient and Secure Multiparty
 Computation from Fixed-Key Block Ciphers", IEEE S&P 2020, eprint 2019/074). The tweak ``j`` is XORed
-into the low bits of word 0; the DCF keeps bit 0 of every seed clear (it carries the control bit), so the inputs
-``s XOR j`` of one seed are distinct, and seeds hold 127 random bits.
+into the low bits of word 0; the DCF (:mod:`.bit_dcf`) keeps bits 0 and 1 of every seed clear (an expanded block
+carries the control and value bits there), so the inputs ``s XOR j`` of one seed (j = 0, 1: the two children)
+are distinct, and seeds hold 126 random bits.
 
 The key is public by design: it saves a key schedule per seed, and one AES-ECB call of ``cryptography`` (OpenSSL,
-AES-NI) encrypts a whole tree level of a batch.
+AES-NI) encrypts a whole tree level of a chunk of a batch.
 """
 
 from __future__ import annotations
