@@ -25,10 +25,14 @@ from smpc.mpc import registry
 SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, "triples": 100, "triple_side": 4,
                    "image": 32, "clients": 10, "parameters": 10_000, "fl_rounds": 3, "conversions": 1,
                    "bert": {"layers": 1, "tokens": 8, "hidden": 64, "heads": 2, "intermediate": 128,
-                            "vocabulary": 1000}},
+                            "vocabulary": 1000},
+                   "gpt2": {"layers": 1, "tokens": 8, "hidden": 64, "heads": 2, "intermediate": 128,
+                            "vocabulary": 1000, "positions": 64},
+                   "vit": {"layers": 1, "hidden": 64, "heads": 2, "intermediate": 128, "image": 32, "patch": 16}},
          "full": {"ring": 1000, "mpc": 1000, "elements": 1_000_000, "paillier": 2000, "triples": 1000,
                   "triple_side": 16, "image": 224, "clients": 10, "parameters": 1_000_000, "fl_rounds": 10,
-                  "conversions": 3, "bert": {"layers": 12, "tokens": 128}}}
+                  "conversions": 3, "bert": {"layers": 12, "tokens": 128}, "gpt2": {"layers": 12, "tokens": 128},
+                  "vit": {"layers": 12}}}  # the transformers: BERT-base, GPT-2 small, ViT-Base/16 at 224x224
 MPC_SETUPS = registry.bench_setups(every_count=True)  # e.g. additive with 2 and 3 parties, aby3 with 3
 NN_SETUPS = registry.bench_setups()
 # size flags: (flag, the SIZES keys it sets, smallest allowed, what it is)
@@ -95,8 +99,8 @@ CASES = [
      True),
     ("imported models", lambda sizes, repeat, folder: import_rows.import_rows(sizes["image"], repeat,
                                                                               sizes["conversions"]), False),
-    ("imported transformers", lambda sizes, repeat, folder: transformer_rows.bert_rows(
-        repeat=min(repeat, 1), setups=NN_SETUPS, **sizes["bert"]), False),
+    ("imported transformers", lambda sizes, repeat, folder: transformer_rows.transformer_rows(
+        sizes, min(repeat, 1), NN_SETUPS), False),
     ("private training", lambda sizes, repeat, folder: nn_rows.training_rows(NN_SETUPS, repeat), False),
     ("gradient aggregation",
      lambda sizes, repeat, folder: fl_rows.aggregation_rows(sizes["clients"], sizes["parameters"], repeat), True),

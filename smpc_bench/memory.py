@@ -38,15 +38,21 @@ def estimate_bytes(sizes: dict) -> dict[str, int]:
         "ResNet-18 inference": _RESNET_FIXED + _RESNET_PER_PIXEL * sizes["image"] ** 2,
         "imported models": _IMPORTED_FIXED + _IMPORTED_PER_PIXEL * sizes["image"] ** 2,
         "gradient aggregation": 48 * sizes["clients"] * sizes["parameters"] + 64 * MIB,
-        "imported transformers": _bert_bytes(sizes.get("bert", {})),
+        "imported transformers": max((_transformer_bytes(sizes[key], words) for key, words in _VOCABULARIES.items()
+                                      if key in sizes), default=0),
     }
 
 
-def _bert_bytes(bert: dict) -> int:
-    """BERT-base with 128 tokens peaked at 7.7 GiB (2-party additive), then 14.2 GiB (aby3) in one process
-    (Xeon, 2 cores): 2 GiB plus 1 GiB per layer, scaled by the width."""
-    width = bert.get("hidden", 768) / 768
-    return int((2 * GIB + GIB * bert.get("layers", 12)) * width) + 64 * MIB
+_VOCABULARIES = {"bert": 30522, "gpt2": 50257, "vit": 0}  # the transformers' families, their default vocabularies
+
+
+def _transformer_bytes(model: dict, vocabulary: int) -> int:
+    """The transformers' rows in one process (Xeon, 2 cores; each family's 2-party additive row, then its aby3 one)
+    peaked at 11.6 GiB with BERT-base, 13.3 GiB with GPT-2 small (its 50257-word head), 9.8 GiB with ViT-Base/16:
+    2 GiB plus 1 GiB per layer, scaled by the width, and 48 bytes per value of the token embedding."""
+    width, layers = model.get("hidden", 768), model.get("layers", 12)
+    words = model.get("vocabulary", vocabulary) if vocabulary else 0
+    return int((2 * GIB + GIB * layers) * width / 768) + 48 * words * width + 64 * MIB
 
 
 def available_bytes() -> int | None:

@@ -293,6 +293,42 @@ def test_multihead_attention_with_a_boolean_mask():
     assert_relative(smpc.run(program, parties=2)[0], torch_output(model, x), 2e-3)
 
 
+class TiedLM(tnn.Module):
+    """Token embedding and output layer with one weight between them (tied, as GPT-2's language-model head)."""
+
+    def __init__(self, vocab=48, d=16):
+        super().__init__()
+        self.embed = tnn.Embedding(vocab, d)
+        self.norm = tnn.LayerNorm(d)
+        self.head = tnn.Linear(d, vocab, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, ids):
+        return self.head(self.norm(self.embed(ids)))
+
+
+def test_tied_weights_stay_one_parameter_shared_once():
+    torch.manual_seed(0)
+    model = TiedLM().eval()
+    ids = np.random.default_rng(0).integers(0, 48, size=(1, 6))
+    converted_model = nn.from_torch(model, (torch.from_numpy(ids),))
+    assert list(converted_model.state_dict()) == list(model.state_dict())  # the tied key under both names
+    assert [name for name, _ in converted_model.named_parameters()] == [name for name, _ in model.named_parameters()]
+    assert converted_model.layer("head").weight is converted_model.layer("embed").weight
+    want = torch_output(model, ids)
+
+    def program(party):
+        shared_model = converted_model.share(party, src=0)
+        tied = shared_model.state_value("head.weight") is shared_model.state_value("embed.weight")
+        return tied, shared_model(nn.share_tokens(party, ids if party.rank == 1 else None, 1, 48)).reveal(to=1)
+
+    for protocol, parties in (param.values for param in SETTINGS):
+        results = smpc.run(program, parties=parties, protocol=protocol)
+        assert all(tied for tied, _ in results)
+        assert_relative(results[1][1], want, 2e-2)
+        assert np.array_equal(results[1][1].argmax(axis=-1), want.argmax(axis=-1))
+
+
 # --- token inputs --------------------------------------------------------------------------------------------------
 def test_token_inputs_are_checked():
     _, converted_model = converted("bert", 1)
@@ -367,6 +403,8 @@ def test_tiny_transformers_models_plaintext_and_private(name):
     with torch.no_grad():
         want = wrapper(*example).numpy()
     assert_relative(owner(ids), want, 1e-5)
+    # GPT-2's output layer is its token embedding (tied): one parameter, shared once
+    assert sum(p.data.size for p in owner.parameters()) == sum(p.numel() for p in wrapper.parameters())
 
     def program(party):
         shared_model = (owner if party.rank == 0 else other).share(party, src=0)

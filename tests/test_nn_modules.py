@@ -151,6 +151,33 @@ def test_sgd_matches_torchs_update_rule():
         nn.SGD(layer.parameters(), lr=0)
 
 
+class TiedLinears(nn.Module):
+    """Two square layers sharing one weight (as a language model ties its token embedding and output layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = nn.Linear(3, 3, rng=0), nn.Linear(3, 3, rng=1)
+        self.second.weight = self.first.weight
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+def test_a_tied_parameter_is_listed_once_and_saved_under_each_name():
+    model = TiedLinears()
+    assert [name for name, _ in model.named_parameters()] == ["first.weight", "first.bias", "second.bias"]
+    assert list(model.state_dict()) == ["first.weight", "first.bias", "second.weight", "second.bias"]
+    copied = model.copy()
+    assert copied.second.weight is copied.first.weight and copied.first.weight is not model.first.weight
+    w = model.first.weight.data.copy()
+    opt = nn.SGD(model.parameters(), lr=0.1)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    model(Variable(x)).sum().backward()
+    grad = model.first.weight.grad.copy()  # both uses' gradients, added up
+    opt.step()  # one step, not one per name
+    assert_close(model.second.weight.data, w - 0.1 * grad, 1e-12)
+
+
 def _digits_images():
     from sklearn.datasets import load_digits
 

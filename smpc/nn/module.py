@@ -64,6 +64,9 @@ class Module:
         if name in self._parameters and value is not None and not isinstance(value, Variable):
             raise TypeError(f"cannot assign a {type(value).__name__} to parameter {name!r} of "
                             f"{type(self).__name__}: assign smpc.nn.Parameter(value), or set .{name}.data")
+        if name in self._parameters and isinstance(value, Variable):
+            self._parameters[name] = value  # a parameter replaced (or tied) keeps its place in the state dict
+            return
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Variable):
@@ -107,9 +110,15 @@ class Module:
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Variable]]:
+        """Every parameter once, by its first name: a parameter tied to several places (a language model's token
+        embedding and output layer) is shared, trained and counted once, as torch's ``named_parameters`` does;
+        the state dict still lists it under each name."""
+        seen = set()
         for path, module in self.named_modules(prefix):
             for name, param in module._parameters.items():
-                yield (f"{path}.{name}" if path else name), param
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{path}.{name}" if path else name), param
 
     def parameters(self) -> list[Variable]:
         return [p for _, p in self.named_parameters()]

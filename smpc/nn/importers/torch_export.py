@@ -353,6 +353,22 @@ class _Builder:
             else:
                 setattr(owner, name, Parameter(value))
         model.load_state_dict({k: _numpy(values[k]) for k in order})
+        self._tie(model, set(order))
+
+    def _tie(self, model: GraphModule, keys: set) -> None:
+        """A tensor tied to several keys in torch (GPT-2's token embedding and output layer) becomes one
+        parameter at each of them, so that it is shared and counted once (torch.export lists each key apart)."""
+        first: dict[int, Parameter] = {}  # id of torch's tensor -> the parameter at its first key
+        paths = _children(model)
+        for key, tensor in self.torch_module.named_parameters(remove_duplicate=False):
+            path, _, name = key.rpartition(".")
+            owner = (model.layer(path) if path else model) if key in keys and path in paths else None
+            param = owner._parameters.get(name) if owner is not None else None
+            if param is None:  # not read by the graph, or a buffer
+                continue
+            tied = first.setdefault(id(tensor), param)
+            if tied is not param and tied.shape == param.shape:
+                setattr(owner, name, tied)
 
     def _declare_fold_pairs(self, model: GraphModule) -> None:
         declare_fold_pairs(model)
