@@ -9,6 +9,7 @@ from smpc.mpc.cost import cost
 from smpc.mpc.tensor import concatenate, stack, where
 from smpc.exceptions import (
     FixedPointPrecisionWarning,
+    MacCheckError,
     PartyFailedError,
     PeerError,
     PeerTimeoutError,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FixedPointPrecisionWarning",
+    "MacCheckError",
     "Network",
     "Party",
     "PartyFailedError",

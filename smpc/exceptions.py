@@ -32,6 +32,12 @@ class PeerTimeoutError(PeerError, TimeoutError):
     """A peer did not send an expected message within the configured timeout."""
 
 
+class MacCheckError(SmpcError):
+    """spdz2k's MAC check failed: an opened value does not match its MACs, so some party deviated from the protocol
+    (changed a share, a MAC or a message). Raised at every honest party before any value derived from the tampered
+    openings is returned."""
+
+
 class FixedPointPrecisionWarning(RuntimeWarning):
     """Nonzero data below the fixed-point resolution 2^-frac_bits encodes to 0: a public scalar operand, or most of
     the nonzero elements a source gives ``party.share`` (warned at that party only, with counts, never values)."""

@@ -55,6 +55,11 @@ class Protocol(ABC):
         spec says ``preprocessing=True``."""
         raise ValueError(f"protocol {self.name!r} has no correlated randomness to fetch ahead")
 
+    def finish(self, party) -> None:
+        """Called at each party after ``fn`` returned, before its result is handed back: a protocol that defers
+        checks (spdz2k's MAC check) runs what is left of them here. Nothing by default."""
+        return None
+
     def serve_dealer(self, dealer_party) -> dict:
         """Run the dealer endpoint until the parties finish; return a summary. Only for ``has_dealer`` protocols."""
         raise RuntimeError(f"protocol {self.name!r} has no dealer")

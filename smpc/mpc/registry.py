@@ -20,6 +20,7 @@ from smpc.ring.rings import Ring, ring_of
 BUILT_IN = (
     "smpc.mpc.additive",
     "smpc.mpc.aby3",
+    "smpc.mpc.spdz2k",
 )
 
 #: The operations a protocol may declare it cannot do (see :attr:`ProtocolSpec.unsupported`); the test matrix skips

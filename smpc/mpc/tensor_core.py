@@ -109,6 +109,12 @@ class SharedTensorCore:
         """Apply a local linear map to every component."""
         return self._new(tuple(fn(c) for c in self.components))
 
+    def _offset_own_share(self, ring: np.ndarray) -> "SharedTensorCore":
+        """This party's shares with ``ring`` added to its first component and nothing else changed: a model of a
+        cheating party (:func:`smpc.testing.tamper`). A protocol with MACs leaves them alone."""
+        first = self.components[0] + np.broadcast_to(ring, self.shape).astype(np.uint64)
+        return self._new((first, *self.components[1:]))
+
     # --- reveal ---------------------------------------------------------------------------------
     def reveal(self, to: int | None = None) -> np.ndarray | None:
         """The plain value at every party (``to=None``) or at party ``to`` only (others: None).
@@ -239,8 +245,12 @@ class SharedTensorCore:
         extra = max(0, int(np.ceil(np.log2(np.max(np.abs(divisor))))))
         scale_bits = target + extra
         reciprocal = np.rint(float(2**scale_bits) / divisor).astype(np.int64).view(np.uint64)
-        scaled = self._new([c * reciprocal for c in self.components], self.frac_bits + scale_bits)
-        return scaled._rescaled()
+        return self._times_public_ring(reciprocal, scale_bits)._rescaled()
+
+    @wrapping
+    def _times_public_ring(self, ring: np.ndarray, frac: int) -> "SharedTensorCore":
+        """This value times public ring elements of scale ``frac`` (element-wise, local; not rescaled)."""
+        return self._new([c * ring for c in self.components], self.frac_bits + frac)
 
     # --- comparisons (shared bits: integer tensors of 0/1) -------------------------------------------
     # x < y is the sign bit of x - y, exact while |x - y| < 2^63 ring units: every pair of

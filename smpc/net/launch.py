@@ -69,6 +69,7 @@ def run_endpoint(party: Party, fn: Callable, protocol: Protocol) -> tuple[Any, d
             if party.options.preprocessing == "ahead":
                 protocol.preprocess(party, fn)
             result = fn(party)
+            protocol.finish(party)
     except BaseException as exc:
         party.abort(exc)
         raise

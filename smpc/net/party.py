@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -69,6 +69,7 @@ class Party:
         self._offline_blocks = 0
         self._planning = False
         self._preprocessing_seconds = 0.0
+        self._send_hook: Callable[[int, np.ndarray], np.ndarray | None] | None = None
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -159,6 +160,10 @@ class Party:
         if self._planning and self._skipped_in_planning(peer):
             return
         array = np.asarray(array)
+        if self._send_hook is not None:
+            array = self._send_hook(peer, array)
+            if array is None:  # dropped
+                return
         nbytes = wire.FIXED_HEADER_BYTES + 8 * array.ndim + array.nbytes
         depth = self._stats.on_send(nbytes, self._is_offline(peer))
         header, payload = wire.encode_frame(wire.Kind.DATA, array, depth)
@@ -269,6 +274,11 @@ class Party:
                 raise ProtocolError(f"{self!r} has no key shared with endpoint {peer}")
             prg = self._pair_prgs[peer] = PRG(key)
         return prg
+
+    def set_send_hook(self, hook: Callable[[int, np.ndarray], np.ndarray | None] | None) -> None:
+        """Fault injection for tests (:func:`smpc.testing.tamper_message`): every array this party sends passes
+        through ``hook(peer, array)``, which returns what is sent instead (None: nothing). None removes it."""
+        self._send_hook = hook
 
     # --- the protocol's entry points --------------------------------------------------------
     def share(self, x=None, src: int = 0):

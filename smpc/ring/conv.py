@@ -206,18 +206,24 @@ def sum_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     stride defaults to kernel_size; kernel_size, stride and padding are an int or a pair.
     """
     x = as_ring_operand(x, "sum_pool2d input")
-    if x.ndim != 4:
-        raise ValueError(f"sum_pool2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    ho, wo, kernel, stride, padding = sum_pool2d_output_shape(x.shape, kernel_size, stride, padding)
+    if x.size == 0:
+        return np.zeros(x.shape[:2] + (ho, wo), np.uint64)
+    win = _windows(x, kernel, stride, padding, (1, 1))
+    return win.sum(axis=(4, 5), dtype=np.uint64)
+
+
+def sum_pool2d_output_shape(x_shape, kernel_size, stride=None, padding=0) -> tuple:
+    """Validate sum pooling's arguments for an NCHW ``x_shape``; return (Ho, Wo, (kh, kw), stride, padding)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"sum_pool2d: input must be 4-D (N, C, H, W), got shape {tuple(x_shape)}")
     kh, kw = _pair(kernel_size, "kernel_size")
     if kh < 1 or kw < 1:
         raise ValueError(f"kernel_size must be positive, got {(kh, kw)}")
     stride, padding, _ = check_hyper(kernel_size if stride is None else stride, padding, 1)
-    ho = _out_size(x.shape[2], padding[0], kh, stride[0], 1, "H")
-    wo = _out_size(x.shape[3], padding[1], kw, stride[1], 1, "W")
-    if x.size == 0:
-        return np.zeros(x.shape[:2] + (ho, wo), np.uint64)
-    win = _windows(x, (kh, kw), stride, padding, (1, 1))
-    return win.sum(axis=(4, 5), dtype=np.uint64)
+    ho = _out_size(x_shape[2], padding[0], kh, stride[0], 1, "H")
+    wo = _out_size(x_shape[3], padding[1], kw, stride[1], 1, "W")
+    return ho, wo, (kh, kw), stride, padding
 
 
 def warmup() -> None:

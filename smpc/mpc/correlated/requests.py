@@ -451,3 +451,11 @@ def _check_elements(shape: tuple[int, ...], what: str) -> None:
 def _expect_end(rest: list[int], what: str) -> None:
     if rest:
         raise ProtocolError(f"malformed {what} request: {len(rest)} trailing values")
+
+
+# the shape helpers, for the request families of other protocols (smpc.mpc.spdz2k's authenticated material)
+shape_values = _shape_values
+set_shape = _set_shape
+parse_shape = _parse_shape
+check_elements = _check_elements
+expect_end = _expect_end

@@ -185,10 +185,12 @@ def _fill_fss_keys(rank: int, material: FssSignMaterial, value: np.ndarray) -> N
     material.keys = fss_wire.unpack(rank, value, material.shares)
 
 
-def serve(dealer) -> dict:
+def serve(dealer, decoder: Callable[[np.ndarray], Request] = decode) -> dict:
     """The dealer's loop: answer each of the last party's requests once every party made it too.
 
-    Returns a summary (requests served). ``dealer`` is the dealer's :class:`Party`.
+    Returns a summary (requests served). ``dealer`` is the dealer's :class:`Party`; ``decoder`` reads a request
+    (:func:`~smpc.mpc.correlated.requests.decode`; another protocol's dealer passes its own, whose requests may
+    carry the dealer's state into their ``make``).
     Raises :class:`ProtocolError` when the parties' requests differ, and
     :class:`PeerTimeoutError` naming a party that stays silent past the run's timeout
     after the last party asked.
@@ -202,10 +204,10 @@ def serve(dealer) -> dict:
         except PeerFinished:
             # a party may work on long after the last party's final message (after a
             # reveal to it, say) and the dealer has nothing left to give: wait untimed
-            _check_agreement(dealer, served + 1, None, timeout=None)
+            _check_agreement(dealer, served + 1, None, timeout=None, decoder=decoder)
             return {"requests": served}
-        parsed = decode(request)  # the last party's request, checked whole before anything is made
-        _check_agreement(dealer, served + 1, tuple(request.tolist()), timeout=dealer.timeout)
+        parsed = decoder(request)  # the last party's request, checked whole before anything is made
+        _check_agreement(dealer, served + 1, tuple(request.tolist()), timeout=dealer.timeout, decoder=decoder)
         with dealer.offline():
             correction = parsed.make(prgs, dealer.prg)
         if parsed.reply_to_every_party:
@@ -216,7 +218,8 @@ def serve(dealer) -> dict:
         served += 1
 
 
-def _check_agreement(dealer, number: int, wanted: tuple | None, timeout: float | None) -> None:
+def _check_agreement(dealer, number: int, wanted: tuple | None, timeout: float | None,
+                     decoder: Callable[[np.ndarray], Request] = decode) -> None:
     """Receive request ``number`` from every party but the last, who asked for ``wanted``
     (None: it finished), all within one ``timeout`` (None: no limit); raise
     :class:`ProtocolError` naming the parties that differ."""
@@ -225,7 +228,7 @@ def _check_agreement(dealer, number: int, wanted: tuple | None, timeout: float |
     asked = {rank: _receive_ask(dealer, rank, number, deadline) for rank in range(last)}
     asked[last] = wanted
     if len(set(asked.values())) > 1:
-        raise ProtocolError(_disagreement(number, asked))
+        raise ProtocolError(_disagreement(number, asked, decoder))
 
 
 def _receive_ask(dealer, rank: int, number: int, deadline: float | None) -> tuple | str | None:
@@ -244,22 +247,22 @@ def _receive_ask(dealer, rank: int, number: int, deadline: float | None) -> tupl
     return tuple(int(v) for v in request)
 
 
-def _disagreement(number: int, asked: dict) -> str:
+def _disagreement(number: int, asked: dict, decoder: Callable[[np.ndarray], Request] = decode) -> str:
     """'dealer request 3 differs between parties: party 0, party 1 asked for ...; party 2 asked for ...'."""
     groups: dict = {}
     for rank in sorted(asked):
         groups.setdefault(asked[rank], []).append(f"party {rank}")
-    parts = [f"{', '.join(ranks)} asked for {_describe(ask)}" for ask, ranks in groups.items()]
+    parts = [f"{', '.join(ranks)} asked for {_describe(ask, decoder)}" for ask, ranks in groups.items()]
     return f"dealer request {number} differs between parties: " + "; ".join(parts)
 
 
-def _describe(ask: tuple | str | None) -> str:
+def _describe(ask: tuple | str | None, decoder: Callable[[np.ndarray], Request] = decode) -> str:
     """A request in words, from its public description only (kind, op, shapes, bits)."""
     if ask is None:
         return "nothing more (it finished)"
     if isinstance(ask, str):
         return ask
     try:
-        return decode(np.array(ask, dtype=np.int64)).describe()
+        return decoder(np.array(ask, dtype=np.int64)).describe()
     except ProtocolError:
         return f"a malformed request ({len(ask)} values)"
