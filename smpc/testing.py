@@ -17,21 +17,22 @@ def tamper(tensor: SharedTensorCore, delta, *, raw: bool = False) -> SharedTenso
     integer for an integer tensor; broadcast to its shape) added to its value share, its MAC share (if the
     protocol has MACs) left alone. ``raw``: ``delta`` is ring elements (uint64) added as they are, whatever the
     scale (to change one chosen bit)."""
-    if not isinstance(tensor, SharedTensorCore):
+    offset = getattr(tensor, "_offset_own_share", None)
+    if offset is None:
         raise TypeError(f"tamper() takes a shared tensor, got {type(tensor).__name__}")
     if raw:
         ring = np.asarray(delta)
         if ring.dtype != np.uint64:
             raise TypeError(f"tamper(raw=True) takes uint64 ring elements, got {ring.dtype}")
         np.broadcast_shapes(ring.shape, tensor.shape)
-        return tensor._offset_own_share(ring)
+        return offset(ring)
     ring, frac = public_to_ring(delta, tensor.frac_bits)
     if frac and not tensor.frac_bits:
         raise ValueError("tamper(): a fractional delta for an integer tensor")
     if frac < tensor.frac_bits:
         ring = ring * np.uint64(1 << (tensor.frac_bits - frac))
     np.broadcast_shapes(ring.shape, tensor.shape)  # ValueError for a delta that does not fit
-    return tensor._offset_own_share(ring)
+    return offset(ring)
 
 
 def tamper_message(party, peer: int, index: int, delta: int = 1, drop: bool = False) -> None:

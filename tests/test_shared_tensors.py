@@ -368,7 +368,7 @@ def test_division_by_a_public_zero():
     "kwargs, match",
     [
         ({"parties": 1}, "parties >= 2"),
-        ({"parties": 2, "protocol": "spdz2k"}, "unknown protocol"),
+        ({"parties": 2, "protocol": "gmw"}, "unknown protocol"),
         ({"parties": 2, "transport": "udp"}, "unknown transport"),
         ({"parties": 2, "frac_bits": 0}, "frac_bits"),
         ({"parties": 2, "timeout": 0}, "timeout"),
