@@ -244,7 +244,8 @@ def _run_all(commands, timeout=90):
 
 
 @pytest.mark.parametrize("protocol, correlated, auth", [("additive", None, "secret"), ("additive", None, "tls"),
-                                                        ("aby3", None, "tls"), ("additive", "paillier", "tls")])
+                                                        ("aby3", None, "tls"), ("additive", "paillier", "tls"),
+                                                        ("spdz2k", None, "tls")])
 def test_cli_runs_a_three_host_style_deployment(tmp_path, protocol, correlated, auth):
     script = tmp_path / "prog.py"
     script.write_text(SCRIPT)

@@ -264,3 +264,15 @@ def test_the_registry_describes_spdz2k():
     assert spec.ring_bits == 128 and spec.min_parties == 2 and spec.max_parties is None
     assert "malicious" in spec.security
     assert spec.unsupported_reason("comparison")  # until authenticated bits come
+
+
+def test_the_bench_rows_carry_theory_and_the_ratio():
+    from smpc_bench import spdz2k_rows
+
+    rows = spdz2k_rows.spdz2k_rows(12, 2, 1)
+    assert [row["protocol"] for row in rows] == ["additive", "spdz2k"] and rows[0]["ratio"] == 1.0
+    for row in rows:
+        assert row["bytes_per_party"] == row["bytes_theory"] and row["rounds"] == row["rounds_theory"]
+        assert row["max_error"] < 1e-3 and row["ratio"] > 0
+    assert rows[1]["rounds"] == rows[0]["rounds"] + 4  # the MAC check before the reveal returns
+    assert len(spdz2k_rows.table(rows)) == 3
