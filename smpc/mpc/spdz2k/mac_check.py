@@ -119,7 +119,8 @@ class MacChecker:
             differing = [peer for peer, theirs in firsts.items() if not np.array_equal(theirs[digest_at:], digest)]
             if differing:
                 raise MacCheckError(f"parties {differing} saw different opened values than party {party.rank}: a "
-                                    "party sent different shares to different parties")
+                                    "message was changed on its way, or a party sent different values to different "
+                                    "parties")
         view = _hash(label + b" view", 0, *(firsts[rank] for rank in range(party.world_size)))
         for peer in party.others:
             party.send(peer, np.concatenate([opening, view]))
