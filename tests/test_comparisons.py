@@ -149,18 +149,24 @@ def test_aby3_relu_rounds_and_bytes_match_theory(size):
 
 @pytest.mark.parametrize("protocol, parties", SETUPS)
 def test_one_comparisons_rounds_for_every_sign_function(protocol, parties):
+    ops = (lambda t: t < 0, lambda t: t == 0, lambda t: t != 0.5, lambda t: t.sign(), lambda t: t.relu(),
+           lambda t: t.abs())
+
     def program(party):
         x = party.share(only(np.linspace(-2, 2, 10), party, 0), src=0)
         rounds = []
-        for op in (lambda: x < 0, lambda: x == 0, lambda: x != 0.5, lambda: x.sign(), x.relu, x.abs):
+        for op in ops:
             party.reset_stats()
-            op()
+            op(x)
             rounds.append(party.stats["rounds"])
         return rounds
 
     per_op = np.max(smpc.run(program, parties=parties, protocol=protocol), axis=0)  # the busiest party
-    sign_rounds = cost(lambda t: t < 0, [(10,)], protocol, parties)["rounds"]  # 7 additive, 8 aby3
-    assert list(per_op) == [sign_rounds] * 6
+    sign_rounds = cost(ops[0], [(10,)], protocol, parties)["rounds"]  # 7 additive, 8 aby3, 7 spdz2k
+    assert list(per_op[:4]) == [sign_rounds] * 4  # ==, != and sign batch their two sign bits into one
+    # relu and abs ride on the sign bit's rounds (additive, aby3) or take one product more (spdz2k)
+    assert list(per_op[4:]) == [cost(op, [(10,)], protocol, parties)["rounds"] for op in ops[4:]]
+    assert all(sign_rounds <= rounds <= sign_rounds + 1 for rounds in per_op[4:])
 
 
 def _relu_stats(size, party):
@@ -231,7 +237,7 @@ def test_packed_b2a_of_many_bits_in_one_round(parties):
         conversions.b2a_packed(None, [])
 
 
-@pytest.mark.parametrize("protocol, parties", SETUPS)
+@pytest.mark.parametrize("protocol, parties", protocol_parties("binary", more_parties=5))
 def test_to_binary_gives_the_twos_complement_words(protocol, parties):
     values = np.array([0, 1, -1, 2**63 - 1, -(2**63), 12345, -98765], dtype=np.int64)
 
@@ -244,7 +250,7 @@ def test_to_binary_gives_the_twos_complement_words(protocol, parties):
         assert np.array_equal(flipped, values.view(np.uint64) ^ np.uint64(0xFF))
 
 
-@pytest.mark.parametrize("protocol, parties", protocol_parties("comparison"))
+@pytest.mark.parametrize("protocol, parties", protocol_parties("comparison", "functions"))
 def test_large_sign_batches_run_in_bounded_pieces(protocol, parties, monkeypatch):
     # more than SIGN_BATCH compared elements run as consecutive batches (multiples of 64 elements):
     # same results, the sign bit's rounds once per batch, bytes and rounds as the cost model says

@@ -263,7 +263,7 @@ def test_the_registry_describes_spdz2k():
     spec = registry.get("spdz2k")
     assert spec.ring_bits == 128 and spec.min_parties == 2 and spec.max_parties is None
     assert "malicious" in spec.security
-    assert spec.unsupported_reason("comparison")  # until authenticated bits come
+    assert spec.unsupported_reason("comparison") is None and spec.unsupported_reason("binary")  # not yet
 
 
 def test_the_bench_rows_carry_theory_and_the_ratio():
@@ -276,3 +276,60 @@ def test_the_bench_rows_carry_theory_and_the_ratio():
         assert row["max_error"] < 1e-3 and row["ratio"] > 0
     assert rows[1]["rounds"] == rows[0]["rounds"] + 4  # the MAC check before the reveal returns
     assert len(spdz2k_rows.table(rows)) == 3
+
+
+# --- comparisons -------------------------------------------------------------------------------------------------
+EDGES = np.array([0, 1, -1, 2, -2, 2**62 - 1, -(2**62), 2**62, -(2**62) - 1, 2**63 - 1, -(2**63), 12345, -98765],
+                 dtype=np.int64)
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+def test_sign_bits_are_exact_at_every_edge_in_small_batches(parties, monkeypatch):
+    from smpc.mpc.spdz2k import compare
+
+    monkeypatch.setattr(compare, "BATCH", 5)  # three batches, one of 3 elements
+
+    def program(party):
+        x = party.share(EDGES if party.rank == 0 else None, src=0)
+        party.reset_stats()
+        negative = x < 0
+        stats = party.stats
+        return negative.reveal(), (x.relu() - x + x * negative).reveal(), stats["rounds"], stats["bytes_sent"]
+
+    expected = theory(lambda t: t < 0, [EDGES.shape], "spdz2k", parties)
+    assert expected["rounds"] == 3 * 7
+    for negative, zero, rounds, nbytes in smpc.run(program, parties=parties, protocol="spdz2k"):
+        np.testing.assert_array_equal(negative, (EDGES < 0).astype(np.int64))
+        np.testing.assert_array_equal(zero, np.zeros_like(EDGES))
+        assert rounds == expected["rounds"] and nbytes == expected["bytes"]
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+@pytest.mark.parametrize("where", ["mask opening", "tree", "relu product"])
+def test_tampering_inside_a_comparison_is_caught(where, parties):
+    # the sign bit's messages to party 0 (after the input): 0 the opening of x + r, 1 and 2 the first tree level's
+    # Beaver differences, ..., 12 and 13 the product of x and the bit
+    index = {"mask opening": 0, "tree": 2, "relu product": 13}[where]
+
+    def program(party):
+        x = party.share(X if party.rank == 0 else None, src=0)
+        if party.rank == parties - 1:
+            tamper_message(party, peer=0, index=index, delta=1 << 40)
+        return x.relu().reveal()
+
+    with pytest.raises(smpc.PartyFailedError) as caught:
+        smpc.run(program, parties=parties, protocol="spdz2k")
+    assert caught.value.failures[0].startswith("MacCheckError"), caught.value.failures
+
+
+def test_a_tampered_comparison_result_is_caught():
+    def program(party):
+        x = party.share(X if party.rank == 0 else None, src=0)
+        bit = x < 0
+        if party.rank == 1:
+            bit = tamper(bit, 1)  # flip the party's view of the bit: the result would be 1 - msb or 2
+        return (x * bit).reveal()
+
+    with pytest.raises(smpc.PartyFailedError) as caught:
+        smpc.run(program, parties=2, protocol="spdz2k")
+    assert all(caught.value.failures[rank].startswith("MacCheckError") for rank in (0, 1))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from smpc.exceptions import ProtocolError
 from smpc.mpc.cost import CostTheory, Ledger
-from smpc.mpc.spdz2k import mac_check
+from smpc.mpc.spdz2k import compare, mac_check
 from smpc.net.wire import frame_bytes
 
 
@@ -66,8 +68,26 @@ class Spdz2kCost(CostTheory):
         self.pending += math.prod(shape)
         self.mac_check(ledger)
 
+    def _beaver(self, ledger, shape_x, shape_y) -> None:
+        """An integer Beaver product (no truncation)."""
+        self.product(ledger, shape_x, shape_y, tuple(np.broadcast_shapes(shape_x, shape_y)), truncated=False)
+
     def sign(self, ledger, count, with_product):
-        raise ProtocolError("comparisons are not available under spdz2k yet")
+        """:mod:`.compare`: per batch, open x + r, five tree levels of stacked products (each pair's two and the top
+        pair's other variant's two), the last merge of both variants (7 rounds); with ``with_product``, one more
+        product of x and the bit (flat)."""
+        for start in range(0, count, compare.BATCH):
+            size = min(compare.BATCH, count - start)
+            self._to_peers(ledger, 1, frame_bytes((size, 2)))
+            ledger.add_dealer(frame_bytes((129, size, 2)))
+            self.pending += size
+            rows = 64
+            for _ in range(compare.LEVELS - 1):
+                rows //= 2
+                self._beaver(ledger, (2, rows + 1, size), (2, rows + 1, size))
+            self._beaver(ledger, (2, size), (2, size))
+        if with_product:
+            self._beaver(ledger, (count,), (count,))
 
     def binary_and(self, ledger, shapes):
         raise ProtocolError("binary sharing is not available under spdz2k yet")

@@ -59,6 +59,15 @@ class AuthRandom:
     known: np.ndarray | None
 
 
+@dataclass(eq=False)
+class AuthBits:
+    """Authenticated shares of masks r (count,) uniform in Z_2^128 and of the 64 bits of each r mod 2^64
+    (64, count), bit i in row i."""
+
+    r: Shares
+    bits: Shares
+
+
 class Spdz2kDealerClient(CorrelatedSource):
     """Authenticated triples, truncation pairs and random values from the spdz2k dealer (see the module docstring).
 
@@ -118,6 +127,19 @@ class Spdz2kDealerClient(CorrelatedSource):
                                                                       draw(self._prg, request.shape))
         return self._issue(AuthRandom(shares, known), request, _fill_random)
 
+    def bits(self, count: int) -> AuthBits:
+        """Authenticated masks and their bits for ``count`` comparisons (offline); the last party's MAC shares and
+        bit shares come at completion."""
+        request = requests.BitsRequest(count)
+        with self.party.offline():
+            self._ask(request)
+            r = Shares(draw(self._prg, (request.count,)), None)
+            bits = Shares(None, None)
+            if not self._is_last:
+                rest = draw(self._prg, request.reply_shape[:-1])
+                r.mac, bits.value, bits.mac = rest[0], rest[1:65], rest[65:]
+        return self._issue(AuthBits(r, bits), request, _fill_bits)
+
     def _ask(self, request: requests.AuthRequest) -> None:
         self.party.send(self.party.dealer_endpoint, request.encode())
 
@@ -154,3 +176,7 @@ def _fill_trunc(pair: AuthTruncPair, value: np.ndarray) -> None:
 
 def _fill_random(random: AuthRandom, value: np.ndarray) -> None:
     random.r.value, random.r.mac = value[0], value[1]
+
+
+def _fill_bits(material: AuthBits, value: np.ndarray) -> None:
+    material.r.mac, material.bits.value, material.bits.mac = value[0], value[1:65], value[65:]

@@ -294,8 +294,53 @@ class TruncRequest(AuthRequest):
         return out
 
 
+@dataclass(frozen=True)
+class BitsRequest(AuthRequest):
+    """An authenticated r uniform in Z_2^128 for each of ``count`` elements and the 64 bits of r mod 2^64, each an
+    authenticated 0/1 (the comparisons' mask, :mod:`.compare`). Every party draws its share of r; parties 0..N-2
+    then draw r's MAC share and the bits' value and MAC shares; the last party receives those (129 rows)."""
+
+    count: int
+    code: ClassVar[int] = 105
+
+    def __post_init__(self):
+        count = self.count
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 0 < count <= 1 << 24:
+            raise ProtocolError(f"malformed spdz2k bits request: count {count!r} outside 1..2^24")
+        object.__setattr__(self, "count", int(count))
+
+    def _values(self) -> list[int]:
+        return [self.count]
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "BitsRequest":
+        if len(values) != 1:
+            raise ProtocolError("malformed spdz2k bits request")
+        return cls(values[0])
+
+    def describe(self) -> str:
+        return f"authenticated masks with their bits ({self.count} elements)"
+
+    @property
+    def reply_shape(self) -> tuple[int, ...]:
+        return (129, self.count, 2)
+
+    def make_keyed(self, prgs, own_prg, key):
+        shape = (self.count,)
+        r = np.zeros((self.count, 2), np.uint64)
+        others = np.zeros(self.reply_shape, np.uint64)
+        last = len(prgs) - 1
+        for index, prg in enumerate(prgs):
+            r = words.add(r, draw(prg, shape))
+            if index < last:
+                others = words.add(others, draw(prg, self.reply_shape[:-1]))
+        bits = words.lift((r[:, 0][None, :] >> np.arange(64, dtype=np.uint64)[:, None]) & np.uint64(1))
+        whole = np.concatenate([words.mul(r, key.alpha)[None], bits, words.mul(bits, key.alpha)])
+        return words.sub(whole, others)
+
+
 REQUEST_TYPES: dict[int, type[AuthRequest]] = {
-    kind.code: kind for kind in (KeyRequest, RandomRequest, TripleRequest, TruncRequest)
+    kind.code: kind for kind in (KeyRequest, RandomRequest, TripleRequest, TruncRequest, BitsRequest)
 }
 
 

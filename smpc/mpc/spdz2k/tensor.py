@@ -31,7 +31,7 @@ from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.correlated import trusted
 from smpc.mpc.interfaces import Protocol
 from smpc.mpc.sharing import receive_share_header, send_share_header
-from smpc.mpc.spdz2k import words
+from smpc.mpc.spdz2k import compare, words
 from smpc.mpc.spdz2k.dealer import AuthTruncPair, Spdz2kDealerClient
 from smpc.mpc.spdz2k.requests import MAX_STATISTICAL_BITS, MIN_STATISTICAL_BITS, DealerKey
 from smpc.mpc.tensor import SharedTensor
@@ -214,6 +214,33 @@ class Spdz2kTensor(SharedTensor):
         value, mac = self._plus_public(shared_value, shared_mac, words.lift(public))
         checker.check_if_full()
         return self._from_limbs(value, mac, party.frac_bits)
+
+    # --- comparisons (smpc.mpc.spdz2k.compare) ---------------------------------------------------------------------
+    def _is_negative(self) -> "Spdz2kTensor":
+        """msb(x) as an authenticated 0/1 (:mod:`smpc.mpc.spdz2k.compare`: 8 rounds per batch)."""
+        if self.size == 0:
+            return self._new((words.zeros(self.shape), words.zeros(self.shape)), 0)
+        return compare.sign_bit(self.reshape(-1)).reshape(self.shape)
+
+    def _times_negative(self) -> "Spdz2kTensor":
+        """x * msb(x): the sign bit, then one Beaver product (9 rounds per batch)."""
+        flat = self.reshape(-1)
+        return (flat * flat._is_negative()).reshape(self.shape)
+
+    def _open_masked(self, material) -> np.ndarray:
+        """Open x~ + r for the dealer's authenticated masks (logged for the MAC check); complete ``material``."""
+        (c,) = open_limbs(self.party, [words.add(self.value_limbs, material.r.value)])
+        self.party.dealer.complete(material)
+        self._checker.record(c, words.add(self.mac_limbs, material.r.mac))
+        return c
+
+    def _from_material(self, shares) -> "Spdz2kTensor":
+        """An authenticated integer tensor of the dealer's value and MAC shares (limbs)."""
+        return self._from_limbs(shares.value, shares.mac, 0)
+
+    def _public_row(self, ring: np.ndarray) -> "Spdz2kTensor":
+        """A public integer array as an authenticated tensor (no communication)."""
+        return self._new(self._public_components(ring), 0)
 
     def reveal_ring(self, to: int | None = None) -> np.ndarray | None:
         """The value mod 2^64 (uint64), to every party or to party ``to`` only, after the MAC check of every opening
