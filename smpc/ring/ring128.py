@@ -40,25 +40,59 @@ _PARALLEL_MIN_MACS = 1_000_000
 
 
 # ------------------------------------------------------------------------------ element-wise
+@njit(nogil=True, cache=True)
+def _add_flat(a, b, out):  # pragma: no cover (compiled)
+    for i in range(a.shape[0]):
+        lo = a[i, 0] + b[i, 0]
+        out[i, 1] = a[i, 1] + b[i, 1] + (lo < a[i, 0])
+        out[i, 0] = lo
+
+
+@njit(nogil=True, cache=True)
+def _sub_flat(a, b, out):  # pragma: no cover (compiled)
+    for i in range(a.shape[0]):
+        out[i, 1] = a[i, 1] - b[i, 1] - (a[i, 0] < b[i, 0])
+        out[i, 0] = a[i, 0] - b[i, 0]
+
+
+@njit(nogil=True, cache=True)
+def _neg_flat(a, out):  # pragma: no cover (compiled)
+    for i in range(a.shape[0]):
+        out[i, 1] = ~a[i, 1] + (a[i, 0] == 0)
+        out[i, 0] = ~a[i, 0] + _ONE
+
+
+def _flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Both operands broadcast against each other, as contiguous (count, 2) limb arrays, and the result's shape."""
+    if a.shape != b.shape:
+        a, b = np.broadcast_arrays(a, b)
+    shape = a.shape
+    return (np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 2),
+            np.ascontiguousarray(b, dtype=np.uint64).reshape(-1, 2), shape)
+
+
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a + b mod 2^128 (numpy broadcasting over the leading axes)."""
-    lo = a[..., 0] + b[..., 0]
-    hi = a[..., 1] + b[..., 1] + (lo < a[..., 0])
-    return np.stack((lo, hi), axis=-1)
+    flat_a, flat_b, shape = _flat_pair(a, b)
+    out = np.empty_like(flat_a)
+    _add_flat(flat_a, flat_b, out)
+    return out.reshape(shape)
 
 
 def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a - b mod 2^128."""
-    lo = a[..., 0] - b[..., 0]
-    hi = a[..., 1] - b[..., 1] - (a[..., 0] < b[..., 0])
-    return np.stack((lo, hi), axis=-1)
+    flat_a, flat_b, shape = _flat_pair(a, b)
+    out = np.empty_like(flat_a)
+    _sub_flat(flat_a, flat_b, out)
+    return out.reshape(shape)
 
 
 def neg(a: np.ndarray) -> np.ndarray:
     """-a mod 2^128 (two's complement: ~a + 1)."""
-    lo = ~a[..., 0] + _ONE
-    hi = ~a[..., 1] + (a[..., 0] == 0)
-    return np.stack((lo, hi), axis=-1)
+    flat = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 2)
+    out = np.empty_like(flat)
+    _neg_flat(flat, out)
+    return out.reshape(a.shape)
 
 
 def sum_axes(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -104,10 +138,7 @@ def _mul_flat(a, b, out):  # pragma: no cover (compiled)
 
 def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b mod 2^128, element by element (numpy broadcasting over the leading axes)."""
-    a, b = np.broadcast_arrays(a, b)
-    shape = a.shape
-    flat_a = np.ascontiguousarray(a).reshape(-1, 2)
-    flat_b = np.ascontiguousarray(b).reshape(-1, 2)
+    flat_a, flat_b, shape = _flat_pair(a, b)
     out = np.empty_like(flat_a)
     _mul_flat(flat_a, flat_b, out)
     return out.reshape(shape)
@@ -313,4 +344,7 @@ def warmup() -> None:
     with PARALLEL_LOCK:
         _matmul_parallel(*planes, *planes, index, index, out)
     _matmul_serial(*planes, *planes, index, index, out)
-    _mul_flat(x.reshape(-1, 2), x.reshape(-1, 2), np.empty((6, 2), np.uint64))
+    flat = x.reshape(-1, 2)
+    for kernel in (_mul_flat, _add_flat, _sub_flat):
+        kernel(flat, flat, np.empty((6, 2), np.uint64))
+    _neg_flat(flat, np.empty((6, 2), np.uint64))
