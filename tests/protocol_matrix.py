@@ -56,6 +56,11 @@ def opening_rounds(protocol: str, parties: int) -> int:
     return smpc.cost(lambda t: t.reveal_ring(), [(1,)], protocol, parties)["rounds"]
 
 
+def partial_opening_rounds(protocol: str, parties: int) -> int:
+    """The rounds of an opening inside a protocol step (a lookup's masked index; spdz2k checks it later)."""
+    return smpc.cost(lambda t: t._open_partially(), [(1,)], protocol, parties)["rounds"]
+
+
 def skip_without_rounds(protocol: str, parties: int) -> None:
     """Skip a test of documented round formulas for a protocol whose openings cost no round (nothing to count)."""
     if opening_rounds(protocol, parties) == 0:

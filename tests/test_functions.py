@@ -217,6 +217,7 @@ def test_rounds_match_the_documented_formulas(protocol, parties):
         a = party.share(only(x, party, 0), src=0)
         measured = {
             "C": rounds_of(party, lambda: a < 1.0),
+            "relu": rounds_of(party, a.relu),
             "M": rounds_of(party, lambda: a * a),
             "T": rounds_of(party, lambda: a.truncate(1)),
             "max": rounds_of(party, lambda: a.max(axis=-1, keepdims=True)),
@@ -232,7 +233,10 @@ def test_rounds_match_the_documented_formulas(protocol, parties):
     for name in NAMES:
         assert ROUNDS[name].describe() in getattr(functions, name).__doc__, name
         want = ROUNDS[name].count(measured["C"], measured["M"], measured["T"], measured["max"], measured["B"])
-        if smpc.protocols()[protocol].rounds_add_up:
+        extra = measured["relu"] - measured["C"]  # spdz2k: x msb(x) is one product after the sign bit
+        if extra:  # the formula's C is a clamp (x msb(x)) in the functions that compare
+            assert want <= measured[name] <= want + extra * ROUNDS[name].comparisons, (name, measured)
+        elif smpc.protocols()[protocol].rounds_add_up:
             assert measured[name] == want, (name, measured)
         else:  # aby3: a sign bit after another step saves a round, so the parts measured alone bound the whole
             assert measured[name] <= want, (name, measured)

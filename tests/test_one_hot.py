@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import programs
-from protocol_matrix import one_per_protocol, one_per_protocol_pairs, opening_rounds, protocol_parties
+from protocol_matrix import one_per_protocol, one_per_protocol_pairs, partial_opening_rounds, protocol_parties
 import smpc
 from smpc.mpc.cost import CostRun
 from conftest import frame, only
@@ -166,7 +166,7 @@ def test_several_lookups_share_one_opening(protocol, parties):
         return [t.reveal() for t in got], rounds
 
     for (got_small, got_large), rounds in smpc.run(program, parties=parties, protocol=protocol):
-        assert rounds == opening_rounds(protocol, parties)
+        assert rounds == partial_opening_rounds(protocol, parties)
         np.testing.assert_array_equal(got_small, small[first])
         np.testing.assert_allclose(got_large, large[second], atol=2.0**-17)
 

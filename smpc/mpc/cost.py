@@ -57,6 +57,11 @@ class CostTheory(ABC):
     def b2a(self, ledger: "Ledger", shape) -> None:
         """Binary-shared bits (``shape``: bits first) to arithmetic sharing."""
 
+    def partial_opening(self, ledger: "Ledger", shape) -> None:
+        """Opening a value inside a protocol step (:meth:`SharedTensorCore._open_partially`); an opening by
+        default."""
+        self.opening(ledger, shape)
+
     def random_one_hot(self, ledger: "Ledger", count: int, bits: int) -> None:
         """Offline material for ``count`` random one-hot rows of 2^bits (no online cost; a dealer's bytes)."""
         return None
@@ -216,8 +221,13 @@ class CostTensor(SharedTensor):
         rows = self._new((np.zeros((count, 1 << bits), np.uint64),), 0)
         return self._new((np.zeros(count, np.uint64),), 0), lambda: rows
 
-    def reveal_ring(self, to=None):
+    def _open_partially(self):
         """An opening inside a protocol step (a table lookup's masked index): its cost, and zeros."""
+        self.party.ledger.theory.partial_opening(self.party.ledger, self.shape)
+        return np.zeros(self.shape, np.uint64)
+
+    def reveal_ring(self, to=None):
+        """A reveal: its cost, and zeros."""
         if to is not None:
             raise TypeError("a cost model has no values to reveal")
         self.party.ledger.theory.opening(self.party.ledger, self.shape)

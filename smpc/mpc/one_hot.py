@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.ring.lookup import rotate_rows, rotated_dot
 
 MAX_ONE_HOT_BITS = 24  # a one-hot of 2^24 entries per value is already far beyond any vocabulary
 
@@ -39,8 +38,7 @@ def one_hot(x, size: int):
     that position, or all zeros if it is at or past ``size``). One online round (module docstring).
     """
     (rows, shifts), = _rotations([x], [width_bits(size)])
-    encoded = rows._local(lambda c: rotate_rows(c, shifts)[:, :size])
-    return encoded.reshape(*x.shape, size)
+    return rows._rotated_rows(shifts, size).reshape(*x.shape, size)
 
 
 class Selection:
@@ -56,7 +54,7 @@ class Selection:
         table = _checked_table(table)
         ring, frac = self._index._coerce(table)  # integers exactly, floats in fixed point
         flat = ring.reshape(len(ring), -1)
-        looked_up = self._rows._local(lambda c: rotated_dot(c, self._shifts, flat))
+        looked_up = self._rows._rotated_dot(self._shifts, flat)
         return self._index._new(looked_up.components, frac).reshape(*self._index.shape, *ring.shape[1:])
 
 
@@ -104,11 +102,11 @@ def _rotations(indices: list, widths: list) -> list:
         flat = x.reshape(-1)
         offsets, rows = x._random_one_hot(flat.size, bits)
         mask = np.uint64((1 << bits) - 1)
-        masked.append((flat - offsets)._local(lambda c, m=mask: c & m))
+        masked.append((flat - offsets)._masked_for_opening(bits))
         parts.append((rows, mask, flat.size))
     first = masked[0]
     joined = first._new(tuple(np.concatenate([m.components[i] for m in masked]) for i in range(len(first.components))))
-    opened = joined.reveal_ring()
+    opened = joined._open_partially()
     out, start = [], 0
     for rows, mask, count in parts:
         out.append((rows(), opened[start : start + count] & mask))

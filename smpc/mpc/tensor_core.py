@@ -24,6 +24,7 @@ from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
 from smpc.mpc.precision import warn_if_shared_data_vanishes
 from smpc.ring import decode, encode, sum_pool2d, to_ring
 from smpc.ring.arith import wrapping
+from smpc.ring.lookup import rotate_rows, rotated_dot
 
 #: Largest number of elements one sign-bit protocol run takes. A larger comparison (exp or
 #: reciprocal compare every element with dozens of breakpoints) runs in batches of at most this
@@ -114,6 +115,26 @@ class SharedTensorCore:
         cheating party (:func:`smpc.testing.tamper`). A protocol with MACs leaves them alone."""
         first = self.components[0] + np.broadcast_to(ring, self.shape).astype(np.uint64)
         return self._new((first, *self.components[1:]))
+
+    # --- one-hot rows (smpc.mpc.one_hot) ---------------------------------------------------------------------------
+    def _masked_for_opening(self, bits: int) -> "SharedTensorCore":
+        """x - r made ready to open only (x - r) mod 2^bits: each share reduced mod 2^bits (local, as 2^bits
+        divides the ring). A protocol whose offsets already hide the upper bits returns the value as it is."""
+        mask = np.uint64((1 << bits) - 1)
+        return self._local(lambda c: c & mask)
+
+    def _rotated_rows(self, shifts: np.ndarray, size: int) -> "SharedTensorCore":
+        """One-hot rows (n, 2^m) rotated by the opened ``shifts``, the first ``size`` columns (local)."""
+        return self._local(lambda c: rotate_rows(c, shifts)[:, :size])
+
+    def _rotated_dot(self, shifts: np.ndarray, table: np.ndarray) -> "SharedTensorCore":
+        """One-hot rows rotated by ``shifts`` times a public ring ``table`` (2^m or fewer rows, k columns): (n, k)."""
+        return self._local(lambda c: rotated_dot(c, shifts, table))
+
+    def _open_partially(self) -> np.ndarray:
+        """The ring value opened inside a protocol step (a one-hot's masked difference): what :meth:`reveal_ring`
+        gives; a protocol with MACs logs it for a later check instead of checking it now."""
+        return self.reveal_ring()
 
     # --- reveal ---------------------------------------------------------------------------------
     def reveal(self, to: int | None = None) -> np.ndarray | None:

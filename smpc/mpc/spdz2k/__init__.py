@@ -10,9 +10,6 @@ from smpc.mpc.registry import CorrelatedKind, ProtocolSpec
 from smpc.mpc.spdz2k.cost import Spdz2kCost
 from smpc.mpc.spdz2k.tensor import DEFAULT_STATISTICAL_BITS, Spdz2kProtocol, Spdz2kTensor
 
-_NOT_YET = ("not yet under spdz2k: binary sharing and one-hot lookups need authenticated bits in a binary domain "
-            "(daBits, Escudero et al., CRYPTO 2020), still to come")
-
 
 def _make(correlated: str, statistical_bits: int | None = None) -> Spdz2kProtocol:
     return Spdz2kProtocol(DEFAULT_STATISTICAL_BITS if statistical_bits is None else statistical_bits)
@@ -34,9 +31,7 @@ SPEC = ProtocolSpec(
     bench_parties=2,
     label="spdz2k (trusted dealer, MACs)",
     ring_bits=128,
-    unsupported={"binary": _NOT_YET, "one_hot": _NOT_YET, "functions": _NOT_YET,
-                 "nn": _NOT_YET + " (training's softmax and exp; inference of ReLU networks runs)",
-                 "outsourced": "inputs from outside clients need authenticated masks: not yet under spdz2k"},
+    unsupported={"outsourced": "inputs from outside clients need authenticated masks: not yet under spdz2k"},
     in_bench=False,  # its bench rows (matmul) come from smpc_bench's spdz2k rows until comparisons run under it
 )
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from smpc.exceptions import ProtocolError
-from smpc.mpc.cost import CostTheory, Ledger
+from smpc.mpc.circuits.adders import prefix_carries
+from smpc.mpc.cost import CostBinary, CostTheory, Ledger
 from smpc.mpc.spdz2k import compare, mac_check
 from smpc.net.wire import frame_bytes
 
@@ -32,7 +32,8 @@ class Spdz2kCost(CostTheory):
 
     def __init__(self, parties: int):
         super().__init__(parties)
-        self.pending = 0
+        self.pending = 0  # opened elements logged for the arithmetic check
+        self.bit_pending = 0  # ... and for the bit domain's
 
     def _to_peers(self, ledger: Ledger, rounds: int, per_peer: int) -> None:
         ledger.add(rounds, [(self.parties - 1) * per_peer] * self.parties)
@@ -63,10 +64,51 @@ class Spdz2kCost(CostTheory):
         self._logged(ledger, math.prod(shape))
 
     def opening(self, ledger, shape):
+        """x + 2^64 t opened, then both domains' checks (the bit domain's only if it logged anything)."""
         self._to_peers(ledger, 1, frame_bytes(_limbs(shape)))
         ledger.add_dealer(frame_bytes((2, *_limbs(shape))))
+        if self.bit_pending:
+            self._to_peers(ledger, 4, check_bytes_per_peer())
+            self.bit_pending = 0
         self.pending += math.prod(shape)
         self.mac_check(ledger)
+
+    def partial_opening(self, ledger, shape):
+        """A value with uniform upper bits opened and logged (1 round, no check)."""
+        self._to_peers(ledger, 1, frame_bytes(_limbs(shape)))
+        self.pending += math.prod(shape)
+
+    def _bits_logged(self, ledger: Ledger, elements: int) -> None:
+        self.bit_pending += elements
+        if self.bit_pending > mac_check.CHECK_EVERY:
+            self._to_peers(ledger, 4, check_bytes_per_peer())
+            self.bit_pending = 0
+
+    def binary_and(self, ledger, shapes):
+        """One Beaver round on every plane of every pair (64 words per word, 8 bytes each)."""
+        planes = [(64, *shape) for shape in shapes]
+        self._to_peers(ledger, 1, sum(2 * frame_bytes(shape) for shape in planes))
+        ledger.add_dealer(sum(frame_bytes((4, *shape)) for shape in planes))
+        self._bits_logged(ledger, sum(2 * math.prod(shape) for shape in planes))
+
+    def a2b(self, ledger, shape):
+        """An edaBit: open x + r (1 round), then the Kogge-Stone carries with the public c (6 rounds)."""
+        count = math.prod(shape)
+        self._to_peers(ledger, 1, frame_bytes(_limbs(shape)))
+        ledger.add_dealer(frame_bytes((130 * count,)))
+        self.pending += count
+        prefix_carries(ledger.binary_and, CostBinary(ledger, shape), CostBinary(ledger, shape))
+
+    def b2a(self, ledger, shape):
+        """daBits: the masked bits opened in the bit domain (1 round, a word per bit)."""
+        count = math.prod(shape)
+        ledger.add_dealer(frame_bytes((6 * count,)) + frame_bytes((2, *shape)))
+        self._to_peers(ledger, 1, frame_bytes(shape))
+        self.bit_pending += count
+        self._bits_logged(ledger, 0)
+
+    def random_one_hot(self, ledger, count, bits):
+        ledger.add_dealer(frame_bytes((2 * count + 4 * count * (1 << bits),)))
 
     def _beaver(self, ledger, shape_x, shape_y) -> None:
         """An integer Beaver product (no truncation)."""
@@ -89,11 +131,3 @@ class Spdz2kCost(CostTheory):
         if with_product:
             self._beaver(ledger, (count,), (count,))
 
-    def binary_and(self, ledger, shapes):
-        raise ProtocolError("binary sharing is not available under spdz2k yet")
-
-    def a2b(self, ledger, shape):
-        raise ProtocolError("binary sharing is not available under spdz2k yet")
-
-    def b2a(self, ledger, shape):
-        raise ProtocolError("binary sharing is not available under spdz2k yet")

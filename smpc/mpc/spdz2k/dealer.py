@@ -19,7 +19,7 @@ import numpy as np
 from smpc.exceptions import PeerError
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.correlated.source import CorrelatedSource, M
-from smpc.mpc.spdz2k import requests
+from smpc.mpc.spdz2k import bit_requests, requests
 from smpc.mpc.spdz2k.mac_check import MacChecker
 from smpc.mpc.spdz2k.requests import draw
 
@@ -89,6 +89,14 @@ class Spdz2kDealerClient(CorrelatedSource):
             share = None if self._is_last else draw(self._prg, ())
         holder = self._issue([share], request, _fill_key)
         self.checker = MacChecker(party, self.complete(holder)[0], statistical_bits)
+        bit_request = bit_requests.BitKeyRequest()
+        with party.offline():
+            self._ask(bit_request)
+            share = None if self._is_last else self._prg.random_ring((1,))
+        holder = self._issue([share], bit_request, _fill_key)
+        beta = self.complete(holder)[0]
+        self.bit_checker = MacChecker(party, np.array([beta[0], 0], dtype=np.uint64),
+                                      bit_requests.BIT_STATISTICAL_BITS, k_bits=1, label=b"spdz2k bits")
 
     def triple(self, op: Bilinear, shape_x: tuple, shape_y: tuple) -> AuthTriple:
         """Authenticated shares of a, b and c = op(a, b) (offline); the last party's MACs and c come at
@@ -140,6 +148,65 @@ class Spdz2kDealerClient(CorrelatedSource):
                 r.mac, bits.value, bits.mac = rest[0], rest[1:65], rest[65:]
         return self._issue(AuthBits(r, bits), request, _fill_bits)
 
+    # --- the bit domain (smpc.mpc.spdz2k.binary) ------------------------------------------------------------------
+    def bit_triple(self, shape: tuple) -> AuthTriple:
+        """Bit-domain Beaver triples (uint64 words; c = a b mod 2^64) with MACs under beta."""
+        request = bit_requests.BitTripleRequest(tuple(shape))
+        with self.party.offline():
+            self._ask(request)
+            a = Shares(self._prg.random_ring(request.shape), None)
+            b = Shares(self._prg.random_ring(request.shape), None)
+            c = Shares(None, None)
+            if not self._is_last:
+                a.mac, b.mac, c.value, c.mac = self._prg.random_ring(request.reply_shape)
+        return self._issue(AuthTriple(a, b, c), request, _fill_bit_triple)
+
+    def bit_random(self, shape: tuple) -> Shares:
+        """Bit-domain authenticated uniform words (masks for opening bits)."""
+        request = bit_requests.BitRandomRequest(tuple(shape))
+        with self.party.offline():
+            self._ask(request)
+            shares = Shares(None, None) if self._is_last else Shares(*self._prg.random_ring(request.reply_shape))
+        return self._issue(shares, request, _fill_pair)
+
+    def auth_dabits(self, shape: tuple) -> tuple[Shares, Shares]:
+        """Random bits authenticated in both domains: (arithmetic shares (limbs), bit-domain shares (words))."""
+        request = bit_requests.DaBitsRequest(tuple(shape))
+        arith, bit = Shares(None, None), Shares(None, None)
+        with self.party.offline():
+            self._ask(request)
+            if not self._is_last:
+                arith.value, arith.mac = draw(self._prg, (2, *request.shape))
+                bit.value, bit.mac = self._prg.random_ring((2, *request.shape))
+        fill = functools.partial(_fill_dabits, request.shape)
+        return self._issue((arith, bit), request, fill)
+
+    def edabits(self, shape: tuple) -> tuple[Shares, Shares]:
+        """A mask r (arithmetic, authenticated) with the 64 bits of r mod 2^64 in the bit domain (planes first)."""
+        request = bit_requests.EdaBitsRequest(tuple(shape))
+        r, planes = Shares(None, None), Shares(None, None)
+        with self.party.offline():
+            self._ask(request)
+            r.value = draw(self._prg, request.shape)
+            if not self._is_last:
+                r.mac = draw(self._prg, request.shape)
+                planes.value, planes.mac = self._prg.random_ring((2, 64, *request.shape))
+        fill = functools.partial(_fill_edabits, request.shape)
+        return self._issue((r, planes), request, fill)
+
+    def one_hot(self, count: int, bits: int) -> tuple[Shares, Shares]:
+        """Offsets r uniform in Z_2^128 (authenticated) and the authenticated one-hot rows of r mod 2^bits."""
+        request = bit_requests.OneHotRequest(count, bits)
+        r, rows = Shares(None, None), Shares(None, None)
+        with self.party.offline():
+            self._ask(request)
+            r.value = draw(self._prg, (request.count,))
+            if not self._is_last:
+                r.mac = draw(self._prg, (request.count,))
+                rows.value, rows.mac = draw(self._prg, (2, *request.rows_shape))
+        fill = functools.partial(_fill_one_hot, request)
+        return self._issue((r, rows), request, fill)
+
     def _ask(self, request: requests.AuthRequest) -> None:
         self.party.send(self.party.dealer_endpoint, request.encode())
 
@@ -180,3 +247,31 @@ def _fill_random(random: AuthRandom, value: np.ndarray) -> None:
 
 def _fill_bits(material: AuthBits, value: np.ndarray) -> None:
     material.r.mac, material.bits.value, material.bits.mac = value[0], value[1:65], value[65:]
+
+
+def _fill_bit_triple(triple: AuthTriple, value: np.ndarray) -> None:
+    triple.a.mac, triple.b.mac, triple.c.value, triple.c.mac = value
+
+
+def _fill_pair(shares: Shares, value: np.ndarray) -> None:
+    shares.value, shares.mac = value
+
+
+def _fill_dabits(shape: tuple, pair: tuple, value: np.ndarray) -> None:
+    arith, bit = pair
+    count = int(np.prod(shape, dtype=np.int64))
+    arith.value, arith.mac = value[: 4 * count].reshape(2, *shape, 2)
+    bit.value, bit.mac = value[4 * count :].reshape(2, *shape)
+
+
+def _fill_edabits(shape: tuple, pair: tuple, value: np.ndarray) -> None:
+    r, planes = pair
+    count = int(np.prod(shape, dtype=np.int64))
+    r.mac = value[: 2 * count].reshape(*shape, 2)
+    planes.value, planes.mac = value[2 * count :].reshape(2, 64, *shape)
+
+
+def _fill_one_hot(request, pair: tuple, value: np.ndarray) -> None:
+    r, rows = pair
+    r.mac = value[: 2 * request.count].reshape(request.count, 2)
+    rows.value, rows.mac = value[2 * request.count :].reshape(2, *request.rows_shape, 2)

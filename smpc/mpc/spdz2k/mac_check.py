@@ -43,10 +43,13 @@ K_BITS = 64
 class MacChecker:
     """This party's MAC key share and its log of opened values (see the module docstring)."""
 
-    def __init__(self, party, alpha_share: np.ndarray, statistical_bits: int):
+    def __init__(self, party, alpha_share: np.ndarray, statistical_bits: int, k_bits: int = K_BITS,
+                 label: bytes = b"spdz2k"):
         self.party = party
         self.alpha_share = alpha_share
         self.statistical_bits = statistical_bits
+        self.k_bits = k_bits  # values mod 2^k; MACs and the check mod 2^(k + s) (the bit domain: k = 1, s = 63)
+        self.label = label
         self._values: list[np.ndarray] = []
         self._macs: list[np.ndarray] = []
         self._transcript = hashlib.sha256()
@@ -61,6 +64,10 @@ class MacChecker:
         self._macs.append(np.ascontiguousarray(mac).reshape(-1, 2))
         self._transcript.update(self._values[-1].tobytes())
         self.pending += value.size // 2
+
+    def record_words(self, value: np.ndarray, mac: np.ndarray) -> None:
+        """Log an opened bit-domain value (uint64 words) with this party's MAC share of it."""
+        self.record(np.stack([value, np.zeros_like(value)], axis=-1), np.stack([mac, np.zeros_like(mac)], axis=-1))
 
     def record_public(self, value: np.ndarray) -> None:
         """Log a value one party broadcast (an input's masked difference): its digest only, so the check confirms
@@ -85,20 +92,21 @@ class MacChecker:
         party = self.party
         seed = np.frombuffer(os.urandom(32), dtype=np.uint8)
         digest = np.frombuffer(self._transcript.digest(), dtype=np.uint8)
-        commitment = _hash(b"spdz2k coin", party.rank, seed)
-        seeds = self._exchange_committed(np.concatenate([commitment, digest]), seed, b"spdz2k coin", 32, digest)
+        commitment = _hash(self.label + b" coin", party.rank, seed)
+        seeds = self._exchange_committed(np.concatenate([commitment, digest]), seed, self.label + b" coin", 32,
+                                         digest)
         chi_key = hashlib.sha256(b"".join(s.tobytes() for s in seeds)).digest()[:16]
         z = self._z_share(PRG(chi_key))
         nonce = np.frombuffer(os.urandom(16), dtype=np.uint8)
-        opened_z = self._exchange_committed(_hash(b"spdz2k z", party.rank, z.view(np.uint8), nonce),
-                                            np.concatenate([z.view(np.uint8), nonce]), b"spdz2k z", 32)
+        opened_z = self._exchange_committed(_hash(self.label + b" z", party.rank, z.view(np.uint8), nonce),
+                                            np.concatenate([z.view(np.uint8), nonce]), self.label + b" z", 32)
         total = np.zeros(2, np.uint64)
         for share in opened_z:
             total = words.add(total, share[:16].copy().view(np.uint64))
         self._values, self._macs, self.pending, self._public_since_check = [], [], 0, False
         self._transcript = hashlib.sha256()
         self.checks += 1
-        if _reduce(total, self.statistical_bits).any():
+        if _reduce(total, self.k_bits + self.statistical_bits).any():
             raise MacCheckError("the MAC check failed: an opened value does not match its MACs, so a party "
                                 "deviated from the protocol (it changed a share or a message)")
 
@@ -161,9 +169,13 @@ def _hash(label: bytes, rank: int, *parts: np.ndarray) -> np.ndarray:
     return np.frombuffer(digest.digest(), dtype=np.uint8)
 
 
-def _reduce(value: np.ndarray, statistical_bits: int) -> np.ndarray:
-    """``value`` (limbs) mod 2^(k + s)."""
+def _reduce(value: np.ndarray, bits: int) -> np.ndarray:
+    """``value`` (limbs) mod 2^bits."""
     out = value.copy()
-    if statistical_bits < 64:
-        out[1] &= np.uint64((1 << statistical_bits) - 1)
+    if bits <= 64:
+        out[1] = 0
+        if bits < 64:
+            out[0] &= np.uint64((1 << bits) - 1)
+    elif bits < 128:
+        out[1] &= np.uint64((1 << (bits - 64)) - 1)
     return out

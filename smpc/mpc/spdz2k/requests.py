@@ -40,11 +40,18 @@ class DealerKey:
 
     def __init__(self):
         self.alpha: np.ndarray | None = None
+        self.beta: np.ndarray | None = None  # the bit domain's key (:mod:`.bit_requests`), one uint64
 
     def decode(self, message) -> "Bound":
         """A party's request, validated in full, bound to this key (what :func:`smpc.mpc.correlated.trusted.serve`
         calls ``make`` on)."""
         return Bound(decode(message), self)
+
+    def missing(self) -> str | None:
+        """The next key to set up: "alpha", then "beta", then None."""
+        if self.alpha is None:
+            return "alpha"
+        return "beta" if self.beta is None else None
 
 
 @dataclass(frozen=True)
@@ -59,13 +66,16 @@ class Bound:
         return self.request.describe()
 
     def make(self, prgs: list, own_prg) -> np.ndarray:
-        if isinstance(self.request, KeyRequest) == (self.key.alpha is not None):
-            raise ProtocolError("the spdz2k dealer's first request must set up the MAC key, and only the first")
+        if self.request.sets_key != self.key.missing():
+            raise ProtocolError("the spdz2k dealer's first requests must set up the MAC keys, and only those")
         return self.request.make_keyed(prgs, own_prg, self.key)
 
 
 class AuthRequest(Request):
-    """A request for authenticated material; the last party's correction is :attr:`reply_shape` uint64."""
+    """A request for authenticated material; the last party's correction is :attr:`reply_shape` uint64.
+    ``sets_key``: the key this request sets up (``"alpha"``, ``"beta"``), which must be the next one missing."""
+
+    sets_key: ClassVar[str | None] = None
 
     def make(self, prgs: list, own_prg) -> np.ndarray:
         raise ProtocolError("spdz2k material needs the dealer's MAC key (served through DealerKey.decode)")
@@ -89,6 +99,7 @@ class KeyRequest(AuthRequest):
 
     statistical_bits: int
     code: ClassVar[int] = 101
+    sets_key: ClassVar[str | None] = "alpha"
 
     def __post_init__(self):
         bits = self.statistical_bits

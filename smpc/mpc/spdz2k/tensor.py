@@ -25,19 +25,24 @@ share, a MAC or a message is caught by the check with probability at least 1 - 2
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.bilinear import MATMUL, Bilinear
+from smpc.mpc.circuits.adders import prefix_carries
 from smpc.mpc.correlated import trusted
 from smpc.mpc.interfaces import Protocol
 from smpc.mpc.sharing import receive_share_header, send_share_header
-from smpc.mpc.spdz2k import compare, words
+from smpc.mpc.spdz2k import binary, compare, words
+from smpc.mpc.spdz2k.binary import Spdz2kBinary
 from smpc.mpc.spdz2k.dealer import AuthTruncPair, Spdz2kDealerClient
 from smpc.mpc.spdz2k.requests import MAX_STATISTICAL_BITS, MIN_STATISTICAL_BITS, DealerKey
 from smpc.mpc.tensor import SharedTensor
 from smpc.mpc.tensor_core import SharedTensorCore, public_to_ring, source_value
 from smpc.ring import conv128
 from smpc.ring.arith import wrapping
+from smpc.ring.lookup import rotate_rows
 
 DEFAULT_STATISTICAL_BITS = 64
 BIAS_BITS = 62
@@ -242,6 +247,74 @@ class Spdz2kTensor(SharedTensor):
         """A public integer array as an authenticated tensor (no communication)."""
         return self._new(self._public_components(ring), 0)
 
+    # --- binary sharing (smpc.mpc.spdz2k.binary) -------------------------------------------------------------------
+    def to_binary(self) -> Spdz2kBinary:
+        """This value's 64 bits in the bit domain, with an edaBit (Escudero et al., CRYPTO 2020): open c = x~ + r
+        for the dealer's r, whose bits it also deals authenticated in the bit domain, then x = c + ~r + 1 by a
+        Kogge-Stone adder with the public c (1 + 6 rounds)."""
+        party = self.party
+        material = party.dealer.edabits(self.shape)
+        r, planes = material
+        (c,) = open_limbs(party, [words.add(self.value_limbs, r.value)])
+        party.dealer.complete(material)
+        self._checker.record(c, words.add(self.mac_limbs, r.mac))
+        not_r = ~Spdz2kBinary(party, planes.value, planes.mac)
+        public = words.low_limb(c)
+        generate, propagate = not_r & public, not_r ^ public  # public with shared: local
+        generate = generate ^ (propagate & np.uint64(1))  # the carry into bit 0 (disjoint from generate: XOR is OR)
+        carries = prefix_carries(functools.partial(binary.and_many, party), generate, propagate)
+        return propagate ^ ((carries << 1) ^ np.uint64(1))
+
+    def _bits_to_arithmetic(self, bits: list) -> "Spdz2kTensor":
+        """Bit-domain bits (words 0/1) as authenticated integers, stacked (len(bits), *shape), in one round with
+        daBits: open b XOR d in the bit domain, then b = e + d - 2 e d with e public."""
+        party = self.party
+        shape = (len(bits), *bits[0].shape)
+        arith, bit = party.dealer.complete(party.dealer.auth_dabits(shape))
+        value = np.stack([b.value[0] for b in bits]) + bit.value
+        mac = np.stack([b.mac[0] for b in bits]) + bit.mac
+        e = binary.open_bits(party, value, mac)
+        coefficient = words.lift(np.uint64(1) - np.uint64(2) * e)
+        out_value = words.mul(arith.value, coefficient)
+        out_mac = words.mul(arith.mac, coefficient)
+        out_value, out_mac = self._plus_public(out_value, out_mac, words.lift(e))
+        self.party.dealer.bit_checker.check_if_full()
+        return self._from_limbs(out_value, out_mac, 0)
+
+    # --- one-hot rows (smpc.mpc.one_hot) -------------------------------------------------------------------------
+    def _random_one_hot(self, count: int, bits: int):
+        """The dealer's offsets r (uniform in Z_2^128, so x - r opens only (x - r) mod 2^bits) and the authenticated
+        one-hot rows of r mod 2^bits (completed at once: the reveal that follows fetches its own mask)."""
+        r, rows = self.party.dealer.complete(self.party.dealer.one_hot(count, bits))
+        offsets = self._from_limbs(r.value, r.mac, 0)
+        table = self._from_limbs(rows.value, rows.mac, 0)
+        return offsets, lambda: table
+
+    def _masked_for_opening(self, bits: int) -> "Spdz2kTensor":
+        return self  # the offsets' upper bits are uniform: opening x - r reveals only (x - r) mod 2^bits
+
+    def _rotated_rows(self, shifts: np.ndarray, size: int) -> "Spdz2kTensor":
+        def rotate(component):
+            limb_array = words.limbs(component)
+            rotated = np.stack([rotate_rows(limb_array[..., limb], shifts)[:, :size] for limb in (0, 1)], axis=-1)
+            return words.words(rotated)
+
+        return self._local(rotate)
+
+    def _rotated_dot(self, shifts: np.ndarray, table: np.ndarray) -> "Spdz2kTensor":
+        rotated = self._rotated_rows(shifts, self.shape[1])
+        lifted = np.zeros((self.shape[1], table.shape[1], 2), np.uint64)
+        lifted[: table.shape[0]] = words.lift(table)
+        value, mac = (words.apply(Bilinear(MATMUL), words.limbs(c), lifted) for c in rotated.components)
+        return self._from_limbs(value, mac)
+
+    def _open_partially(self) -> np.ndarray:
+        """Open a value whose upper 64 bits are already uniform (a one-hot's x - r): logged, checked later (before
+        any output), one round."""
+        (opened,) = open_limbs(self.party, [self.value_limbs])
+        self._checker.record(opened, self.mac_limbs)
+        return words.low_limb(opened)
+
     def reveal_ring(self, to: int | None = None) -> np.ndarray | None:
         """The value mod 2^64 (uint64), to every party or to party ``to`` only, after the MAC check of every opening
         so far (1 + 4 rounds; see the module docstring)."""
@@ -257,7 +330,7 @@ class Spdz2kTensor(SharedTensor):
             mac = words.sub(self.mac_limbs, mask.r.mac)
         (opened,) = open_limbs(party, [value])
         checker.record(opened, mac)
-        checker.check()
+        binary.check_both(party)
         if to is None:
             return words.low_limb(opened)
         return words.low_limb(words.add(opened, mask.known)) if party.rank == to else None
@@ -303,8 +376,8 @@ class Spdz2kProtocol(Protocol):
         return trusted.serve(dealer_party, decoder=DealerKey().decode)
 
     def finish(self, party) -> None:
-        """Check every opening not yet checked before the party's result is returned."""
-        party.dealer.checker.check()
+        """Check every opening not yet checked (both domains) before the party's result is returned."""
+        binary.check_both(party)
 
     def share(self, party, x, src: int) -> Spdz2kTensor:
         """Authenticated shares of ``x`` held by party ``src``: the source broadcasts x - r for the dealer's
