@@ -67,12 +67,14 @@ def skip_without_rounds(protocol: str, parties: int) -> None:
         pytest.skip(f"{protocol}: openings cost no round, so the documented round formulas do not apply")
 
 
-def setups(*needs: str, transport: str = "local", more_parties: int | None = None, min_parties: int = 1) -> list:
+def setups(*needs: str, transport: str = "local", more_parties: int | None = None, min_parties: int = 1,
+           heavy: bool = False) -> list:
     """pytest params of every (protocol, test party count) on ``transport``; cases of a protocol that cannot do one
     of ``needs`` (operations of :data:`smpc.mpc.registry.OPERATIONS`) are skipped with the protocol's reason.
     ``more_parties``: also that many parties for every protocol that allows it (a wider case for cheap suites);
     ``min_parties``: only party counts of at least this (a scenario where the model's and the data's owners are two
-    different parties needs 2)."""
+    different parties needs 2); ``heavy``: a costly suite, all of whose cells of a protocol with ``extended_tests``
+    are marked ``extended`` (run when time allows)."""
     params = []
     for name, spec in registry.protocols().items():
         reasons = [reason for reason in (spec.unsupported_reason(need) for need in needs) if reason]
@@ -88,14 +90,16 @@ def setups(*needs: str, transport: str = "local", more_parties: int | None = Non
             if parties < min_parties:
                 continue
             setup = Setup(name, parties, transport)
-            params.append(pytest.param(setup, marks=marks, id=str(setup)))
+            wider = parties != spec.test_parties[0] or transport != "local" or heavy
+            extended = [pytest.mark.extended] if spec.extended_tests and wider else []
+            params.append(pytest.param(setup, marks=marks + extended, id=str(setup)))
     return params
 
 
-def protocol_parties(*needs: str, more_parties: int | None = None) -> list:
+def protocol_parties(*needs: str, more_parties: int | None = None, heavy: bool = False) -> list:
     """Like :func:`setups`, as ``(protocol, parties)`` pairs for suites parametrized on those two names."""
     return [pytest.param(p.values[0].protocol, p.values[0].parties, marks=p.marks, id=p.id)
-            for p in setups(*needs, more_parties=more_parties)]
+            for p in setups(*needs, more_parties=more_parties, heavy=heavy)]
 
 
 def protocol_names(*needs: str) -> list:
@@ -104,17 +108,17 @@ def protocol_names(*needs: str) -> list:
             for p in one_per_protocol(*needs)]
 
 
-def one_per_protocol(*needs: str, transport: str = "local", min_parties: int = 1) -> list:
+def one_per_protocol(*needs: str, transport: str = "local", min_parties: int = 1, heavy: bool = False) -> list:
     """Each protocol once, at its smallest test party count (of at least ``min_parties``; for costly cases)."""
     seen, params = set(), []
-    for param in setups(*needs, transport=transport, min_parties=min_parties):
+    for param in setups(*needs, transport=transport, min_parties=min_parties, heavy=heavy):
         if param.values[0].protocol not in seen:
             seen.add(param.values[0].protocol)
             params.append(param)
     return params
 
 
-def one_per_protocol_pairs(*needs: str, min_parties: int = 1) -> list:
+def one_per_protocol_pairs(*needs: str, min_parties: int = 1, heavy: bool = False) -> list:
     """Like :func:`one_per_protocol`, as ``(protocol, parties)`` pairs."""
     return [pytest.param(p.values[0].protocol, p.values[0].parties, marks=p.marks, id=p.id)
-            for p in one_per_protocol(*needs, min_parties=min_parties)]
+            for p in one_per_protocol(*needs, min_parties=min_parties, heavy=heavy)]

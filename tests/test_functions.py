@@ -140,7 +140,7 @@ def dense_inputs() -> dict:
     }
 
 
-@pytest.mark.parametrize("protocol, parties", SETUPS)
+@pytest.mark.parametrize("protocol, parties", protocol_parties("functions", heavy=True))  # spdz2k's: extended
 def test_documented_errors_hold_on_dense_grids(protocol, parties):
     inputs = dense_inputs()
     got = smpc.run(lambda party: all_functions(inputs, party), parties=parties, protocol=protocol)

@@ -14,6 +14,7 @@ from tests.conftest import assert_close
 from tests.test_nn_modules import random_state
 
 SETTINGS = one_per_protocol_pairs("nn")
+RESNET_SETTINGS = one_per_protocol_pairs("nn", heavy=True)  # ResNet-18 takes half a minute under spdz2k
 
 
 def _private_logits(model_state, make, x, protocol, parties):
@@ -30,7 +31,7 @@ def _private_logits(model_state, make, x, protocol, parties):
     return smpc.run(program, parties=parties, protocol=protocol, timeout=300)
 
 
-@pytest.mark.parametrize("protocol,parties", SETTINGS)
+@pytest.mark.parametrize("protocol,parties", RESNET_SETTINGS)
 def test_private_resnet18_inference_agrees_with_plaintext(protocol, parties):
     def make():  # the architecture alone: the weights come from the state or from party 0's shares
         return nn.skip_init(models.resnet18, num_classes=10)

@@ -96,7 +96,7 @@ def dense_inputs() -> dict:
     return inputs
 
 
-@pytest.mark.parametrize("protocol, parties", SETUPS)
+@pytest.mark.parametrize("protocol, parties", protocol_parties("functions", heavy=True))  # spdz2k's: extended
 def test_documented_errors_hold_on_dense_grids(protocol, parties):
     inputs = dense_inputs()
     for result in run_all(inputs, protocol, parties)[:1]:

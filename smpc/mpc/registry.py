@@ -69,7 +69,9 @@ class ProtocolSpec:
     of its steps' rounds measured one by one (a step's first receive may continue the previous step's receive phase;
     the cost theory, :mod:`smpc.mpc.cost`, counts that and equals the measured rounds either way); ``in_bench``: False
     keeps a protocol (a test reference, say) out of the bench's tables, except the groups of rows named in
-    ``bench_groups`` (e.g. ``"networks"``).
+    ``bench_groups`` (e.g. ``"networks"``); ``extended_tests``: the test matrix runs this (slow) protocol at its first
+    test party count on the local transport by default and marks its other cells ``extended`` (run after the default
+    suite when time allows, ``pytest -m extended``), so the default suite stays within its time budget.
     """
 
     name: str
@@ -88,6 +90,7 @@ class ProtocolSpec:
     unsupported: Mapping[str, str] = field(default_factory=dict)
     in_bench: bool = True
     bench_groups: tuple[str, ...] = ()
+    extended_tests: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or not self.correlated:

@@ -32,7 +32,8 @@ SPEC = ProtocolSpec(
     label="spdz2k (trusted dealer, MACs)",
     ring_bits=128,
     unsupported={"outsourced": "inputs from outside clients need authenticated masks: not yet under spdz2k"},
-    in_bench=False,  # its bench rows (matmul) come from smpc_bench's spdz2k rows until comparisons run under it
+    in_bench=False,  # its bench rows come from smpc_bench.spdz2k_rows (the matmul and ResNet-18 against additive)
+    extended_tests=True,  # its 3-party, 5-party and TCP cells of the test matrix take minutes: run when time allows
 )
 
 __all__ = ["SPEC", "Spdz2kCost", "Spdz2kProtocol", "Spdz2kTensor"]
