@@ -334,3 +334,51 @@ def test_a_tampered_comparison_result_is_caught():
     with pytest.raises(smpc.PartyFailedError) as caught:
         smpc.run(program, parties=2, protocol="spdz2k")
     assert all(caught.value.failures[rank].startswith("MacCheckError") for rank in (0, 1))
+
+
+# --- the bit domain, functions and lookups ------------------------------------------------------------------------
+@pytest.mark.parametrize("parties", [2, 3])
+@pytest.mark.parametrize("where, index", [("A2B opening", 0), ("a bit-domain AND", 1), ("a later AND", 5)])
+def test_tampering_in_the_bit_domain_is_caught(where, index, parties):
+    def program(party):
+        x = party.share(np.arange(-4, 4) if party.rank == 0 else None, src=0)
+        if party.rank == 1:
+            tamper_message(party, peer=0, index=index, delta=1)  # one bit's share, or the lowest of c
+        return x.to_binary().reveal()
+
+    with pytest.raises(smpc.PartyFailedError) as caught:
+        smpc.run(program, parties=parties, protocol="spdz2k")
+    assert caught.value.failures[0].startswith("MacCheckError"), caught.value.failures
+
+
+@pytest.mark.parametrize("function", ["exp", "reciprocal", "softmax"])
+def test_a_cheater_inside_a_function_is_caught(function):
+    values = np.linspace(0.5, 3, 12).reshape(3, 4)
+
+    def program(party):
+        x = party.share(values if party.rank == 0 else None, src=0)
+        if party.rank == 1:
+            tamper_message(party, peer=0, index=4, delta=1 << 20)
+        return getattr(x, function)().reveal()
+
+    with pytest.raises(smpc.PartyFailedError) as caught:
+        smpc.run(program, parties=2, protocol="spdz2k")
+    assert all(caught.value.failures[rank].startswith("MacCheckError") for rank in (0, 1)), caught.value.failures
+
+
+def test_a_lookup_opens_only_the_low_bits_and_a_changed_index_is_caught():
+    from smpc.mpc.one_hot import lookup
+
+    table = np.arange(16) * 3
+
+    def program(party, cheat=False):
+        index = party.share(np.array([0, 5, 15, 9]) if party.rank == 0 else None, src=0)
+        if cheat and party.rank == 1:
+            tamper_message(party, peer=0, index=0, delta=1)  # the opened x - r
+        return lookup(index, table).reveal()
+
+    for out in smpc.run(program, parties=2, protocol="spdz2k"):
+        np.testing.assert_array_equal(out, table[[0, 5, 15, 9]])
+    with pytest.raises(smpc.PartyFailedError) as caught:
+        smpc.run(lambda party: program(party, cheat=True), parties=2, protocol="spdz2k")
+    assert caught.value.failures[0].startswith("MacCheckError"), caught.value.failures
