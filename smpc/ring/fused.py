@@ -52,6 +52,47 @@ def beaver_mul_finish(e: np.ndarray, f: np.ndarray, a: np.ndarray, b: np.ndarray
     return out
 
 
+def and_finish(e: np.ndarray, f: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, leader: bool) -> np.ndarray:
+    """A binary Beaver AND's share of XOR-shared words (one shape for all): c ^ (e & b) ^ (a & f), and ^ (e & f) at
+    the ``leader``."""
+    out = np.empty(c.shape, np.uint64)
+    _and_finish(_flat(e), _flat(f), _flat(a), _flat(b), _flat(c), leader, out.reshape(-1))
+    return out
+
+
+def pack_masked_bits(bits: list, masks: np.ndarray) -> np.ndarray:
+    """Bit j of word i is bit 0 of bits[j][i] ^ masks[j][i] (up to 64 arrays of words of one shape; ``masks``
+    stacked, shape (len(bits), *shape))."""
+    out = np.empty(masks.shape[1:], np.uint64)
+    stacked = np.stack([_flat(bit) for bit in bits]) if bits else np.zeros((0, out.size), np.uint64)
+    _pack_masked_bits(stacked, masks.reshape(len(bits), -1), out.reshape(-1))
+    return out
+
+
+def unpack_dabit_shares(opened: np.ndarray, r_arith: np.ndarray, leader: bool) -> np.ndarray:
+    """Arithmetic shares of bits b_j from the opened packed c = b ^ r (bit j of each word) and shares of the dabits
+    r_j: r_j (1 - 2 c_j), and + c_j at the ``leader``; shape (count, *opened.shape) like ``r_arith``."""
+    out = np.empty(r_arith.shape, np.uint64)
+    count = r_arith.shape[0]
+    _unpack_dabit_shares(_flat(opened), np.ascontiguousarray(r_arith).reshape(count, -1), leader,
+                         out.reshape(count, -1))
+    return out
+
+
+def masked_parity(words: np.ndarray, mask: int) -> np.ndarray:
+    """The parity of the bits of ``words & mask`` (words 0/1 of the same shape)."""
+    out = np.empty(words.shape, np.uint64)
+    _masked_parity(_flat(words), np.uint64(mask), out.reshape(-1))
+    return out
+
+
+def spread_bit(words: np.ndarray) -> np.ndarray:
+    """Bit 0 of every word copied into all 64 positions: 0 - (words & 1)."""
+    out = np.empty(words.shape, np.uint64)
+    _spread_bit(_flat(words), out.reshape(-1))
+    return out
+
+
 def product_minus(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """a b - c, written into c (a C-contiguous uint64 array of a's shape), which is returned."""
     _product_minus(_flat(a), _flat(b), c.reshape(-1))
@@ -102,6 +143,56 @@ def _beaver_mul_finish(e, f, a, b, c, leader, out):  # pragma: no cover (compile
 
 
 @njit(cache=True, nogil=True)
+def _and_finish(e, f, a, b, c, leader, out):  # pragma: no cover (compiled)
+    for i in range(out.size):
+        z = c[i] ^ (e[i] & b[i]) ^ (a[i] & f[i])
+        if leader:
+            z ^= e[i] & f[i]
+        out[i] = z
+
+
+@njit(cache=True, nogil=True)
+def _pack_masked_bits(bits, masks, out):  # pragma: no cover (compiled)
+    one = np.uint64(1)
+    for i in range(out.size):
+        word = np.uint64(0)
+        for j in range(bits.shape[0]):
+            word |= ((bits[j, i] ^ masks[j, i]) & one) << np.uint64(j)
+        out[i] = word
+
+
+@njit(cache=True, nogil=True)
+def _unpack_dabit_shares(opened, r_arith, leader, out):  # pragma: no cover (compiled)
+    one = np.uint64(1)
+    for j in range(r_arith.shape[0]):
+        for i in range(opened.size):
+            c = (opened[i] >> np.uint64(j)) & one
+            share = r_arith[j, i] * (one - np.uint64(2) * c)
+            if leader:
+                share += c
+            out[j, i] = share
+
+
+@njit(cache=True, nogil=True)
+def _masked_parity(words, mask, out):  # pragma: no cover (compiled)
+    for i in range(out.size):
+        w = words[i] & mask
+        w ^= w >> np.uint64(32)
+        w ^= w >> np.uint64(16)
+        w ^= w >> np.uint64(8)
+        w ^= w >> np.uint64(4)
+        w ^= w >> np.uint64(2)
+        w ^= w >> np.uint64(1)
+        out[i] = w & np.uint64(1)
+
+
+@njit(cache=True, nogil=True)
+def _spread_bit(words, out):  # pragma: no cover (compiled)
+    for i in range(out.size):
+        out[i] = np.uint64(0) - (words[i] & np.uint64(1))
+
+
+@njit(cache=True, nogil=True)
 def _product_minus(a, b, c):  # pragma: no cover (compiled)
     for i in range(c.size):
         c[i] = a[i] * b[i] - c[i]
@@ -125,4 +216,9 @@ def warmup() -> None:
     truncation_correction(one, one, one, 3)
     beaver_mul_finish(one, one, one, one, one, True)
     product_minus(one, one, one.copy())
+    and_finish(one, one, one, one, one, True)
+    masked_parity(one, 3)
+    spread_bit(one)
+    pack_masked_bits([one, one], np.ones((2, 2), np.uint64))
+    unpack_dabit_shares(one, np.ones((2, 2), np.uint64), True)
     negated_one_hot(np.ones((2, 4), np.uint64), one)

@@ -233,14 +233,12 @@ class BinaryTripleRequest(_ShapeRequest):
 
     def make(self, prgs: list, own_prg) -> np.ndarray:
         """The last party's c: (XOR of a) & (XOR of b) XOR the other parties' c shares."""
-        a = np.zeros(self.shape, np.uint64)
-        b = np.zeros(self.shape, np.uint64)
-        c_others = np.zeros(self.shape, np.uint64)
-        for index, prg in enumerate(prgs):
-            a ^= prg.random_ring(self.shape)
-            b ^= prg.random_ring(self.shape)
+        a, b, c_others = None, None, np.zeros(self.shape, np.uint64) if len(prgs) == 1 else None
+        for index, prg in enumerate(prgs):  # each XOR starts as the first party's stream
+            a = _accumulate(a, prg.random_ring(self.shape), np.bitwise_xor)
+            b = _accumulate(b, prg.random_ring(self.shape), np.bitwise_xor)
             if index < len(prgs) - 1:
-                c_others ^= prg.random_ring(self.shape)
+                c_others = _accumulate(c_others, prg.random_ring(self.shape), np.bitwise_xor)
         a &= b
         a ^= c_others
         return a
@@ -409,12 +407,12 @@ REQUEST_TYPES: dict[int, type[Request]] = {
 }
 
 
-def _accumulate(total: np.ndarray | None, stream: np.ndarray) -> np.ndarray:
-    """total + stream, in place where there is a total (``stream`` itself, a fresh array, where there is none)."""
+def _accumulate(total: np.ndarray | None, stream: np.ndarray, combine=np.add) -> np.ndarray:
+    """total + stream (or another ``combine``), in place where there is a total (``stream`` itself, a fresh array,
+    where there is none)."""
     if total is None:
         return stream
-    total += stream
-    return total
+    return combine(total, stream, out=total)
 
 
 # --- shapes on the wire --------------------------------------------------------------------------------------------
