@@ -413,11 +413,17 @@ def _stack(items: list) -> Tensor:
 
 
 def _products(lefts: list, rights: list) -> list:
-    """lefts[i] * rights[i] for every i, in one round (stacked) for shared operands."""
+    """lefts[i] * rights[i] for every i, in one round (stacked) for shared operands; an operand common to every
+    product is broadcast against the others' stack (opened once)."""
     if len(lefts) == 1:
         return [lefts[0] * rights[0]]
-    both = _stack(lefts) * _stack(rights)
-    return [both[i] for i in range(len(lefts))]
+    if all(left is lefts[0] for left in lefts):
+        both = lefts[0] * _stack(rights)
+    elif all(right is rights[0] for right in rights):
+        both = _stack(lefts) * rights[0]
+    else:
+        both = _stack(lefts) * _stack(rights)
+    return _unstack(both)
 
 
 def _max(x: Tensor, axis: int) -> Tensor:
@@ -457,8 +463,9 @@ def _wide_powers(v: Tensor, frac: int, degree: int) -> list:
     powers = [first]
     while len(powers) < degree:
         count = min(len(powers), degree - len(powers))
-        level = _products([powers[-1]] * count, powers[:count])
-        powers += _unstack(_truncate(_stack(level), WIDE_BITS))
+        # u^n * u^i = u^(n+i) for i = 1..count: u^n broadcast against the stacked u^i, one product (u^n opened once)
+        level = _truncate(powers[-1] * (powers[0] if count == 1 else _stack(powers[:count])), WIDE_BITS)
+        powers += [level] if count == 1 else _unstack(level)
     return powers
 
 

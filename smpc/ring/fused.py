@@ -46,10 +46,27 @@ def truncation_correction(r: np.ndarray, msb_others: np.ndarray, low_others: np.
 
 def beaver_mul_finish(e: np.ndarray, f: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray,
                       leader: bool) -> np.ndarray:
-    """An element-wise Beaver product's share (one shape for all): c + e b + a f, and + e f at the ``leader``."""
+    """An element-wise Beaver product's share: c + e b + a f, and + e f at the ``leader``. e and a have one shape,
+    f, b and c another, which is e's or e's with leading axes added (e broadcast along them: :func:`leading_copies`)."""
+    copies = leading_copies(e.shape, c.shape)
+    if copies is None or f.shape != c.shape:
+        raise ValueError(f"beaver_mul_finish: shapes {e.shape} and {c.shape} do not broadcast along leading axes")
     out = np.empty(c.shape, np.uint64)
-    _beaver_mul_finish(_flat(e), _flat(f), _flat(a), _flat(b), _flat(c), leader, out.reshape(-1))
+    _beaver_mul_finish(_flat(e), _flat(f).reshape(copies, -1), _flat(a), _flat(b).reshape(copies, -1),
+                       _flat(c).reshape(copies, -1), leader, out.reshape(copies, -1))
     return out
+
+
+def leading_copies(small: tuple, large: tuple) -> int | None:
+    """How many copies of an array of shape ``small`` make one of shape ``large`` by broadcasting along leading
+    axes (1 for equal shapes), or None if ``large`` is not ``small`` with leading axes added."""
+    small, large = tuple(small), tuple(large)
+    if len(small) > len(large) or large[len(large) - len(small):] != small:
+        return None
+    copies = 1
+    for dim in large[: len(large) - len(small)]:
+        copies *= dim
+    return copies
 
 
 def and_finish(e: np.ndarray, f: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, leader: bool) -> np.ndarray:
@@ -135,11 +152,12 @@ def _truncation_correction(r, msb_others, low_others, bits, out):  # pragma: no 
 
 @njit(cache=True, nogil=True)
 def _beaver_mul_finish(e, f, a, b, c, leader, out):  # pragma: no cover (compiled)
-    for i in range(out.size):
-        z = c[i] + e[i] * b[i] + a[i] * f[i]
-        if leader:
-            z += e[i] * f[i]
-        out[i] = z
+    for j in range(out.shape[0]):
+        for i in range(e.size):
+            z = c[j, i] + e[i] * b[j, i] + a[i] * f[j, i]
+            if leader:
+                z += e[i] * f[j, i]
+            out[j, i] = z
 
 
 @njit(cache=True, nogil=True)
@@ -215,6 +233,8 @@ def warmup() -> None:
     truncation_finish(one, one, one, 3, 62, True)
     truncation_correction(one, one, one, 3)
     beaver_mul_finish(one, one, one, one, one, True)
+    beaver_mul_finish(one, np.ones((3, 2), np.uint64), one, np.ones((3, 2), np.uint64), np.ones((3, 2), np.uint64),
+                      True)
     product_minus(one, one, one.copy())
     and_finish(one, one, one, one, one, True)
     masked_parity(one, 3)
