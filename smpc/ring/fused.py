@@ -110,6 +110,21 @@ def spread_bit(words: np.ndarray) -> np.ndarray:
     return out
 
 
+def plane_bit_times(plane: np.ndarray, x: np.ndarray, c: np.ndarray, s: np.ndarray, rs: np.ndarray) -> np.ndarray:
+    """d x + (1 - 2d)(c s - rs) for d the bits of a bit plane (bit i of word i // 64 for element i) and flat
+    x, c, s, rs of one size."""
+    out = np.empty(x.shape, np.uint64)
+    _plane_bit_times(_flat(plane), _flat(x), _flat(c), _flat(s), _flat(rs), out.reshape(-1))
+    return out
+
+
+def plane_bit_share(plane: np.ndarray, s: np.ndarray, leader: bool) -> np.ndarray:
+    """s (1 - 2d), and + d at the ``leader``, for d the bits of a bit plane and a flat s."""
+    out = np.empty(s.shape, np.uint64)
+    _plane_bit_share(_flat(plane), _flat(s), leader, out.reshape(-1))
+    return out
+
+
 def product_minus(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """a b - c, written into c (a C-contiguous uint64 array of a's shape), which is returned."""
     _product_minus(_flat(a), _flat(b), c.reshape(-1))
@@ -211,6 +226,25 @@ def _spread_bit(words, out):  # pragma: no cover (compiled)
 
 
 @njit(cache=True, nogil=True)
+def _plane_bit_times(plane, x, c, s, rs, out):  # pragma: no cover (compiled)
+    one = np.uint64(1)
+    for i in range(out.size):
+        d = (plane[i >> 6] >> np.uint64(i & 63)) & one
+        out[i] = d * x[i] + (one - np.uint64(2) * d) * (c[i] * s[i] - rs[i])
+
+
+@njit(cache=True, nogil=True)
+def _plane_bit_share(plane, s, leader, out):  # pragma: no cover (compiled)
+    one = np.uint64(1)
+    for i in range(out.size):
+        d = (plane[i >> 6] >> np.uint64(i & 63)) & one
+        share = s[i] * (one - np.uint64(2) * d)
+        if leader:
+            share += d
+        out[i] = share
+
+
+@njit(cache=True, nogil=True)
 def _product_minus(a, b, c):  # pragma: no cover (compiled)
     for i in range(c.size):
         c[i] = a[i] * b[i] - c[i]
@@ -238,6 +272,8 @@ def warmup() -> None:
     product_minus(one, one, one.copy())
     and_finish(one, one, one, one, one, True)
     masked_parity(one, 3)
+    plane_bit_times(one[:1], one, one, one, one)
+    plane_bit_share(one[:1], one, True)
     spread_bit(one)
     pack_masked_bits([one, one], np.ones((2, 2), np.uint64))
     unpack_dabit_shares(one, np.ones((2, 2), np.uint64), True)
