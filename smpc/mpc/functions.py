@@ -383,7 +383,7 @@ def _exp(x: Tensor, frac: int, low: int | None, high: int, degree: int, extra_bi
     small = np.where(values >= threshold, 0.0, values)
     table = np.stack([_scaled_ints(big, big_bits), _scaled_ints(small, small_bits)], axis=1)
     scales = _move_last_first(_table_lookup(index, table))  # (2, *shape) integer tensor
-    products = scales * _stack([q, q])  # integer products: one round
+    products = scales * q  # integer products, q broadcast against both columns (opened once): one round
     out = (_truncate(products[0], big_bits + Q_BITS - frac - extra_bits)
            + _truncate(products[1], small_bits + Q_BITS - frac - extra_bits))
     return _with_frac(out, frac)
