@@ -113,6 +113,9 @@ class PlainBinary(BinaryShared):
     def bit(self, index: int):
         return PlainBinary((self.words >> np.uint64(index)) & np.uint64(1))
 
+    def linear(self, fn):
+        return PlainBinary(fn(self.words))
+
     def reveal(self, to: int | None = None):
         return self.words.copy()
 

@@ -13,6 +13,10 @@ Rounds: the protocol's A2B (additive 7, aby3 6) + 6 ANDs + 1 B2A.
 
 from __future__ import annotations
 
+import functools
+
+from smpc.ring import fused
+
 WORD_BITS = 64
 POSITION_BITS = 6
 _PREFIX_SHIFTS = (1, 2, 4, 8, 16, 32)
@@ -44,7 +48,7 @@ def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1):
     fill = (1 << (lowest + 1)) - 1
     clamped = (clamped & ~fill) ^ fill  # OR with public bits: set them, keep the rest
     leading = clamped ^ (clamped >> 1)
-    bits = [_parity(leading & mask) for mask in _POSITION_MASKS] + [sign, none]
+    bits = [_parity(leading, mask) for mask in _POSITION_MASKS] + [sign, none]
     arithmetic = x._bits_to_arithmetic(bits)
     position = sum(arithmetic[t] * (1 << t) for t in range(POSITION_BITS))
     return position, arithmetic[POSITION_BITS], arithmetic[POSITION_BITS + 1]
@@ -57,14 +61,9 @@ def _or(a, b):
 
 def _spread(bit):
     """A shared bit (word 0/1) copied into all 64 positions: local, as the copies never overlap."""
-    word = bit
-    for shift in _PREFIX_SHIFTS:
-        word = word ^ (word << shift)
-    return word
+    return bit.linear(fused.spread_bit)
 
 
-def _parity(word):
-    """The XOR of a shared word's 64 bits, as a word 0/1: local."""
-    for shift in reversed(_PREFIX_SHIFTS):
-        word = word ^ (word >> shift)
-    return word.bit(0)
+def _parity(word, mask: int):
+    """The XOR of the bits of a shared word & ``mask``, as a word 0/1: local (one pass, XOR-linear)."""
+    return word.linear(functools.partial(fused.masked_parity, mask=mask))

@@ -169,6 +169,9 @@ class CostBinary:
     def bit(self, index: int):
         return self
 
+    def linear(self, fn):
+        return self
+
 
 class _CostParty:
     """What a cost tensor's operations ask of a party: rank 0's view, the scale, the ledger."""

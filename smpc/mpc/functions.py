@@ -234,7 +234,7 @@ def reciprocal(x: Tensor, *, low: int | None = None, high: int | None = None, si
     """
     x, frac = _prepare(x)
     high = frac - 1 if high is None else high  # 2^15: 32 octave positions, and at most 1 unit lost above it
-    octaves, inverse, rest = _inverse(x, frac, low, high, signed, degree, iterations)
+    octaves, inverse, rest = _inverse(x, frac, low, high, signed, degree, iterations, bounded=True)
     out = octaves.rescale(inverse, 2.0**rest, output_bound=2.0 ** (1 - octaves.k.min()))
     return octaves.finish(out, 2.0 ** -float(octaves.k.min()))
 
@@ -259,7 +259,7 @@ def divide(x: Tensor | float, y: Tensor, *, low: int | None = None, high: int | 
 
 def _divide(x, y, frac, low, high, signed, degree, iterations, positive: bool = False) -> Tensor:
     """x / y as :func:`divide` says; ``positive``: y is known to be positive (no fix for negative y)."""
-    octaves, inverse, rest = _inverse(y, frac, low, high, signed, degree, iterations)
+    octaves, inverse, rest = _inverse(y, frac, low, high, signed, degree, iterations, bounded=False)
     out = octaves.rescale(inverse * x, 2.0**rest)
     if positive or octaves.negative is None:
         return out
@@ -277,7 +277,12 @@ def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int =
     """
     x, frac = _prepare(x)
     low, high = _octave_range(frac, low, high)
-    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations)
+
+    def later(k, inside):
+        up_table, rest = _split_table(-k / 2)
+        return [up_table, _rescale_table(2.0 ** (rest - 1), frac, 2.0 ** (1 - k.min() / 2))[0]]
+
+    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations, later=later)
     up, rest = octaves.split(-octaves.k / 2)
     twice = _inv_sqrt_newton(octaves.mantissa, seed, iterations, up)  # 2^(up + 1) / sqrt(m)
     out = octaves.rescale(twice, 2.0 ** (rest - 1), output_bound=2.0 ** (1 - octaves.k.min() / 2))
@@ -294,7 +299,14 @@ def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, 
     """
     x, frac = _prepare(x)
     low, high = _octave_range(frac, low, high)
-    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations, zero_mantissa=0)
+
+    def later(k, inside):
+        up_table, rest = _split_table(k / 2)
+        values = np.where(~inside & (k == k.min()), 0.0, 2.0 ** (rest - 1))  # as :attr:`_Octaves.below`
+        return [up_table, _rescale_table(values, frac, 2.0 ** (1 + k.max() / 2))[0]]
+
+    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations, zero_mantissa=0,
+                            later=later)
     up, rest = octaves.split(octaves.k / 2)
     m = octaves.mantissa  # 0 at x = 0, so the result is exactly 0 there
     twice = _inv_sqrt_newton(m, seed, iterations, m, up)  # 2^(up + 1) m / sqrt(m)
@@ -371,7 +383,7 @@ def _exp(x: Tensor, frac: int, low: int | None, high: int, degree: int, extra_bi
     small = np.where(values >= threshold, 0.0, values)
     table = np.stack([_scaled_ints(big, big_bits), _scaled_ints(small, small_bits)], axis=1)
     scales = _move_last_first(_table_lookup(index, table))  # (2, *shape) integer tensor
-    products = scales * _stack([q, q])  # integer products: one round
+    products = scales * q  # integer products, q broadcast against both columns (opened once): one round
     out = (_truncate(products[0], big_bits + Q_BITS - frac - extra_bits)
            + _truncate(products[1], small_bits + Q_BITS - frac - extra_bits))
     return _with_frac(out, frac)
@@ -413,11 +425,17 @@ def _stack(items: list) -> Tensor:
 
 
 def _products(lefts: list, rights: list) -> list:
-    """lefts[i] * rights[i] for every i, in one round (stacked) for shared operands."""
+    """lefts[i] * rights[i] for every i, in one round (stacked) for shared operands; an operand common to every
+    product is broadcast against the others' stack (opened once)."""
     if len(lefts) == 1:
         return [lefts[0] * rights[0]]
-    both = _stack(lefts) * _stack(rights)
-    return [both[i] for i in range(len(lefts))]
+    if all(left is lefts[0] for left in lefts):
+        both = lefts[0] * _stack(rights)
+    elif all(right is rights[0] for right in rights):
+        both = _stack(lefts) * rights[0]
+    else:
+        both = _stack(lefts) * _stack(rights)
+    return _unstack(both)
 
 
 def _max(x: Tensor, axis: int) -> Tensor:
@@ -457,8 +475,9 @@ def _wide_powers(v: Tensor, frac: int, degree: int) -> list:
     powers = [first]
     while len(powers) < degree:
         count = min(len(powers), degree - len(powers))
-        level = _products([powers[-1]] * count, powers[:count])
-        powers += _unstack(_truncate(_stack(level), WIDE_BITS))
+        # u^n * u^i = u^(n+i) for i = 1..count: u^n broadcast against the stacked u^i, one product (u^n opened once)
+        level = _truncate(powers[-1] * (powers[0] if count == 1 else _stack(powers[:count])), WIDE_BITS)
+        powers += [level] if count == 1 else _unstack(level)
     return powers
 
 
@@ -579,7 +598,11 @@ class _Octaves:
     negative: Tensor | None = None
 
     @classmethod
-    def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool, zero_mantissa: int = 1) -> "_Octaves":
+    def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool, zero_mantissa: int = 1,
+           later: Callable | None = None) -> "_Octaves":
+        """The octaves of x; ``later(k, inside)``: the tables the caller will look up (:meth:`split`,
+        :meth:`rescale`), looked up now with the mantissa's in one pass over the one-hot rows, which are then
+        released (:meth:`smpc.mpc.one_hot.Selection.plan`)."""
         # positions of the leading one, clamped to one below the range (x < 2^low) and its top (x >= 2^high)
         lowest, highest = max(low + frac - 1, 0), min(high + frac, POSITIONS - 1)
         exponent = np.arange(lowest, highest + 1) - frac  # position p: x in [2^(p - frac), 2^(p - frac + 1))
@@ -592,7 +615,10 @@ class _Octaves:
         scale = max(high, 0)
         to_unit = np.where(inside, 2.0 ** (scale - k), 0).astype(np.int64)
         one = np.where(inside, 0, 2**scale).astype(np.int64)
-        factor, offset = _unstack(_move_last_first(_pick(selection, np.stack([to_unit, one], axis=1))))
+        mantissa_table = np.stack([to_unit, one], axis=1)
+        if later is not None and not isinstance(selection, np.ndarray):
+            selection.plan([mantissa_table, *later(k, inside)], release=True)
+        factor, offset = _unstack(_move_last_first(_pick(selection, mantissa_table)))
         magnitude = x
         if sign is not None:  # |x|, and x = 0 alone counts as zero (not x = -2^-frac): one round for both
             signed_x, signed_zero = _products([sign, sign], [x, zero])
@@ -614,22 +640,32 @@ class _Octaves:
 
     def split(self, exponent: np.ndarray) -> tuple[Tensor, np.ndarray]:
         """2^exponent per position as a fixed-point lookup of 2^(whole part, if positive) and the rest."""
-        whole = np.floor(np.maximum(exponent, 0))
-        return _pick(self.selection, 2.0**whole), exponent - whole
+        table, rest = _split_table(exponent)
+        return _pick(self.selection, table), rest
 
     def rescale(self, core: Tensor, values: np.ndarray, output_bound: float | None = None) -> Tensor:
         """core * values[position] (times the sign, for signed octaves): one product with an integer table
-        scaled by 2^S, one truncation (and one product with the sign bit).
-
-        S makes the powers of two in ``values`` exact integers, and is larger where |output| <=
-        ``output_bound`` still keeps the product below 2^(61 - frac) (more digits for irrational values).
-        """
-        smallest = float(np.min(np.abs(values[values != 0]), initial=1.0))
-        scale = max(0, math.ceil(-math.log2(smallest)))
-        if output_bound is not None:
-            scale = max(scale, _scale_bits(output_bound, self.frac))
-        out = _truncate(core * _pick(self.selection, _scaled_ints(values, scale)), scale)
+        scaled by 2^S (:func:`_rescale_table`), one truncation (and one product with the sign bit)."""
+        table, scale = _rescale_table(values, self.frac, output_bound)
+        out = _truncate(core * _pick(self.selection, table), scale)
         return out if self.sign is None else _signed(out, self.sign)
+
+
+def _split_table(exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`_Octaves.split`'s table 2^(whole part of the exponent, if positive) and the rest of the exponent."""
+    whole = np.floor(np.maximum(exponent, 0))
+    return 2.0**whole, exponent - whole
+
+
+def _rescale_table(values: np.ndarray, frac: int, output_bound: float | None) -> tuple[np.ndarray, int]:
+    """:meth:`_Octaves.rescale`'s integer table values 2^S, and S: S makes the powers of two in ``values`` exact
+    integers, and is larger where |output| <= ``output_bound`` still keeps the product below 2^(61 - frac) (more
+    digits for irrational values)."""
+    smallest = float(np.min(np.abs(values[values != 0]), initial=1.0))
+    scale = max(0, math.ceil(-math.log2(smallest)))
+    if output_bound is not None:
+        scale = max(scale, _scale_bits(output_bound, frac))
+    return _scaled_ints(values, scale), scale
 
 
 def _leading_one(x: Tensor, frac: int, signed: bool, lowest: int, highest: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -677,18 +713,26 @@ def _octave_range(frac: int, low: int | None, high: int | None, default_high: in
     return low, high
 
 
-def _seeded(x, frac, low, high, signed, fn, degree, iterations, zero_mantissa: int = 1) -> tuple[_Octaves, Tensor]:
-    """The octaves of x and a degree-``degree`` Chebyshev seed for fn(m), m in [1, 2]."""
+def _seeded(x, frac, low, high, signed, fn, degree, iterations, zero_mantissa: int = 1,
+            later: Callable | None = None) -> tuple[_Octaves, Tensor]:
+    """The octaves of x (``later``: as :meth:`_Octaves.of` takes it) and a degree-``degree`` Chebyshev seed for
+    fn(m), m in [1, 2]."""
     _check_int("degree", degree, 1, 12)
     _check_int("iterations", iterations, 1, 8)
-    octaves = _Octaves.of(x, frac, low, high, signed=bool(signed), zero_mantissa=zero_mantissa)
+    octaves = _Octaves.of(x, frac, low, high, signed=bool(signed), zero_mantissa=zero_mantissa, later=later)
     return octaves, _polynomial(2 * octaves.mantissa - 3, frac, _fit(fn, degree, 1.0, 2.0))
 
 
-def _inverse(x, frac, low, high, signed, degree, iterations) -> tuple[_Octaves, Tensor, np.ndarray]:
-    """The octaves of x, r = 2^max(-k, 0) / m, and the exponents min(-k, 0) left for the output table."""
+def _inverse(x, frac, low, high, signed, degree, iterations, bounded: bool) -> tuple[_Octaves, Tensor, np.ndarray]:
+    """The octaves of x, r = 2^max(-k, 0) / m, and the exponents min(-k, 0) left for the output table (which the
+    caller rescales by with the output bound 2^(1 - min k) if ``bounded``, else none: its table is planned)."""
     low, high = _octave_range(frac, low, high, default_high=frac)
-    octaves, y = _seeded(x, frac, low, high, signed, np.reciprocal, degree, iterations)
+
+    def later(k, inside):
+        up_table, rest = _split_table(-k.astype(np.float64))
+        return [up_table, _rescale_table(2.0**rest, frac, 2.0 ** (1 - k.min()) if bounded else None)[0]]
+
+    octaves, y = _seeded(x, frac, low, high, signed, np.reciprocal, degree, iterations, later=later)
     up, rest = octaves.split(-octaves.k.astype(np.float64))
     m = octaves.mantissa
     for _ in range(iterations - 1):

@@ -115,5 +115,11 @@ class BinaryShared(ABC):
         """Bit ``index`` of every word, as words 0/1."""
 
     @abstractmethod
+    def linear(self, fn) -> "BinaryShared":
+        """``fn`` applied to every component of this party's share: local, and the sharing of fn(x) for any
+        XOR-linear ``fn`` (fn(a ^ b) = fn(a) ^ fn(b); uint64 array in, same shape out), such as a shift, an AND
+        with a public mask or the parity of some bits."""
+
+    @abstractmethod
     def reveal(self, to: int | None = None):
         """The plain words (uint64) to every party, or to party ``to`` only (the others get None)."""

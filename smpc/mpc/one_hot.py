@@ -47,15 +47,44 @@ class Selection:
 
     def __init__(self, index, rows, shifts: np.ndarray):
         self._index, self._rows, self._shifts = index, rows, shifts
+        self._planned: dict = {}
 
     def lookup(self, table):
         """``table[index]``: shape index.shape + table.shape[1:] (integer table: integer tensor; float table:
-        fixed point); the table has at most as many rows as the selection's size rounded up to 2^m."""
+        fixed point); the table has at most as many rows as the selection's size rounded up to 2^m. A table
+        :meth:`plan` looked up already is handed out (once) from there."""
         table = _checked_table(table)
-        ring, frac = self._index._coerce(table)  # integers exactly, floats in fixed point
-        flat = ring.reshape(len(ring), -1)
-        looked_up = self._rows._rotated_dot(self._shifts, flat)
-        return self._index._new(looked_up.components, frac).reshape(*self._index.shape, *ring.shape[1:])
+        planned = self._planned.pop(_table_key(table), None)
+        if planned is not None:
+            return planned
+        if self._rows is None:
+            raise ValueError("this selection released its one-hot rows after its planned lookups, and this table "
+                             "was not among them (or was handed out already)")
+        return self._lookups([table])[0]
+
+    def plan(self, tables: list, release: bool = False) -> None:
+        """Look up every table of ``tables`` now, in one pass over the one-hot rows, for :meth:`lookup` to hand
+        out later; ``release``: drop the rows afterwards (memory), so that no other table can be looked up."""
+        for table, looked_up in zip(tables, self._lookups([_checked_table(table) for table in tables])):
+            self._planned[_table_key(table)] = looked_up
+        if release:
+            self._rows = None
+
+    def _lookups(self, tables: list) -> list:
+        """table[index] for every table, by one product of the rotated rows with the tables' columns side by side."""
+        coerced = [self._index._coerce(table) for table in tables]  # integers exactly, floats in fixed point
+        length = max(len(ring) for ring, _ in coerced)
+        flats = [np.pad(ring.reshape(len(ring), -1), ((0, length - len(ring)), (0, 0))) for ring, _ in coerced]
+        joined = flats[0] if len(flats) == 1 else np.concatenate(flats, axis=1)
+        looked_up = self._rows._rotated_dot(self._shifts, joined)
+        out, start = [], 0
+        for (ring, frac), flat in zip(coerced, flats):
+            stop = start + flat.shape[1]
+            part = looked_up if len(flats) == 1 else looked_up._local(
+                lambda c, a=start, b=stop: np.ascontiguousarray(c[:, a:b]))
+            out.append(self._index._new(part.components, frac).reshape(*self._index.shape, *ring.shape[1:]))
+            start = stop
+        return out
 
 
 def select(x, size: int) -> Selection:
@@ -83,6 +112,11 @@ def lookups(indices: list, tables: list) -> list:
     tables = [_checked_table(table) for table in tables]  # before any round
     rotations = _rotations(indices, [width_bits(len(table)) for table in tables])
     return [Selection(x, rows, shifts).lookup(table) for x, table, (rows, shifts) in zip(indices, tables, rotations)]
+
+
+def _table_key(table) -> tuple:
+    table = np.asarray(table)
+    return table.dtype.str, table.shape, table.tobytes()
 
 
 def _checked_table(table) -> np.ndarray:

@@ -81,18 +81,24 @@ def open_shares(party, shares: list[np.ndarray], combine=np.add, owned: bool = F
     """Reconstruct several shared values at every party in one round.
 
     Each party sends each of its shares to every other party, then combines what it got
-    (``np.add`` for additive sharing, ``np.bitwise_xor`` for XOR sharing).
+    (``np.add`` for additive sharing, ``np.bitwise_xor`` for XOR sharing) into new arrays.
     Bytes sent per party: (N-1) * sum of sizes * 8. ``owned``: the shares are the caller's
-    temporaries (uint64, contiguous, used nowhere else), combined in place rather than copied.
+    temporaries (uint64, contiguous, used nowhere else, never changed afterwards), so they are
+    sent without a copy (the peers only read them).
     """
     for peer in party.others:
-        for share in shares:
-            party.send(peer, share)  # sending copies the bytes: the shares may change afterwards
-    totals = [share if owned and _writable_words(share) else np.array(share, dtype=np.uint64, copy=True)
-              for share in shares]
+        for share in shares:  # a share that is not owned is copied: the caller may change it afterwards
+            party.send(peer, share, owned=owned and _writable_words(share))
+    if not party.others:
+        return [np.array(share, dtype=np.uint64, copy=True) for share in shares]
+    totals = [None] * len(shares)
     for peer in party.others:
-        for total in totals:
-            combine(total, party.recv_like(peer, total.shape), out=total)
+        for index, share in enumerate(shares):
+            received = party.recv_like(peer, np.shape(share))
+            if totals[index] is None:
+                totals[index] = combine(share, received, out=np.empty(received.shape, np.uint64))
+            else:
+                combine(totals[index], received, out=totals[index])
     return totals
 
 

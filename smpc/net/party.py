@@ -154,8 +154,9 @@ class Party:
     def _is_offline(self, peer: int) -> bool:
         return self.is_dealer or peer == self.dealer_endpoint or self._offline_blocks > 0
 
-    def send(self, peer: int, array: np.ndarray) -> None:
-        """Send an array to ``peer`` (a rank, or :attr:`dealer_endpoint`)."""
+    def send(self, peer: int, array: np.ndarray, owned: bool = False) -> None:
+        """Send an array to ``peer`` (a rank, or :attr:`dealer_endpoint`). Its bytes are copied, so the caller may
+        change it afterwards; ``owned``: the caller hands a fresh array over and never touches it again (no copy)."""
         self._check_peer(peer)
         if self._planning and self._skipped_in_planning(peer):
             return
@@ -166,7 +167,7 @@ class Party:
                 return
         nbytes = wire.FIXED_HEADER_BYTES + 8 * array.ndim + array.nbytes
         depth = self._stats.on_send(nbytes, self._is_offline(peer))
-        header, payload = wire.encode_frame(wire.Kind.DATA, array, depth)
+        header, payload = wire.encode_frame(wire.Kind.DATA, array, depth, copy=not owned)
         self._transport.send_raw(peer, header, payload)
 
     def recv(self, peer: int, timeout: float | None | object = RUN_TIMEOUT) -> np.ndarray:

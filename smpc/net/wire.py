@@ -75,11 +75,14 @@ class Header:
         return 8 * len(self.shape)
 
 
-def encode_frame(kind: Kind, array: np.ndarray | None = None, depth: int = 0) -> tuple[bytes, memoryview]:
+def encode_frame(kind: Kind, array: np.ndarray | None = None, depth: int = 0,
+                 copy: bool = True) -> tuple[bytes, memoryview]:
     """Serialise ``array`` (or nothing) as one frame: ``(header, payload)``.
 
     The payload is a private C-order copy of the array's bytes, so the caller may go on
-    mutating its array; send the header and then the payload.
+    mutating its array; send the header and then the payload. ``copy=False``: the caller
+    hands a C-contiguous array over and never touches it again, so its bytes travel as
+    they are (a non-contiguous one is still copied).
     """
     arr = np.zeros(0, np.uint8) if array is None else np.asarray(array)
     code = _CODES.get(arr.dtype)
@@ -89,7 +92,7 @@ def encode_frame(kind: Kind, array: np.ndarray | None = None, depth: int = 0) ->
         raise ValueError(f"arrays with more than {MAX_NDIM} dimensions cannot be sent")
     fixed = _FIXED.pack(MAGIC, VERSION, int(kind), code, arr.ndim, depth, arr.nbytes)
     shape = struct.pack(f"!{arr.ndim}Q", *arr.shape)
-    payload = np.array(arr, order="C", copy=True).reshape(-1).view(np.uint8)
+    payload = np.array(arr, order="C", copy=copy or None).reshape(-1).view(np.uint8)
     return fixed + shape, memoryview(payload)
 
 

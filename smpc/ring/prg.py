@@ -58,8 +58,12 @@ class PRG:
         return self.random_bytes(8 * count).view(np.uint64).reshape(shape)
 
     def random_bits(self, shape: int | tuple[int, ...]) -> np.ndarray:
-        """Uniformly random bits (uint64 values 0 or 1) of the given shape."""
-        return self.random_ring(shape) >> np.uint64(63)
+        """Uniformly random bits (uint64 values 0 or 1) of the given shape: every bit of the key stream is one
+        (a byte makes eight), so n bits cost n / 8 bytes of AES."""
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        count = int(np.prod(shape, dtype=np.int64))
+        bits = np.unpackbits(self.random_bytes((count + 7) // 8), count=count)
+        return bits.astype(np.uint64).reshape(shape)
 
 
 def fresh_key() -> bytes:

@@ -90,6 +90,9 @@ class ReplicatedBinaryTensor(BinaryShared):
     def _local(self, fn) -> "ReplicatedBinaryTensor":
         return self._new(fn(self.components[0]), fn(self.components[1]))
 
+    def linear(self, fn) -> "ReplicatedBinaryTensor":
+        return self._local(fn)
+
     def _shared(self, other) -> "ReplicatedBinaryTensor | None":
         """``other`` if it is a shared operand of this run, None if it is public."""
         if isinstance(other, ReplicatedBinaryTensor):

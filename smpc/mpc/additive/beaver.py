@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.bilinear import MUL, Bilinear
 from smpc.mpc.correlated.source import Triple
 from smpc.mpc.sharing import open_shares
+from smpc.ring import fused
 from smpc.ring.arith import wrapping
 
 
@@ -29,6 +30,12 @@ def beaver_product(party, x: np.ndarray, y: np.ndarray, op: Bilinear, triple: Tr
         triple = party.dealer.triple(op, x.shape, y.shape)
     a, b = triple.a, triple.b
     e, f = open_shares(party, [x - a, y - b], owned=True)
+    if op.code == MUL:  # step 4 in one pass over memory where one operand is the other's shape (or broadcast
+        # along leading axes: one x for several y)
+        if fused.leading_copies(x.shape, y.shape) is not None:
+            return fused.beaver_mul_finish(e, f, a, b, party.dealer.complete(triple).c, party.rank == 0)
+        if fused.leading_copies(y.shape, x.shape) is not None:
+            return fused.beaver_mul_finish(f, e, b, a, party.dealer.complete(triple).c, party.rank == 0)
     if party.rank == 0:
         b = b + f
     product = op.apply(e, b)

@@ -14,6 +14,7 @@ import numpy as np
 from smpc.exceptions import ProtocolError
 from smpc.mpc.interfaces import BinaryShared
 from smpc.mpc.sharing import open_shares, open_to
+from smpc.ring import fused
 
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -81,6 +82,9 @@ class BinaryTensor(BinaryShared):
         """Logical right shift of every word."""
         return BinaryTensor(self.party, self.share >> np.uint64(bits))
 
+    def linear(self, fn) -> "BinaryTensor":
+        return BinaryTensor(self.party, fn(self.share))
+
     def bit(self, index: int) -> "BinaryTensor":
         """Bit ``index`` of every word, as words 0 or 1."""
         return BinaryTensor(self.party, (self.share >> np.uint64(index)) & np.uint64(1))
@@ -105,6 +109,5 @@ def and_many(party, pairs: list[tuple[BinaryTensor, BinaryTensor]]) -> list[Bina
     for index, triple in enumerate(triples):
         party.dealer.complete(triple)  # the last party's c, made by the dealer during the opening
         e, f = opened[2 * index], opened[2 * index + 1]
-        b = triple.b ^ f if party.rank == 0 else triple.b
-        results.append(BinaryTensor(party, triple.c ^ (e & b) ^ (triple.a & f)))
+        results.append(BinaryTensor(party, fused.and_finish(e, f, triple.a, triple.b, triple.c, party.rank == 0)))
     return results

@@ -17,6 +17,7 @@ import numpy as np
 
 from smpc.mpc.circuits.adders import WORD_BITS, add, carry_save
 from smpc.mpc.additive.binary import BinaryTensor, and_many
+from smpc.ring import fused
 from smpc.ring.arith import wrapping
 
 
@@ -48,15 +49,9 @@ def b2a_packed(party, bits: list[BinaryTensor]) -> np.ndarray:
     if not 1 <= len(bits) <= 64:
         raise ValueError(f"b2a_packed takes 1 to 64 bits, got {len(bits)}")
     r_binary, r_arith = _received(party, party.dealer.dabits((len(bits), *bits[0].shape)))
-    packed = np.zeros(bits[0].shape, np.uint64)
-    for j, bit in enumerate(bits):
-        packed |= ((bit.share ^ r_binary[j]) & np.uint64(1)) << np.uint64(j)
+    packed = fused.pack_masked_bits([bit.share for bit in bits], r_binary)
     opened = BinaryTensor(party, packed).reveal()
-    c = np.stack([(opened >> np.uint64(j)) & np.uint64(1) for j in range(len(bits))])
-    share = r_arith * (np.uint64(1) - np.uint64(2) * c)
-    if party.rank == 0:
-        share += c
-    return share
+    return fused.unpack_dabit_shares(opened, r_arith, party.rank == 0)  # r (1 - 2c), and + c at party 0
 
 
 @wrapping

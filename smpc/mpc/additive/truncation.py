@@ -39,6 +39,7 @@ import numpy as np
 
 from smpc.exceptions import ProtocolError
 from smpc.mpc.sharing import open_shares
+from smpc.ring import fused
 from smpc.ring.arith import wrapping
 
 BIAS_BITS = 62
@@ -75,19 +76,12 @@ class TruncPair:
     @wrapping
     def truncate(self, party, x: np.ndarray, bits: int) -> np.ndarray:
         """Steps 1-4, c opened to every party (one round)."""
-        masked = x + self.r
-        if party.rank == 0:
-            masked = masked + np.uint64(1 << BIAS_BITS)
+        leader = party.rank == 0
+        masked = fused.masked_sum(x, self.r, 1 << BIAS_BITS if leader else 0)
         (c,) = open_shares(party, [masked], owned=True)
         party.dealer.complete(self)  # the last party's r_msb, r_low_shifted: made by the dealer during the opening
-        c_msb = c >> _TOP
-        # [w] = c_msb + [r_msb] - 2 c_msb [r_msb]: XOR of a public bit and a shared bit
-        w = self.r_msb - np.uint64(2) * c_msb * self.r_msb
-        y = w * np.uint64(1 << (63 - bits)) - self.r_low_shifted
-        if party.rank == 0:
-            y += c_msb * np.uint64(1 << (63 - bits)) + ((c & _LOW_MASK) >> np.uint64(bits))
-            y -= np.uint64(1 << (BIAS_BITS - bits))
-        return y
+        # [w] = c_msb + [r_msb] - 2 c_msb [r_msb] (XOR of a public bit and a shared bit), then step 4: one pass
+        return fused.truncation_finish(c, self.r_msb, self.r_low_shifted, bits, BIAS_BITS, leader)
 
 
 @dataclass(eq=False)

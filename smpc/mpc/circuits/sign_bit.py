@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 
 from smpc.exceptions import ProtocolError
+from smpc.ring import fused
 from smpc.ring.arith import wrapping
 from smpc.ring.bitslice import WORD_BITS, plane_to_bits, plane_words, to_bit_planes
 
@@ -141,12 +142,19 @@ def deal(fields: list[Field], prgs: list, mask: np.ndarray | None = None) -> np.
             else:
                 totals[f.name] += drawn
     truth = _derive(fields, totals, totals["r"] if mask is None else mask)
-    parts = []
-    for f in fields:
+    out = np.empty(correction_size(fields), np.uint64)
+    offset = 0
+    for f in fields:  # each correction written into its place in the message
         if f.derived:
-            others = totals.get(f.name, np.zeros(f.shape, np.uint64))
-            parts.append((truth[f.name] ^ others if f.xor else truth[f.name] - others).reshape(-1))
-    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+            size = int(np.prod(f.shape))
+            part = out[offset : offset + size].reshape(f.shape)
+            others = totals.get(f.name)
+            if others is None:
+                part[...] = truth[f.name]
+            else:
+                (np.bitwise_xor if f.xor else np.subtract)(truth[f.name], others, out=part)
+            offset += size
+    return out
 
 
 def _derive(fields: list[Field], random: dict[str, np.ndarray], r: np.ndarray) -> dict[str, np.ndarray]:
@@ -228,11 +236,9 @@ def _tree_level(lt, eq, material: Material, level: int, open_xor: Callable, lead
 @wrapping
 def arithmetic_bit(opened_plane: np.ndarray, s_share: np.ndarray, leader: bool) -> np.ndarray:
     """Additive share of b from the opened d = b XOR s and a share of s: b = d + s (1 - 2d)."""
-    d = plane_to_bits(opened_plane, s_share.size)
-    share = s_share * (np.uint64(1) - np.uint64(2) * d)
-    if leader:
-        share += d
-    return share
+    if s_share.size > WORD_BITS * opened_plane.size:
+        raise ProtocolError(f"a plane of {opened_plane.size} words has no bit for each of {s_share.size} elements")
+    return fused.plane_bit_share(opened_plane, s_share, leader)
 
 
 @wrapping
@@ -242,5 +248,6 @@ def product_with_bit(opened_plane: np.ndarray, x_share: np.ndarray, masked: np.n
 
     x b = x (d + s - 2 d s) = d x + (1 - 2d)(c s - r s): linear in the shares, no round.
     """
-    d = plane_to_bits(opened_plane, x_share.size)
-    return d * x_share + (np.uint64(1) - np.uint64(2) * d) * (masked * s_share - rs_share)
+    if x_share.size > WORD_BITS * opened_plane.size:
+        raise ProtocolError(f"a plane of {opened_plane.size} words has no bit for each of {x_share.size} elements")
+    return fused.plane_bit_times(opened_plane, x_share, masked, s_share, rs_share)

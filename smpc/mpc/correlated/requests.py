@@ -24,16 +24,16 @@ from typing import ClassVar
 import numpy as np
 
 from smpc.exceptions import ProtocolError
-from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.bilinear import MUL, Bilinear
 from smpc.mpc.circuits import sign_bit
 from smpc.mpc.fss import compare as fss_compare, wire as fss_wire
 from smpc.mpc.one_hot import MAX_ONE_HOT_BITS, one_hot_rows
+from smpc.ring import fused
 from smpc.ring.arith import wrapping
 
 MAX_ELEMENTS = 1 << 31  # per shape in a request
 MAX_NDIM = 16
 MAX_REQUEST_VALUES = 64
-_LOW_MASK = np.uint64((1 << 63) - 1)
 
 
 class Request(ABC):
@@ -139,14 +139,14 @@ class TripleRequest(Request):
     def make(self, prgs: list, own_prg) -> np.ndarray:
         """The last party's c: op(sum of a, sum of b) minus the other parties' c shares."""
         shape_z = self.reply_shape
-        a = np.zeros(self.shape_x, np.uint64)
-        b = np.zeros(self.shape_y, np.uint64)
-        c_others = np.zeros(shape_z, np.uint64)
-        for index, prg in enumerate(prgs):
-            a += prg.random_ring(self.shape_x)
-            b += prg.random_ring(self.shape_y)
+        a, b, c_others = None, None, np.zeros(shape_z, np.uint64) if len(prgs) == 1 else None
+        for index, prg in enumerate(prgs):  # each sum starts as the first party's stream (no zeros to add to)
+            a = _accumulate(a, prg.random_ring(self.shape_x))
+            b = _accumulate(b, prg.random_ring(self.shape_y))
             if index < len(prgs) - 1:
-                c_others += prg.random_ring(shape_z)
+                c_others = _accumulate(c_others, prg.random_ring(shape_z))
+        if self.op.code == MUL and self.shape_x == self.shape_y:
+            return fused.product_minus(a, b, c_others)  # one pass, into c_others
         return self.op.apply(a, b) - c_others
 
 
@@ -185,18 +185,15 @@ class TruncRequest(Request):
     @wrapping
     def make(self, prgs: list, own_prg) -> np.ndarray:
         """The last party's shares of r's top bit and of (r mod 2^63) >> bits, stacked."""
-        r = np.zeros(self.shape, np.uint64)
-        others = np.zeros(self.reply_shape, np.uint64)
+        r = msb_others = low_others = None
         for index, prg in enumerate(prgs):
-            r += prg.random_ring(self.shape)
+            r = _accumulate(r, prg.random_ring(self.shape))
             if index < len(prgs) - 1:
-                others[0] += prg.random_ring(self.shape)
-                others[1] += prg.random_ring(self.shape)
-        out = np.empty(self.reply_shape, np.uint64)
-        out[0] = r >> np.uint64(63)
-        out[1] = (r & _LOW_MASK) >> np.uint64(self.bits)
-        out -= others
-        return out
+                msb_others = _accumulate(msb_others, prg.random_ring(self.shape))
+                low_others = _accumulate(low_others, prg.random_ring(self.shape))
+        if msb_others is None:  # a single party: nobody else holds shares
+            msb_others, low_others = np.zeros(self.shape, np.uint64), np.zeros(self.shape, np.uint64)
+        return fused.truncation_correction(r, msb_others, low_others, self.bits)
 
 
 @dataclass(frozen=True)
@@ -236,14 +233,12 @@ class BinaryTripleRequest(_ShapeRequest):
 
     def make(self, prgs: list, own_prg) -> np.ndarray:
         """The last party's c: (XOR of a) & (XOR of b) XOR the other parties' c shares."""
-        a = np.zeros(self.shape, np.uint64)
-        b = np.zeros(self.shape, np.uint64)
-        c_others = np.zeros(self.shape, np.uint64)
-        for index, prg in enumerate(prgs):
-            a ^= prg.random_ring(self.shape)
-            b ^= prg.random_ring(self.shape)
+        a, b, c_others = None, None, np.zeros(self.shape, np.uint64) if len(prgs) == 1 else None
+        for index, prg in enumerate(prgs):  # each XOR starts as the first party's stream
+            a = _accumulate(a, prg.random_ring(self.shape), np.bitwise_xor)
+            b = _accumulate(b, prg.random_ring(self.shape), np.bitwise_xor)
             if index < len(prgs) - 1:
-                c_others ^= prg.random_ring(self.shape)
+                c_others = _accumulate(c_others, prg.random_ring(self.shape), np.bitwise_xor)
         a &= b
         a ^= c_others
         return a
@@ -363,10 +358,12 @@ class OneHotRequest(Request):
         offsets = np.zeros(self.count, np.uint64)
         for prg in prgs:
             offsets += prg.random_ring((self.count,))
-        rows = one_hot_rows(offsets, self.bits)
+        if len(prgs) == 1:
+            return one_hot_rows(offsets, self.bits)
+        others = None
         for prg in prgs[:-1]:
-            rows -= prg.random_ring(self.reply_shape)
-        return rows
+            others = _accumulate(others, prg.random_ring(self.reply_shape))
+        return fused.negated_one_hot(others, offsets)  # e_r - the others' rows, in place: one pass
 
 
 @dataclass(frozen=True)
@@ -408,6 +405,14 @@ REQUEST_TYPES: dict[int, type[Request]] = {
     for kind in (TripleRequest, TruncRequest, BinaryTripleRequest, DabitsRequest, SignRequest, OneHotRequest,
                  FssSignRequest)
 }
+
+
+def _accumulate(total: np.ndarray | None, stream: np.ndarray, combine=np.add) -> np.ndarray:
+    """total + stream (or another ``combine``), in place where there is a total (``stream`` itself, a fresh array,
+    where there is none)."""
+    if total is None:
+        return stream
+    return combine(total, stream, out=total)
 
 
 # --- shapes on the wire --------------------------------------------------------------------------------------------

@@ -210,11 +210,11 @@ def serve(dealer, decoder: Callable[[np.ndarray], Request] = decode) -> dict:
         _check_agreement(dealer, served + 1, tuple(request.tolist()), timeout=dealer.timeout, decoder=decoder)
         with dealer.offline():
             correction = parsed.make(prgs, dealer.prg)
-        if parsed.reply_to_every_party:
+        if parsed.reply_to_every_party:  # every correction is a fresh array, dropped once sent: no copy
             for rank, reply in enumerate(correction):
-                dealer.send(rank, reply)
+                dealer.send(rank, reply, owned=True)
         else:
-            dealer.send(last, correction)
+            dealer.send(last, correction, owned=True)
         served += 1
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from smpc.mpc.interfaces import BinaryShared
 from smpc.ring.arith import to_ring, wrapping
+from smpc.ring.matmul import matmul as ring_matmul
 
 WORD_BITS = 64
 _PLANES = np.arange(WORD_BITS, dtype=np.uint64)
@@ -118,6 +119,25 @@ class Spdz2kBinary(BinaryShared):
         """Bit ``index`` of every word, as words 0/1 (plane 0; the others zero)."""
         value, mac = np.zeros_like(self.value), np.zeros_like(self.mac)
         value[0], mac[0] = self.value[index], self.mac[index]
+        return self._new(value, mac)
+
+    def linear(self, fn) -> "Spdz2kBinary":
+        """The sharing of fn(x) for an XOR-linear ``fn`` on uint64 words (a shift, a public mask, a parity): fn is
+        read off as the 64 x 64 bit matrix of its images of the unit words (per element, if it depends on the
+        element), and each output plane is the matching sum of input planes (local)."""
+        ndim = len(self.shape)
+        units = np.broadcast_to((np.uint64(1) << _PLANES).reshape((WORD_BITS,) + (1,) * ndim),
+                                (WORD_BITS, *self.shape)).copy()
+        images = np.asarray(fn(units), dtype=np.uint64)  # images[j]: fn(2^j), per element
+        first = images.reshape(WORD_BITS, -1)[:, :1]
+        if images.size and np.all(images.reshape(WORD_BITS, -1) == first):  # the same map for every element
+            matrix = planes_of(first[:, 0])  # matrix[k, j]: bit k of fn(2^j)
+            return self._new(*(ring_matmul(matrix, planes.reshape(WORD_BITS, -1)).reshape(planes.shape)
+                               for planes in (self.value, self.mac)))
+        bits = planes_of(images)  # bits[k, j, ...]: bit k of fn(2^j) at each element
+        with np.errstate(over="ignore"):
+            value = np.einsum("kj...,j...->k...", bits, self.value)
+            mac = np.einsum("kj...,j...->k...", bits, self.mac)
         return self._new(value, mac)
 
     # --- opening ---------------------------------------------------------------------------------------------------
