@@ -219,11 +219,16 @@ class SharedTensorCore:
             op.output_shape(left.shape, right.shape)  # validate before any traffic
             return self._shared_bilinear(left, right, op)
         value, value_frac = other
+        return self._public_bilinear(value, value_frac, op, reverse)._rescaled()
+
+    @wrapping
+    def _public_bilinear(self, value: np.ndarray, frac: int, op: Bilinear, reverse: bool) -> "SharedTensorCore":
+        """``op`` of this value and public ring elements of scale ``frac`` (local; not rescaled)."""
         if reverse:
             parts = [op.apply(value, c) for c in self.components]
         else:
             parts = [op.apply(c, value) for c in self.components]
-        return self._new(parts, self.frac_bits + value_frac)._rescaled()
+        return self._new(parts, self.frac_bits + frac)
 
     def _rescaled(self) -> "SharedTensorCore":
         """Truncate a product that carries more than ``party.frac_bits`` fraction bits."""

@@ -155,14 +155,18 @@ class TrustedDealerClient(CorrelatedSource):
 
     def _receive(self, material, shape: tuple, fill: Callable) -> None:
         """Receive the dealer's next correction (it must have ``shape``) and ``fill`` it into ``material``."""
-        party = self.party
-        with party.offline():
-            # twice the run's timeout: the dealer may first wait up to one timeout for the
-            # other parties' requests, and must be the one to name a silent party
-            value = party.recv(party.dealer_endpoint, timeout=2 * party.timeout)
-        if value.shape != shape or value.dtype != np.uint64:
-            raise PeerError(-1, f"the dealer sent {value.dtype}{list(value.shape)}, expected uint64{list(shape)}")
-        fill(material, value)
+        fill(material, receive_correction(self.party, shape))
+
+
+def receive_correction(party, shape: tuple) -> np.ndarray:
+    """The dealer's next correction to ``party`` (offline), checked to be uint64 of ``shape``."""
+    with party.offline():
+        # twice the run's timeout: the dealer may first wait up to one timeout for the
+        # other parties' requests, and must be the one to name a silent party
+        value = party.recv(party.dealer_endpoint, timeout=2 * party.timeout)
+    if value.shape != shape or value.dtype != np.uint64:
+        raise PeerError(-1, f"the dealer sent {value.dtype}{list(value.shape)}, expected uint64{list(shape)}")
+    return value
 
 
 def _fill_c(triple: Triple, value: np.ndarray) -> None:

@@ -16,9 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from smpc.exceptions import PeerError
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.correlated.source import CorrelatedSource, M
+from smpc.mpc.correlated.trusted import receive_correction
 from smpc.mpc.spdz2k import bit_requests, requests
 from smpc.mpc.spdz2k.mac_check import MacChecker
 from smpc.mpc.spdz2k.requests import draw
@@ -215,12 +215,7 @@ class Spdz2kDealerClient(CorrelatedSource):
         return self._track(material, request.describe(), receive)
 
     def _receive(self, material, shape: tuple, fill: Callable) -> None:
-        party = self.party
-        with party.offline():
-            value = party.recv(party.dealer_endpoint, timeout=2 * party.timeout)
-        if value.shape != shape or value.dtype != np.uint64:
-            raise PeerError(-1, f"the dealer sent {value.dtype}{list(value.shape)}, expected uint64{list(shape)}")
-        fill(material, value)
+        fill(material, receive_correction(self.party, shape))
 
 
 def _fill_key(holder: list, value: np.ndarray) -> None:

@@ -114,19 +114,13 @@ class Spdz2kTensor(SharedTensor):
     def __neg__(self):
         return self._local(lambda c: words.words(words.neg(words.limbs(c))))
 
-    def _bilinear(self, other, op: Bilinear, reverse: bool):
-        other = self._coerce(other)
-        if isinstance(other, SharedTensorCore):
-            left, right = (other, self) if reverse else (self, other)
-            op.output_shape(left.shape, right.shape)  # validate before any traffic
-            return self._shared_bilinear(left, right, op)
-        value, value_frac = other
+    def _public_bilinear(self, value: np.ndarray, frac: int, op: Bilinear, reverse: bool) -> "Spdz2kTensor":
         lifted = words.lift(value)
         if reverse:
             parts = [words.apply(op, lifted, words.limbs(c)) for c in self.components]
         else:
             parts = [words.apply(op, words.limbs(c), lifted) for c in self.components]
-        return self._from_limbs(*parts, self.frac_bits + value_frac)._rescaled()
+        return self._from_limbs(*parts, self.frac_bits + frac)
 
     def _times_public_ring(self, ring: np.ndarray, frac: int) -> "Spdz2kTensor":
         lifted = words.lift(ring)
@@ -145,21 +139,6 @@ class Spdz2kTensor(SharedTensor):
         if isinstance(index, SharedTensorCore):
             raise TypeError("indexing with a shared index is not supported")
         return self._local(lambda c: np.array(c[index], dtype=words.U128, copy=True))
-
-    def __setitem__(self, index, value) -> None:
-        if isinstance(value, SharedTensorCore):
-            value = self._coerce(value)
-            if value.frac_bits != self.frac_bits:
-                raise ValueError(f"cannot assign a tensor with frac_bits={value.frac_bits} into one with "
-                                 f"{self.frac_bits}")
-            for mine, theirs in zip(self.components, value.components):
-                mine[index] = theirs
-            return
-        ring, frac = public_to_ring(value, self.party.frac_bits)
-        if frac > self.frac_bits:
-            raise ValueError("cannot assign fixed-point values into an integer shared tensor")
-        for mine, placed in zip(self.components, self._public_components(self._aligned(ring, frac, self.frac_bits))):
-            mine[index] = placed
 
     # --- products, truncation, reveal --------------------------------------------------------------------------------
     def _shared_bilinear(self, left: SharedTensor, right: SharedTensor, op: Bilinear) -> "Spdz2kTensor":
