@@ -108,6 +108,7 @@ def deployment(tmp_path_factory):
         federation.stop()
 
 
+@pytest.mark.extended  # three real Flower sites over TLS: about 2 minutes
 def test_three_sites_train_with_secure_aggregation_over_tls(deployment):
     federation, run, (x, y, parts, test), _, _ = deployment
     history_path = federation.root / "history.json"
@@ -148,6 +149,7 @@ def test_a_supernode_without_the_federations_ca_is_refused(deployment, tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # a killed SuperNode: about a minute
 def test_a_site_with_a_broken_file_and_a_supernode_killed_mid_round_are_dropouts(tmp_path):
     """Five sites: site 4's file is broken (its ClientApp fails naming the line and column, so it drops out),
     site 3's SuperNode is killed as the round's secure aggregation starts (the server's exchange times out
