@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st
 
 import smpc
 from smpc.mpc import registry
-from smpc.mpc.cost import cost as theory
+from smpc.mpc.cost import CostRun, cost as theory
+from smpc.mpc.spdz2k.cost import Spdz2kCost
 from smpc.mpc.spdz2k import requests as spdz2k_requests
 from smpc.mpc.spdz2k.tensor import Spdz2kProtocol
 from smpc.net.launch import launch
@@ -284,43 +285,128 @@ EDGES = np.array([0, 1, -1, 2, -2, 2**62 - 1, -(2**62), 2**62, -(2**62) - 1, 2**
                  dtype=np.int64)
 
 
-@pytest.mark.parametrize("parties", [2, 3])
-def test_sign_bits_are_exact_at_every_edge_in_small_batches(parties, monkeypatch):
-    from smpc.mpc.spdz2k import compare
+def _sign_theory(fn, shapes, parties: int, comparisons: str) -> dict:
+    """The theory for a forced choice of comparisons (the registry's spdz2k picks by the party count)."""
+    run = CostRun("spdz2k", parties)
+    run.ledger.theory = Spdz2kCost(parties, comparisons)
+    fn(*[run.tensor(shape) for shape in shapes])
+    return run.result()
+
+
+@pytest.mark.parametrize("parties, comparisons, rounds", [(2, "auto", 2), (2, "circuit", 7), (3, "auto", 7)])
+def test_sign_bits_are_exact_at_every_edge_in_small_batches(parties, comparisons, rounds, monkeypatch):
+    from smpc.mpc.spdz2k import compare, fss
 
     monkeypatch.setattr(compare, "BATCH", 5)  # three batches, one of 3 elements
+    monkeypatch.setattr(fss, "BATCH", 5)
 
     def program(party):
         x = party.share(EDGES if party.rank == 0 else None, src=0)
         party.reset_stats()
         negative = x < 0
-        stats = party.stats
-        return negative.reveal(), (x.relu() - x + x * negative).reveal(), stats["rounds"], stats["bytes_sent"]
+        stats = dict(party.stats)
+        relu = x.relu()
+        return (negative.reveal(), (relu - x + x * negative).reveal(), stats["rounds"], stats["bytes_sent"],
+                relu.reveal())
 
-    expected = theory(lambda t: t < 0, [EDGES.shape], "spdz2k", parties)
-    assert expected["rounds"] == 3 * 7
-    for negative, zero, rounds, nbytes in smpc.run(program, parties=parties, protocol="spdz2k"):
+    expected = _sign_theory(lambda t: t < 0, [EDGES.shape], parties, comparisons)
+    assert expected["rounds"] == 3 * rounds
+    results = smpc.run(program, parties=parties, protocol="spdz2k", comparisons=comparisons)
+    for negative, zero, measured_rounds, nbytes, relu in results:
         np.testing.assert_array_equal(negative, (EDGES < 0).astype(np.int64))
         np.testing.assert_array_equal(zero, np.zeros_like(EDGES))
-        assert rounds == expected["rounds"] and nbytes == expected["bytes"]
+        np.testing.assert_array_equal(relu, np.maximum(EDGES, 0))
+        assert measured_rounds == expected["rounds"] and nbytes == expected["bytes"]
 
 
-@pytest.mark.parametrize("parties", [2, 3])
-@pytest.mark.parametrize("where", ["mask opening", "tree", "relu product"])
-def test_tampering_inside_a_comparison_is_caught(where, parties):
-    # the sign bit's messages to party 0 (after the input): 0 the opening of x + r, 1 and 2 the first tree level's
-    # Beaver differences, ..., 12 and 13 the product of x and the bit
-    index = {"mask opening": 0, "tree": 2, "relu product": 13}[where]
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=40))
+def test_fss_sign_and_relu_are_exact_on_hypothesis_integers(values):
+    values = np.array(values, dtype=np.int64)
 
+    def program(party):
+        x = party.share(values if party.rank == 0 else None, src=0)
+        return (x < 0).reveal(), x.relu().reveal(), (x > 0).reveal()
+
+    for negative, relu, positive in smpc.run(program, parties=2, protocol="spdz2k"):
+        np.testing.assert_array_equal(negative, (values < 0).astype(np.int64))
+        np.testing.assert_array_equal(relu, np.maximum(values, 0))
+        negated = (np.uint64(0) - values.astype(np.uint64)).astype(np.int64)  # -x wraps at -2^63, as documented
+        np.testing.assert_array_equal(positive, (negated < 0).astype(np.int64))
+
+
+@pytest.mark.parametrize("fn, shape", [(lambda t: t.relu(), (300,)), (lambda t: t < 0, (7, 9)),
+                                       (lambda t: t.max(axis=1), (4, 6))])
+def test_fss_comparisons_cost_what_the_theory_says(fn, shape):
+    value = np.random.default_rng(3).uniform(-4, 4, shape)
+
+    def program(party):
+        x = party.share(value if party.rank == 0 else None, src=0)
+        party.reset_stats()
+        fn(x)
+        return party.stats["rounds"], party.stats["bytes_sent"], party.stats["offline_bytes_received"]
+
+    measured = smpc.run(program, parties=2, protocol="spdz2k")
+    expected = theory(fn, [shape], "spdz2k", 2)
+    assert [nbytes for _, nbytes, _ in measured] == expected["bytes_per_party"]
+    assert [rounds for rounds, _, _ in measured] == expected["rounds_per_party"]
+    assert sum(received for _, _, received in measured) == expected["dealer_bytes"]  # both parties get keys
+
+
+# the sign bit's messages to party 0 (after the input). The tree: 0 the opening of x + r, 1 and 2 the first level's
+# Beaver differences, ..., 12 and 13 the product of x and the bit. FSS: 0 the opening of x + r, 1 the opening of E.
+TREE_MESSAGES = {"mask opening": 0, "tree": 2, "relu product": 13}
+FSS_MESSAGES = {"mask opening": 0, "E (flips msb XOR s)": 1}
+
+
+@pytest.mark.parametrize("parties, comparisons, where, index", [
+    *[(parties, "circuit", where, index) for parties in (2, 3) for where, index in TREE_MESSAGES.items()],
+    *[(2, "auto", where, index) for where, index in FSS_MESSAGES.items()]])
+def test_tampering_inside_a_comparison_is_caught(parties, comparisons, where, index):
     def program(party):
         x = party.share(X if party.rank == 0 else None, src=0)
         if party.rank == parties - 1:
-            tamper_message(party, peer=0, index=index, delta=1 << 40)
+            tamper_message(party, peer=0, index=index, delta=1 if "E" in where else 1 << 40)
         return x.relu().reveal()
 
     with pytest.raises(smpc.PartyFailedError) as caught:
-        smpc.run(program, parties=parties, protocol="spdz2k")
+        smpc.run(program, parties=parties, protocol="spdz2k", comparisons=comparisons)
     assert caught.value.failures[0].startswith("MacCheckError"), caught.value.failures
+
+
+@pytest.mark.parametrize("cheater", [0, 1])
+@pytest.mark.parametrize("delta", [(1, 0), (1, 12345), (0, 1), (2**63 + 1, 0)])
+def test_a_party_that_changes_its_dcf_output_is_caught(cheater, delta, monkeypatch):
+    """The DCF's outputs carry MAC shares: a party that adds anything to its share of w (or evaluates elsewhere)
+    is caught by the bit domain's check, whatever it adds to its MAC share."""
+    from smpc.mpc.fss import word_dcf
+
+    honest = word_dcf.eval
+
+    def cheating(party, keys, x, *args, **kwargs):
+        out = honest(party, keys, x, *args, **kwargs)
+        if party == cheater:
+            out[:, 0] += np.uint64(delta[0])
+            out[:, 1] += np.uint64(delta[1])
+        return out
+
+    monkeypatch.setattr(word_dcf, "eval", cheating)
+
+    def program(party):
+        x = party.share(X if party.rank == 0 else None, src=0)
+        return (x < 0).reveal()
+
+    with pytest.raises(smpc.PartyFailedError) as caught:
+        smpc.run(program, parties=2, protocol="spdz2k")
+    honest_rank = 1 - cheater
+    assert caught.value.failures[honest_rank].startswith("MacCheckError"), caught.value.failures
+
+
+def test_fss_comparisons_need_two_parties():
+    with pytest.raises(smpc.PartyFailedError, match="exactly 2 parties"):
+        smpc.run(lambda party: None, parties=3, protocol="spdz2k", comparisons="fss")
+    with pytest.raises(ValueError, match="comparisons must be one of"):
+        Spdz2kProtocol(comparisons="tree")
 
 
 def test_a_tampered_comparison_result_is_caught():

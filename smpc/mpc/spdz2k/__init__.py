@@ -11,8 +11,9 @@ from smpc.mpc.spdz2k.cost import Spdz2kCost
 from smpc.mpc.spdz2k.tensor import DEFAULT_STATISTICAL_BITS, Spdz2kProtocol, Spdz2kTensor
 
 
-def _make(correlated: str, statistical_bits: int | None = None) -> Spdz2kProtocol:
-    return Spdz2kProtocol(DEFAULT_STATISTICAL_BITS if statistical_bits is None else statistical_bits)
+def _make(correlated: str, statistical_bits: int | None = None, comparisons: str | None = None) -> Spdz2kProtocol:
+    return Spdz2kProtocol(DEFAULT_STATISTICAL_BITS if statistical_bits is None else statistical_bits,
+                          comparisons or "auto")
 
 
 SPEC = ProtocolSpec(
@@ -32,7 +33,8 @@ SPEC = ProtocolSpec(
     label="spdz2k (trusted dealer, MACs)",
     ring_bits=128,
     unsupported={"outsourced": "inputs from outside clients need authenticated masks: not yet under spdz2k"},
-    in_bench=False,  # its bench rows come from smpc_bench.spdz2k_rows (the matmul and ResNet-18 against additive)
+    in_bench=False,  # the overhead table's matmul and ResNet-18 cells; smpc_bench.spdz2k_rows for the ratios
+    bench_groups=("overhead",),
     extended_tests=True,  # its 3-party, 5-party and TCP cells of the test matrix take minutes: run when time allows
 )
 

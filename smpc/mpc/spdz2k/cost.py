@@ -10,7 +10,7 @@ import numpy as np
 
 from smpc.mpc.circuits.adders import prefix_carries
 from smpc.mpc.cost import CostBinary, CostTheory, Ledger
-from smpc.mpc.spdz2k import compare, mac_check
+from smpc.mpc.spdz2k import compare, fss, mac_check
 from smpc.net.wire import frame_bytes
 
 
@@ -28,10 +28,11 @@ class Spdz2kCost(CostTheory):
     """Beaver products with authenticated triples (1 round), authenticated truncation pairs (1 round), openings
     (1 round, then the MAC check: 4 rounds), and a MAC check whenever more than
     :data:`~smpc.mpc.spdz2k.mac_check.CHECK_EVERY` opened elements wait (a run's theory counts them in order).
-    Comparisons and conversions are not available under spdz2k yet."""
+    Comparisons: :meth:`sign`."""
 
-    def __init__(self, parties: int):
+    def __init__(self, parties: int, comparisons: str = "auto"):
         super().__init__(parties)
+        self.fss = comparisons == "fss" or (comparisons == "auto" and parties == 2)
         self.pending = 0  # opened elements logged for the arithmetic check
         self.bit_pending = 0  # ... and for the bit domain's
 
@@ -115,9 +116,19 @@ class Spdz2kCost(CostTheory):
         self.product(ledger, shape_x, shape_y, tuple(np.broadcast_shapes(shape_x, shape_y)), truncated=False)
 
     def sign(self, ledger, count, with_product):
-        """:mod:`.compare`: per batch, open x + r, five tree levels of stacked products (each pair's two and the top
-        pair's other variant's two), the last merge of both variants (7 rounds); with ``with_product``, one more
-        product of x and the bit (flat)."""
+        """Two parties, :mod:`.fss`: per batch, open c = x + r (logged), then E (the bit domain's, logged): 2 rounds,
+        with or without the product. More parties (or ``comparisons="circuit"``), :mod:`.compare`: per batch, open
+        x + r, five tree levels of stacked products (each pair's two and the top pair's other variant's two), the
+        last merge of both variants (7 rounds); with ``with_product``, one more product of x and the bit (flat)."""
+        if self.fss:
+            for start in range(0, count, fss.BATCH):
+                size = min(fss.BATCH, count - start)
+                ledger.add_dealer(sum(frame_bytes((fss.reply_words(rank, size, with_product),)) for rank in (0, 1)))
+                self._to_peers(ledger, 1, frame_bytes((size, 2)))
+                self._logged(ledger, size)
+                self._to_peers(ledger, 1, frame_bytes((size,)))
+                self._bits_logged(ledger, size)
+            return
         for start in range(0, count, compare.BATCH):
             size = min(compare.BATCH, count - start)
             self._to_peers(ledger, 1, frame_bytes((size, 2)))

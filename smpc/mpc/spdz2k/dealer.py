@@ -19,7 +19,8 @@ import numpy as np
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.correlated.source import CorrelatedSource, M
 from smpc.mpc.correlated.trusted import receive_correction
-from smpc.mpc.spdz2k import bit_requests, requests
+from smpc.exceptions import ProtocolError
+from smpc.mpc.spdz2k import bit_requests, fss, requests
 from smpc.mpc.spdz2k.mac_check import MacChecker
 from smpc.mpc.spdz2k.requests import draw
 
@@ -207,11 +208,24 @@ class Spdz2kDealerClient(CorrelatedSource):
         fill = functools.partial(_fill_one_hot, request)
         return self._issue((r, rows), request, fill)
 
+    def auth_fss_sign(self, count: int, with_product: bool) -> fss.AuthFssSign:
+        """Authenticated FSS sign material for ``count`` elements (two parties; :mod:`.fss`): the shares from the PRG
+        at once, the DCF key (and party 1's other shares) at completion."""
+        request = fss.FssSignRequest(count, with_product)
+        if self.party.world_size != 2:
+            raise ProtocolError(f"FSS comparisons are for two parties, this run has {self.party.world_size}")
+        with self.party.offline():
+            self._ask(request)
+            material = fss.draw_shares(self._prg, self.party.rank, request.count, request.with_product)
+        return self._issue(material, request, functools.partial(fss.fill, self.party.rank))
+
     def _ask(self, request: requests.AuthRequest) -> None:
         self.party.send(self.party.dealer_endpoint, request.encode())
 
     def _issue(self, material: M, request: requests.AuthRequest, fill: Callable) -> M:
-        receive = functools.partial(self._receive, material, request.reply_shape, fill) if self._is_last else None
+        shape = request.reply_shape_for(self.party.rank)
+        replies = self._is_last or request.reply_to_every_party
+        receive = functools.partial(self._receive, material, shape, fill) if replies else None
         return self._track(material, request.describe(), receive)
 
     def _receive(self, material, shape: tuple, fill: Callable) -> None:

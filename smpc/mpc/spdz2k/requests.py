@@ -60,7 +60,10 @@ class Bound:
 
     request: "AuthRequest"
     key: DealerKey
-    reply_to_every_party: ClassVar[bool] = False
+
+    @property
+    def reply_to_every_party(self) -> bool:
+        return self.request.reply_to_every_party
 
     def describe(self) -> str:
         return self.request.describe()

@@ -34,7 +34,7 @@ from smpc.mpc.circuits.adders import prefix_carries
 from smpc.mpc.correlated import trusted
 from smpc.mpc.interfaces import Protocol
 from smpc.mpc.sharing import receive_share_header, send_share_header
-from smpc.mpc.spdz2k import binary, compare, words
+from smpc.mpc.spdz2k import binary, compare, fss, words
 from smpc.mpc.spdz2k.binary import Spdz2kBinary
 from smpc.mpc.spdz2k.dealer import AuthTruncPair, Spdz2kDealerClient
 from smpc.mpc.spdz2k.requests import MAX_STATISTICAL_BITS, MIN_STATISTICAL_BITS, DealerKey
@@ -201,14 +201,20 @@ class Spdz2kTensor(SharedTensor):
 
     # --- comparisons (smpc.mpc.spdz2k.compare) ---------------------------------------------------------------------
     def _is_negative(self) -> "Spdz2kTensor":
-        """msb(x) as an authenticated 0/1 (:mod:`smpc.mpc.spdz2k.compare`: 8 rounds per batch)."""
+        """msb(x) as an authenticated 0/1: two parties by authenticated FSS (:mod:`.fss`, 2 rounds per batch), more
+        by the comparison tree (:mod:`.compare`, 7 rounds per batch)."""
         if self.size == 0:
             return self._new((words.zeros(self.shape), words.zeros(self.shape)), 0)
+        if self.party.protocol.uses_fss(self.party):
+            return fss.sign_bit(self.reshape(-1), with_product=False).reshape(self.shape)
         return compare.sign_bit(self.reshape(-1)).reshape(self.shape)
 
     def _times_negative(self) -> "Spdz2kTensor":
-        """x * msb(x): the sign bit, then one Beaver product (9 rounds per batch)."""
+        """x * msb(x): by FSS in the same 2 rounds (x s = c s - r s, no product), or the tree's sign bit and one
+        Beaver product (8 rounds per batch)."""
         flat = self.reshape(-1)
+        if self.size and self.party.protocol.uses_fss(self.party):
+            return fss.sign_bit(flat, with_product=True).reshape(self.shape)
         return (flat * flat._is_negative()).reshape(self.shape)
 
     def _open_masked(self, material) -> np.ndarray:
@@ -330,25 +336,39 @@ def open_limbs(party, arrays: list[np.ndarray]) -> list[np.ndarray]:
 class Spdz2kProtocol(Protocol):
     """``protocol="spdz2k"``: N >= 2 parties with authenticated shares and a trusted dealer of authenticated
     material; ``statistical_bits`` is s, the MAC key's width (1..64; a cheater passes with probability at most
-    2^(-s + log2(s + 1)))."""
+    2^(-s + log2(s + 1))); ``comparisons``: ``"auto"`` (FSS with authenticated outputs for two parties,
+    :mod:`.fss`; the comparison tree on authenticated bits for more, :mod:`.compare`), ``"fss"`` (two parties
+    only) or ``"circuit"`` (the tree for any N)."""
 
     name = "spdz2k"
     has_dealer = True
+    COMPARISONS = ("auto", "fss", "circuit")
 
-    def __init__(self, statistical_bits: int = DEFAULT_STATISTICAL_BITS):
+    def __init__(self, statistical_bits: int = DEFAULT_STATISTICAL_BITS, comparisons: str = "auto"):
         if isinstance(statistical_bits, bool) or not isinstance(statistical_bits, int) or not (
                 MIN_STATISTICAL_BITS <= statistical_bits <= MAX_STATISTICAL_BITS):
             raise ValueError(f"statistical_bits must be an integer in {MIN_STATISTICAL_BITS}.."
                              f"{MAX_STATISTICAL_BITS}, got {statistical_bits!r}")
+        if comparisons not in self.COMPARISONS:
+            raise ValueError(f"comparisons must be one of {', '.join(map(repr, self.COMPARISONS))}, "
+                             f"got {comparisons!r}")
         self.statistical_bits = statistical_bits
+        self.comparisons = comparisons
+
+    def uses_fss(self, party) -> bool:
+        """Whether this run's comparisons are by FSS (two parties, unless ``comparisons="circuit"``)."""
+        return self.comparisons == "fss" or (self.comparisons == "auto" and party.world_size == 2)
 
     def attach(self, party) -> None:
         """Give ``party`` this protocol and its dealer client (which sets up its MAC key share)."""
+        if self.comparisons == "fss" and party.world_size != 2:
+            raise ValueError(f"comparisons='fss' runs with exactly 2 parties, got {party.world_size}")
         party.protocol = self
         party.dealer = Spdz2kDealerClient(party, self.statistical_bits)
 
     def describe(self) -> str:
-        return f"protocol {self.name}, {self.statistical_bits} statistical bits"
+        chosen = "" if self.comparisons == "auto" else f", {self.comparisons} comparisons"
+        return f"protocol {self.name}, {self.statistical_bits} statistical bits{chosen}"
 
     def serve_dealer(self, dealer_party) -> dict:
         """Run the dealer of authenticated material (it draws the MAC key at the first request)."""
