@@ -73,7 +73,7 @@ _SEED = ~np.uint64(3)  # clears the control bit's place (bit 0) and bit 1 in wor
 
 
 def words_for(count: int, bits: int = MAX_BITS) -> int:
-    """uint64 words of one party's key for ``count`` comparisons of ``bits``-bit inputs (:meth:`WordDCFKeys.to_words`)."""
+    """uint64 words of one party's key for ``count`` comparisons of ``bits``-bit inputs."""
     _check_bits(bits)
     _check_count(count)
     return 2 * count * (1 + (bits - 1) + bits + 1) + 2 * bits * plane_words(count)
