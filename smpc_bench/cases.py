@@ -20,7 +20,7 @@ from smpc.ring.jit import warmup
 from smpc_bench import dp_rows
 from smpc_bench.timing import spread, timed
 
-OVERHEAD_SETUPS = tuple(registry.bench_setups())  # the overhead table's MPC columns
+OVERHEAD_SETUPS = tuple(registry.bench_setups(group="overhead"))  # the overhead table's MPC columns
 
 
 def ring_matmul_rows(n: int, repeat: int) -> list[dict]:
@@ -61,8 +61,11 @@ def _mpc_matmul_program(x: np.ndarray, y: np.ndarray):
 
 
 def _theory(protocol: str, parties: int, n: int) -> dict:
-    """Bytes (the busiest party), dealer bytes, rounds and ring matmuls of a fixed-point matmul and reveal."""
-    return cost(lambda x, y: (x @ y).reveal_ring(), [(n, n), (n, n)], protocol, parties)
+    """Bytes (the busiest party), dealer bytes (sharing the two inputs included), rounds and ring matmuls of a
+    fixed-point matmul and reveal."""
+    theory = cost(lambda x, y: (x @ y).reveal_ring(), [(n, n), (n, n)], protocol, parties)
+    theory["dealer_bytes"] += registry.get(protocol).cost(parties).setup_dealer_bytes([(n, n), (n, n)])
+    return theory
 
 
 def mpc_matmul_rows(n: int, setups: list[tuple[str, int]], repeat: int) -> list[dict]:

@@ -35,6 +35,8 @@ SIZES = {"quick": {"ring": 300, "mpc": 200, "elements": 10_000, "paillier": 50, 
                   "vit": {"layers": 12}}}  # the transformers: BERT-base, GPT-2 small, ViT-Base/16 at 224x224
 MPC_SETUPS = registry.bench_setups(every_count=True)  # e.g. additive with 2 and 3 parties, aby3 with 3
 NN_SETUPS = registry.bench_setups()
+# the overhead table's matmul and ResNet-18 rows also run the protocols that join its group only (spdz2k)
+_JOINING = [setup for setup in registry.bench_setups(group="overhead") if setup not in NN_SETUPS]
 # size flags: (flag, the SIZES keys it sets, smallest allowed, what it is)
 SIZE_FLAGS = [("--matmul", ("ring", "mpc"), 1, "matrix side of the matmul rows"),
               ("--image", ("image",), 32, "ResNet-18 input side (pixels)"),
@@ -84,8 +86,8 @@ def check_output_folder(folder: Path) -> None:
 # (progress label, the rows, whether the overhead table needs them), in table order
 CASES = [
     ("exact ring matmul", lambda sizes, repeat, folder: cases.ring_matmul_rows(sizes["ring"], repeat), False),
-    ("fixed-point matmul", lambda sizes, repeat, folder: cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS, repeat),
-     True),
+    ("fixed-point matmul",
+     lambda sizes, repeat, folder: cases.mpc_matmul_rows(sizes["mpc"], MPC_SETUPS + _JOINING, repeat), True),
     ("transports", lambda sizes, repeat, folder: transport_rows.transport_rows(sizes["mpc"], repeat), False),
     ("networks", lambda sizes, repeat, folder: network_rows.network_rows(min(sizes["elements"], 100_000),
                                                                          min(sizes["mpc"], 500), repeat), False),
@@ -95,7 +97,8 @@ CASES = [
      lambda sizes, repeat, folder: nonlinear.nonlinear_rows(sizes["elements"], MPC_SETUPS, repeat), False),
     ("Paillier", lambda sizes, repeat, folder: paillier_rows.throughput_rows(sizes["paillier"], repeat)
      + paillier_rows.triple_rows(sizes["triples"], sizes["triple_side"], repeat), False),
-    ("ResNet-18 inference", lambda sizes, repeat, folder: nn_rows.resnet_rows(sizes["image"], NN_SETUPS, repeat),
+    ("ResNet-18 inference", lambda sizes, repeat, folder: nn_rows.resnet_rows(sizes["image"], NN_SETUPS + _JOINING,
+                                                                                repeat),
      True),
     ("imported models", lambda sizes, repeat, folder: import_rows.import_rows(sizes["image"], repeat,
                                                                               sizes["conversions"]), False),

@@ -22,11 +22,13 @@ OPERATIONS = {
     "resnet18": "ResNet-18 inference, 1x3x{image}x{image}",
     "aggregation": "gradient aggregation, {clients} clients x {parameters:,} parameters",
 }
-PROTOCOL_COLUMNS = tuple(name for name, _ in registry.bench_setups())
+# the bench protocols and those that join the table only (spdz2k: its matmul and ResNet-18 cells)
+PROTOCOL_COLUMNS = tuple(name for name, _ in registry.bench_setups(group="overhead"))
 COLUMNS = {
     "plaintext": "plaintext",
     "dp": f"DP (epsilon {EPSILON:g}, delta {DELTA:g})",
-    **{name: f"{parties}-party {registry.get(name).label}" for name, parties in registry.bench_setups()},
+    **{name: f"{parties}-party {registry.get(name).label}"
+       for name, parties in registry.bench_setups(group="overhead")},
     "secagg": "secure aggregation",
 }
 MPC_COLUMNS = (*PROTOCOL_COLUMNS, "secagg")

@@ -90,7 +90,7 @@ def table(rows: list[dict]) -> list[list[str]]:
              "bytes, busiest party (theory)": f"{row['bytes_per_party'] / 2**20:.1f} MiB "
                                               f"({row['bytes_theory'] / 2**20:.1f} MiB)",
              "rounds (theory)": f"{row['rounds']} ({row['rounds_theory']})",
-             "dealer bytes, whole run (theory: after the inputs)": f"{row['dealer_bytes'] / 2**20:.1f} MiB "
+             "dealer bytes, whole run (theory; ResNet-18: after the inputs)": f"{row['dealer_bytes'] / 2**20:.1f} MiB "
                                       f"({row['dealer_bytes_theory'] / 2**20:.1f} MiB)",
              "max error": f"{row['max_error']:.2e}"} for row in rows]
     return [list(cells[0])] + [list(cell.values()) for cell in cells]

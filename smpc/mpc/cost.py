@@ -66,6 +66,11 @@ class CostTheory(ABC):
         """Offline material for ``count`` random one-hot rows of 2^bits (no online cost; a dealer's bytes)."""
         return None
 
+    def setup_dealer_bytes(self, input_shapes) -> int:
+        """The dealer's bytes before a program's steps: the run's set-up and sharing inputs of ``input_shapes`` (none
+        by default)."""
+        return 0
+
 
 @dataclass(frozen=True)
 class Phases:

@@ -108,6 +108,11 @@ class Spdz2kCost(CostTheory):
         self.bit_pending += count
         self._bits_logged(ledger, 0)
 
+    def setup_dealer_bytes(self, input_shapes) -> int:
+        """The two MAC keys' shares (alpha, beta), then each input's authenticated mask (the last party's value and
+        MAC shares)."""
+        return frame_bytes((2,)) + frame_bytes((1,)) + sum(frame_bytes((2, *_limbs(shape))) for shape in input_shapes)
+
     def random_one_hot(self, ledger, count, bits):
         ledger.add_dealer(frame_bytes((2 * count + 4 * count * (1 << bits),)))
 
