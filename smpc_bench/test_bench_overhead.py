@@ -13,6 +13,7 @@ import smpc
 from smpc import fl
 from smpc.ring.jit import warmup
 from smpc.fl import server_aggregation
+from smpc.mpc import registry
 from smpc_bench import dp_rows, nn_rows
 
 RNG = np.random.default_rng(0)
@@ -47,7 +48,7 @@ def test_matmul_dp(benchmark):
     benchmark(dp_rows.dp_matmul, X, Y, float(np.sqrt(N)))
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", registry.bench_setups(group="overhead"))
 def test_matmul_mpc(benchmark, protocol, parties):
     benchmark.pedantic(smpc.launch, args=(_matmul_program, parties, protocol), rounds=3, warmup_rounds=1)
 
@@ -60,7 +61,7 @@ def test_resnet18_dp(benchmark, resnet):
     benchmark(dp_rows.dp_logits, lambda: resnet(IMAGE), 10.0)
 
 
-@pytest.mark.parametrize("protocol, parties", [("additive", 2), ("aby3", 3)])
+@pytest.mark.parametrize("protocol, parties", registry.bench_setups(group="overhead"))
 def test_resnet18_mpc(benchmark, resnet, protocol, parties):
     program = nn_rows.inference_program(resnet, IMAGE)
     benchmark.pedantic(smpc.launch, args=(program, parties, protocol), rounds=2, warmup_rounds=0)
