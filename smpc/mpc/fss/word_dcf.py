@@ -46,14 +46,14 @@ Key layout (:class:`WordDCFKeys`; both parties' keys hold the same corrections, 
 field          shape, dtype                    content
 =============  ==============================  ===========================================================
 ``seed``       (m, 2) uint64                   s_b: word 0 the low half, its low two bits clear
-``seed_cw``    (n - 1, m, 2) uint64            s_CW of levels 0 .. n - 2 (level 0: the top bit's)
+``seed_cw``    (n, m, 2) uint64                s_CW of every level (level 0: the top bit's) in bits 2..127, and in
+                                               bits 0 and 1 of word 0, t_CW^L and t_CW^R (the last level's s_CW
+                                               is 0: its children's seeds are never expanded)
 ``value_cw``   (n, m, 2) uint64                V_CW of every level
 ``final_cw``   (m, 2) uint64                   CW_final
-``t_cw``       (2 n, ceil(m / 64)) uint64      bit planes (comparison j at bit j % 64 of word j // 64): t_CW^L of
-                                               level i in plane 2 i, t_CW^R in plane 2 i + 1
 =============  ==============================  ===========================================================
 
-:func:`key_bytes`: 8 * :func:`words_for`, about 32 n + 16 bytes per comparison (2,032 for n = 63).
+:func:`key_bytes`: 8 * :func:`words_for`, 32 n + 32 bytes per comparison (2,048 for n = 63).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def words_for(count: int, bits: int = MAX_BITS) -> int:
     """uint64 words of one party's key for ``count`` comparisons of ``bits``-bit inputs."""
     _check_bits(bits)
     _check_count(count)
-    return 2 * count * (1 + (bits - 1) + bits + 1) + 2 * bits * plane_words(count)
+    return 2 * count * (2 * bits + 2)
 
 
 def key_bytes(count: int, bits: int = MAX_BITS) -> int:
@@ -87,23 +87,22 @@ def key_bytes(count: int, bits: int = MAX_BITS) -> int:
 class WordDCFKeys:
     """One party's keys for a batch (the layout is in the module docstring); arrays are not copied."""
 
-    __slots__ = ("party", "bits", "seed", "seed_cw", "value_cw", "final_cw", "t_cw")
+    __slots__ = ("party", "bits", "seed", "seed_cw", "value_cw", "final_cw")
 
     def __init__(self, party: int, bits: int, seed: np.ndarray, seed_cw: np.ndarray, value_cw: np.ndarray,
-                 final_cw: np.ndarray, t_cw: np.ndarray):
+                 final_cw: np.ndarray):
         _check_party(party)
         _check_bits(bits)
         m = seed.shape[0] if isinstance(seed, np.ndarray) and seed.ndim == 2 else -1
-        expected = {"seed": (seed, (m, 2)), "seed_cw": (seed_cw, (bits - 1, m, 2)),
-                    "value_cw": (value_cw, (bits, m, 2)), "final_cw": (final_cw, (m, 2)),
-                    "t_cw": (t_cw, (2 * bits, plane_words(max(m, 0))))}
+        expected = {"seed": (seed, (m, 2)), "seed_cw": (seed_cw, (bits, m, 2)),
+                    "value_cw": (value_cw, (bits, m, 2)), "final_cw": (final_cw, (m, 2))}
         for name, (array, shape) in expected.items():
             if not isinstance(array, np.ndarray) or array.dtype != np.uint64 or array.shape != shape or m < 0:
                 got = f"{array.dtype}{list(array.shape)}" if isinstance(array, np.ndarray) else type(array).__name__
                 raise ValueError(f"DCF key field {name} is {got}, expected uint64{list(shape)} (bits={bits}, "
                                  f"seed (m, 2) = {getattr(seed, 'shape', None)!r})")
         self.party, self.bits = int(party), int(bits)
-        self.seed, self.seed_cw, self.value_cw, self.final_cw, self.t_cw = seed, seed_cw, value_cw, final_cw, t_cw
+        self.seed, self.seed_cw, self.value_cw, self.final_cw = seed, seed_cw, value_cw, final_cw
 
     @property
     def count(self) -> int:
@@ -113,12 +112,12 @@ class WordDCFKeys:
     @property
     def nbytes(self) -> int:
         """Bytes of this party's key: ``key_bytes(count, bits)``."""
-        return sum(a.nbytes for a in (self.seed, self.seed_cw, self.value_cw, self.final_cw, self.t_cw))
+        return sum(a.nbytes for a in (self.seed, self.seed_cw, self.value_cw, self.final_cw))
 
     def to_words(self) -> np.ndarray:
         """The key as one flat uint64 vector of :func:`words_for` words (the fields in the layout's order)."""
         return np.concatenate([np.ascontiguousarray(a).reshape(-1)
-                               for a in (self.seed, self.seed_cw, self.value_cw, self.final_cw, self.t_cw)])
+                               for a in (self.seed, self.seed_cw, self.value_cw, self.final_cw)])
 
     @classmethod
     def from_words(cls, party: int, bits: int, count: int, words: np.ndarray) -> "WordDCFKeys":
@@ -127,7 +126,7 @@ class WordDCFKeys:
         if not isinstance(words, np.ndarray) or words.dtype != np.uint64 or words.shape != (expected,):
             got = f"{words.dtype}{list(words.shape)}" if isinstance(words, np.ndarray) else type(words).__name__
             raise ValueError(f"a DCF key for {count} comparisons of {bits} bits is uint64[{expected}], got {got}")
-        shapes = [(count, 2), (bits - 1, count, 2), (bits, count, 2), (count, 2), (2 * bits, plane_words(count))]
+        shapes = [(count, 2), (bits, count, 2), (bits, count, 2), (count, 2)]
         fields, at = [], 0
         for shape in shapes:
             size = int(np.prod(shape))
@@ -165,7 +164,6 @@ def gen(alpha: np.ndarray, payload: np.ndarray, prg, bits: int = MAX_BITS,
     for key in keys:
         key.seed[:] = prg.random_ring((m, 2))
         key.seed[:, 0] &= _SEED
-        key.t_cw[:] = 0
     first, second = keys
     aes = FixedKeyAES()
     full = np.empty(16 * min(m, DEFAULT_CHUNK), np.uint64)  # (comparison, party, tweak, word), flat
@@ -180,8 +178,8 @@ def gen(alpha: np.ndarray, payload: np.ndarray, prg, bits: int = MAX_BITS,
         _fill_gen_inputs(first.seed[start:stop], second.seed[start:stop], blocks)
         for level in range(bits):
             _gen_level(aes.permute(blocks, buffer), blocks, alpha[start:stop], np.uint64(bits - 1 - level),
-                       payload[start:stop], first.seed_cw, first.value_cw, first.t_cw, second.seed_cw,
-                       second.value_cw, second.t_cw, level, start, t, v_alpha, level < bits - 1)
+                       payload[start:stop], first.seed_cw, first.value_cw, second.seed_cw, second.value_cw, level,
+                       start, t, v_alpha, level < bits - 1)
         _gen_final(t[1], v_alpha, first.final_cw[start:stop], second.final_cw[start:stop])
     return first, second
 
@@ -217,7 +215,7 @@ def eval(party: int, keys: WordDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUN
         _fill_eval_inputs(keys.seed[start:stop], x[start:stop], np.uint64(bits - 1), blocks)
         for level in range(bits):
             _eval_level(aes.permute(blocks, buffer), blocks, x[start:stop], np.uint64(bits - 1 - level), keys.seed_cw,
-                        keys.value_cw, keys.t_cw, level, start, t, out[start:stop], negate, level < bits - 1)
+                        keys.value_cw, level, start, t, out[start:stop], negate, level < bits - 1)
         _eval_final(t, keys.final_cw[start:stop], negate, out[start:stop])
     return out
 
@@ -248,8 +246,8 @@ def _set_inputs(blocks, at, low, high, tweaks, first):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _gen_level(permuted, blocks, alpha, shift, payload, seed_cw, value_cw, t_cw, seed_cw_1, value_cw_1, t_cw_1, level,
-               first, t, v_alpha, more):
+def _gen_level(permuted, blocks, alpha, shift, payload, seed_cw, value_cw, seed_cw_1, value_cw_1, level, first, t,
+               v_alpha, more):
     """One level of Gen for a chunk starting at comparison ``first``: its corrections out (into both parties' keys),
     both parties' states (``t``, the next level's AES inputs in ``blocks``) and V_alpha advanced."""
     for j in range(alpha.shape[0]):
@@ -287,17 +285,13 @@ def _gen_level(permuted, blocks, alpha, shift, payload, seed_cw, value_cw, t_cw,
         t0l, t0r, t1l, t1r = s0l_lo & _ONE, s0r_lo & _ONE, s1l_lo & _ONE, s1r_lo & _ONE
         t_cw_l = t0l ^ t1l ^ a ^ _ONE
         t_cw_r = t0r ^ t1r ^ a
-        word, place = g >> 6, np.uint64(g & 63)
-        t_cw[2 * level, word] |= t_cw_l << place
-        t_cw[2 * level + 1, word] |= t_cw_r << place
-        t_cw_1[2 * level, word] |= t_cw_l << place
-        t_cw_1[2 * level + 1, word] |= t_cw_r << place
+        stored = (cw_lo if more else _ZERO) | t_cw_l | (t_cw_r << _ONE)
+        seed_cw[level, g, 0] = seed_cw_1[level, g, 0] = stored
+        seed_cw[level, g, 1] = seed_cw_1[level, g, 1] = cw_hi if more else _ZERO
         t_cw_keep = (t_cw_r & right) | (t_cw_l & ~right)
         t[0, j] = ((t0r & right) | (t0l & ~right)) ^ (t_cw_keep & t_0)
         t[1, j] = ((t1r & right) | (t1l & ~right)) ^ (t_cw_keep & t_1)
         if more:
-            seed_cw[level, g, 0] = seed_cw_1[level, g, 0] = cw_lo
-            seed_cw[level, g, 1] = seed_cw_1[level, g, 1] = cw_hi
             low_0 = ((s0r_lo & right | s0l_lo & ~right) & _SEED) ^ (cw_lo & on_0)
             high_0 = (s0r_hi & right | s0l_hi & ~right) ^ (cw_hi & on_0)
             low_1 = ((s1r_lo & right | s1l_lo & ~right) & _SEED) ^ (cw_lo & on_1)
@@ -324,7 +318,7 @@ def _fill_eval_inputs(seeds, x, shift, blocks):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _eval_level(permuted, blocks, x, shift, seed_cw, value_cw, t_cw, level, first, t, out, negate, more):
+def _eval_level(permuted, blocks, x, shift, seed_cw, value_cw, level, first, t, out, negate, more):
     """One level of Eval along x's path for a chunk starting at comparison ``first``: out += (-1)^b (v + t V_CW),
     the control bit and (``more``: not the last level) the next level's AES inputs advanced."""
     for j in range(x.shape[0]):
@@ -341,11 +335,11 @@ def _eval_level(permuted, blocks, x, shift, seed_cw, value_cw, t_cw, level, firs
         out[j, 0] += (term_lo ^ negate) - negate
         out[j, 1] += (term_hi ^ negate) - negate
         side = (x[j] >> shift) & _ONE
-        t_fix = (t_cw[2 * level + side, g >> 6] >> np.uint64(g & 63)) & _ONE
-        t[j] = (low & _ONE) ^ (t_fix & tj)
+        cw_lo = seed_cw[level, g, 0]
+        t[j] = (low & _ONE) ^ ((cw_lo >> side) & tj & _ONE)
         if more:
             nxt = (x[j] >> (shift - _ONE)) & _ONE
-            seed_lo = (low & _SEED) ^ (seed_cw[level, g, 0] & on)
+            seed_lo = (low & _SEED) ^ (cw_lo & _SEED & on)
             seed_hi = high ^ (seed_cw[level, g, 1] & on)
             _set_inputs(blocks, k, seed_lo, seed_hi, 2, nxt)
 
