@@ -54,10 +54,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from smpc.mpc.fss import checks
 from smpc.mpc.fss.fixed_key import FixedKeyAES
 from smpc.ring.bitslice import bit_planes_into, plane_words
 
-MAX_BITS = 64
+MAX_BITS = checks.MAX_BITS
 DEFAULT_CHUNK = 1 << 14  # comparisons evaluated together (a multiple of 64): one AES call per level per chunk
 
 _ONE = np.uint64(1)
@@ -146,16 +147,7 @@ def eval(party: int, keys: BitDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUNK
     ``chunk`` comparisons at a time, rounded up to a multiple of 64 (one AES call per level per chunk, so the state
     stays in cache).
     """
-    _check_party(party)
-    if not isinstance(keys, BitDCFKeys):
-        raise TypeError(f"keys must be BitDCFKeys, got {type(keys).__name__}")
-    if keys.party != party:
-        raise ValueError(f"these are party {keys.party}'s DCF keys, evaluated as party {party}")
-    x = _check_inputs(x, "x", keys.bits)
-    if x.shape[0] != keys.count:
-        raise ValueError(f"x has {x.shape[0]} elements but the keys are for {keys.count} comparisons")
-    if not isinstance(chunk, (int, np.integer)) or isinstance(chunk, bool) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    x = checks.check_eval(party, keys, BitDCFKeys, x, chunk)
     chunk = plane_words(int(chunk)) * 64
     bits, m = keys.bits, keys.count
     out = np.zeros(plane_words(m), np.uint64)
@@ -325,23 +317,5 @@ def _advance(bits_cw, level, word, sides, state, w, t, controls, values):
     state[0, w] = controls ^ (t_cw & t)
 
 
-# --- checks -------------------------------------------------------------------------------------------------------
-def _check_bits(bits) -> None:
-    if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 1 <= bits <= MAX_BITS:
-        raise ValueError(f"DCF input bits must be an integer in 1..{MAX_BITS}, got {bits!r}")
-
-
-def _check_party(party) -> None:
-    if not isinstance(party, (int, np.integer)) or isinstance(party, bool) or party not in (0, 1):
-        raise ValueError(f"party must be 0 or 1, got {party!r}")
-
-
-def _check_inputs(values, name: str, bits: int) -> np.ndarray:
-    if not isinstance(values, np.ndarray) or values.dtype != np.uint64:
-        got = values.dtype if isinstance(values, np.ndarray) else type(values).__name__
-        raise TypeError(f"{name} must be a uint64 numpy array, got {got}")
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional (one value per comparison), got shape {values.shape}")
-    if bits < MAX_BITS and values.size and int(values.max()) >> bits:
-        raise ValueError(f"{name} has values of more than {bits} bits (the DCF's input length)")
-    return np.ascontiguousarray(values)
+# --- checks (shared with word_dcf) --------------------------------------------------------------------------------
+_check_bits, _check_party, _check_inputs = checks.check_bits, checks.check_party, checks.check_inputs

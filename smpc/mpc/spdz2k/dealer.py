@@ -22,16 +22,7 @@ from smpc.mpc.correlated.trusted import receive_correction
 from smpc.exceptions import ProtocolError
 from smpc.mpc.spdz2k import bit_requests, fss, requests
 from smpc.mpc.spdz2k.mac_check import MacChecker
-from smpc.mpc.spdz2k.requests import draw
-
-
-@dataclass(eq=False)
-class Shares:
-    """This party's authenticated share of a value: its value share and its MAC share (Z_2^128 limbs; None at the
-    last party until its material is completed)."""
-
-    value: np.ndarray | None
-    mac: np.ndarray | None
+from smpc.mpc.spdz2k.requests import Shares, draw
 
 
 @dataclass(eq=False)

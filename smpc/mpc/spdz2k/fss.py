@@ -35,7 +35,7 @@ import numpy as np
 from smpc.exceptions import ProtocolError
 from smpc.mpc.fss import word_dcf
 from smpc.mpc.spdz2k import binary, words
-from smpc.mpc.spdz2k.requests import REQUEST_TYPES, AuthRequest, draw
+from smpc.mpc.spdz2k.requests import REQUEST_TYPES, AuthRequest, Shares, draw
 from smpc.mpc.tensor_core import concatenate
 from smpc.ring.arith import wrapping
 
@@ -62,14 +62,6 @@ def reply_words(rank: int, count: int, with_product: bool) -> int:
     """Words of the dealer's reply to party ``rank``: its DCF key (and, at party 1, the corrections)."""
     extra = correction_words(count, with_product) if rank == 1 else 0
     return word_dcf.words_for(count, LOW_BITS) + extra
-
-
-@dataclass(eq=False)
-class Shares:
-    """Value and MAC shares (Z_2^128 limbs, or bit-domain words for ``u``); None until the dealer's reply."""
-
-    value: np.ndarray | None
-    mac: np.ndarray | None
 
 
 @dataclass(eq=False)

@@ -30,6 +30,15 @@ _TOP = np.uint64(63)
 _LOW_MASK = np.uint64((1 << 63) - 1)
 
 
+@dataclass(eq=False)
+class Shares:
+    """This party's authenticated share of a value: its value share and its MAC share (Z_2^128 limbs, or uint64
+    words in the bit domain; None at the last party until its material is completed)."""
+
+    value: np.ndarray | None
+    mac: np.ndarray | None
+
+
 def draw(prg, shape: tuple[int, ...]) -> np.ndarray:
     """Uniform Z_2^128 limbs of ``shape`` from ``prg``."""
     return prg.random_ring((*shape, 2))
