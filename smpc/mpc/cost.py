@@ -66,6 +66,9 @@ class CostTheory(ABC):
         """Offline material for ``count`` random one-hot rows of 2^bits (no online cost; a dealer's bytes)."""
         return None
 
+    #: whether x msb(x) costs no more than msb(x), so a max takes other + relu(self - other) (no selection)
+    max_by_relu: bool = False
+
     def setup_dealer_bytes(self, input_shapes) -> int:
         """The dealer's bytes before a program's steps: the run's set-up and sharing inputs of ``input_shapes`` (none
         by default)."""
@@ -191,6 +194,9 @@ class CostTensor(SharedTensor):
 
     def _public_components(self, ring):
         return (ring,)
+
+    def _max_by_relu(self) -> bool:
+        return self.party.ledger.theory.max_by_relu
 
     def _shared_bilinear(self, left, right, op: Bilinear):
         shape = op.output_shape(left.shape, right.shape)

@@ -28,13 +28,17 @@ from smpc.mpc.tensor_core import SharedTensorCore, concatenate, stack, where
 def max(x, axis=None, keepdims: bool = False):
     """The largest element along ``axis`` (an int, a tuple, or None for all), as numpy.max.
 
-    Rounds: L * (C + M).
+    Rounds: L * (C + M), or L * R where a ReLU costs no more than a comparison (``_maximum``).
     """
     if not arrays.is_shared(x):  # numpy's own exact max (np.max of a shared tensor comes here)
         return np.max(np.asarray(x), axis=axis, keepdims=keepdims)
     rows, out_shape = _rows(x, _axes(x, axis), keepdims, "max")
-    best, _ = _tournament(rows, final_values=True)
-    return best.reshape(out_shape)
+    values = rows
+    while values.shape[1] > 1:  # pairs as in :func:`_tournament` (its comment above)
+        pairs = values.shape[1] // 2
+        winners = values[:, 0 : 2 * pairs : 2]._maximum(values[:, 1 : 2 * pairs : 2])
+        values = concatenate([winners, values[:, 2 * pairs :]], axis=1) if values.shape[1] % 2 else winners
+    return values.reshape(out_shape)
 
 
 def argmax(x, axis=None, keepdims: bool = False):
@@ -107,11 +111,9 @@ def _rows(x: SharedTensorCore, axes: tuple[int, ...], keepdims: bool, name: str)
     return moved.reshape(slices, n), out_shape
 
 
-def _tournament(rows: SharedTensorCore, final_values: bool):
-    """Reduce (slices, n) rows level by level; return the (slices, 1) winners and each level's keep-left bits.
-
-    With ``final_values=False`` the last level only compares (its winners are not needed).
-    """
+def _tournament(rows: SharedTensorCore) -> list:
+    """Reduce (slices, n) rows level by level (as :func:`max`, selecting each level's winners); return each level's
+    keep-left bits. The last level only compares (its winners are not needed)."""
     values, levels = rows, []
     while values.shape[1] > 1:
         width = values.shape[1]
@@ -119,17 +121,17 @@ def _tournament(rows: SharedTensorCore, final_values: bool):
         left, right = values[:, 0 : 2 * pairs : 2], values[:, 1 : 2 * pairs : 2]
         keep_left = left >= right  # ties keep the left (earlier) run
         levels.append(keep_left)
-        if width == 2 and not final_values:
-            return None, levels
+        if width == 2:
+            break
         winners = where(keep_left, left, right)
         values = concatenate([winners, values[:, 2 * pairs :]], axis=1) if width % 2 else winners
-    return values, levels
+    return levels
 
 
 def _onehot_rows(rows: SharedTensorCore) -> SharedTensorCore:
     """The (slices, n) 0/1 integer tensor marking each row's first maximum."""
     n = rows.shape[1]
-    _, levels = _tournament(rows, final_values=False)
+    levels = _tournament(rows)
     if not levels:  # one element per row: it is the maximum
         return rows.party.protocol.from_public(rows.party, np.ones(rows.shape, dtype=np.int64))
     factors, width = [], n

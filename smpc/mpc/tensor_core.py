@@ -338,6 +338,18 @@ class SharedTensorCore:
         parts = [step(flat[start : start + length]) for start in range(0, self.size, length)]
         return concatenate(parts).reshape(self.shape)
 
+    def _maximum(self, other: "SharedTensorCore") -> "SharedTensorCore":
+        """The element-wise larger of two shared tensors of one shape (a level of :func:`smpc.mpc.selection.max`):
+        a comparison and a selection, or ``other + relu(self - other)`` where the protocol makes x msb(x) with the
+        sign bit at no extra cost (:meth:`_max_by_relu`). Either is exact while |self - other| < 2^63 ring units."""
+        if self._max_by_relu():
+            return other + (self - other).relu()
+        return where(self >= other, self, other)
+
+    def _max_by_relu(self) -> bool:
+        """Whether x * msb(x) costs this protocol no more than msb(x) (spdz2k's FSS comparisons); no by default."""
+        return False
+
     def relu(self) -> "SharedTensorCore":
         """max(x, 0) = x - x * msb(x), exact."""
         return self - self._negative_times_self()

@@ -33,6 +33,7 @@ class Spdz2kCost(CostTheory):
     def __init__(self, parties: int, comparisons: str = "auto"):
         super().__init__(parties)
         self.fss = comparisons == "fss" or (comparisons == "auto" and parties == 2)
+        self.max_by_relu = self.fss  # x msb(x) comes from the same two openings
         self.pending = 0  # opened elements logged for the arithmetic check
         self.bit_pending = 0  # ... and for the bit domain's
 

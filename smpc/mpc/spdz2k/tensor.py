@@ -217,6 +217,9 @@ class Spdz2kTensor(SharedTensor):
             return fss.sign_bit(flat, with_product=True).reshape(self.shape)
         return (flat * flat._is_negative()).reshape(self.shape)
 
+    def _max_by_relu(self) -> bool:
+        return self.party.protocol.uses_fss(self.party)  # x msb(x) comes from the same two openings
+
     def _open_masked(self, material) -> np.ndarray:
         """Open x~ + r for the dealer's authenticated masks (logged for the MAC check); complete ``material``."""
         (c,) = open_limbs(self.party, [words.add(self.value_limbs, material.r.value)])
