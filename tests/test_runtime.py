@@ -264,7 +264,7 @@ def test_cli_preprocessing_ahead_and_every_endpoint_must_agree_on_it(tmp_path):
     assert [p.returncode for p in processes] == [0] * len(processes), outputs
     for out, _ in outputs[:2]:
         assert np.allclose(np.array(out.strip().strip("[]").split(), dtype=float), [6.0, -0.5], atol=1e-3)
-    commands = _cli_commands(tmp_path / "mixed", script, auth="secret")
+    commands = _cli_commands(tmp_path / "mixed", script, auth="secret", extra=["--timeout", "12"])  # fails fast
     commands[0][4:4] = ["--preprocessing", "ahead"]  # party 0 alone plans ahead
     processes, outputs = _run_all(commands)
     assert processes[0].returncode != 0
