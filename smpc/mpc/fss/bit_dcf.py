@@ -81,14 +81,10 @@ class BitDCFKeys:
     def __init__(self, party: int, bits: int, seed: np.ndarray, seed_cw: np.ndarray, bits_cw: np.ndarray):
         _check_party(party)
         _check_bits(bits)
-        m = seed.shape[0] if isinstance(seed, np.ndarray) and seed.ndim == 2 else -1
+        m = checks.key_count(seed)
         expected = {"seed": (seed, (m, 2)), "seed_cw": (seed_cw, (bits - 1, m, 2)),
                     "bits_cw": (bits_cw, (3 * bits + 1, plane_words(max(m, 0))))}
-        for name, (array, shape) in expected.items():
-            if not isinstance(array, np.ndarray) or array.dtype != np.uint64 or array.shape != shape or m < 0:
-                got = f"{array.dtype}{list(array.shape)}" if isinstance(array, np.ndarray) else type(array).__name__
-                raise ValueError(f"DCF key field {name} is {got}, expected uint64{list(shape)} (bits={bits}, "
-                                 f"seed (m, 2) = {getattr(seed, 'shape', None)!r})")
+        checks.check_key_fields(bits, seed, expected)
         self.party, self.bits = int(party), int(bits)
         self.seed, self.seed_cw, self.bits_cw = seed, seed_cw, bits_cw
 

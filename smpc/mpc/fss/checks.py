@@ -46,3 +46,20 @@ def check_eval(party, keys, key_type: type, x, chunk) -> np.ndarray:
     if not isinstance(chunk, (int, np.integer)) or isinstance(chunk, bool) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     return x
+
+
+def key_count(seed) -> int:
+    """Comparisons in a key whose root seeds are ``seed`` ((m, 2) uint64), or -1 if it is not such an array (the
+    field check then names it)."""
+    return seed.shape[0] if isinstance(seed, np.ndarray) and seed.ndim == 2 else -1
+
+
+def check_key_fields(bits: int, seed, fields: dict) -> None:
+    """Every key field ``name: (array, expected shape)`` is a uint64 array of its shape (shapes made from
+    :func:`key_count` of ``seed``)."""
+    m = key_count(seed)
+    for name, (array, shape) in fields.items():
+        if not isinstance(array, np.ndarray) or array.dtype != np.uint64 or array.shape != shape or m < 0:
+            got = f"{array.dtype}{list(array.shape)}" if isinstance(array, np.ndarray) else type(array).__name__
+            raise ValueError(f"DCF key field {name} is {got}, expected uint64{list(shape)} (bits={bits}, "
+                             f"seed (m, 2) = {getattr(seed, 'shape', None)!r})")

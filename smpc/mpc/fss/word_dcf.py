@@ -94,14 +94,10 @@ class WordDCFKeys:
                  final_cw: np.ndarray):
         _check_party(party)
         _check_bits(bits)
-        m = seed.shape[0] if isinstance(seed, np.ndarray) and seed.ndim == 2 else -1
+        m = checks.key_count(seed)
         expected = {"seed": (seed, (m, 2)), "seed_cw": (seed_cw, (bits, m, 2)),
                     "value_cw": (value_cw, (bits, m, 2)), "final_cw": (final_cw, (m, 2))}
-        for name, (array, shape) in expected.items():
-            if not isinstance(array, np.ndarray) or array.dtype != np.uint64 or array.shape != shape or m < 0:
-                got = f"{array.dtype}{list(array.shape)}" if isinstance(array, np.ndarray) else type(array).__name__
-                raise ValueError(f"DCF key field {name} is {got}, expected uint64{list(shape)} (bits={bits}, "
-                                 f"seed (m, 2) = {getattr(seed, 'shape', None)!r})")
+        checks.check_key_fields(bits, seed, expected)
         self.party, self.bits = int(party), int(bits)
         self.seed, self.seed_cw, self.value_cw, self.final_cw = seed, seed_cw, value_cw, final_cw
 
