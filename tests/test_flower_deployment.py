@@ -75,17 +75,10 @@ class Federation:
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
+def superlink(tmp_path_factory):
+    """A TLS SuperLink alone (about 3 s): the federation's root, its certificates and its port."""
     root = tmp_path_factory.mktemp("deployment")
-    x, y = load_breast_cancer(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    parts, test = np.array_split(order[:455], 3), order[455:]
-    sites = [write_csv(root / f"hospital_{i}.csv", x[p], y[p]) for i, p in enumerate(parts)]
-    test_path = write_csv(root / "test.csv", x[test], y[test])
     certs = write_deployment(root / "certs", 2, hosts="127.0.0.1")  # party0's certificate serves the SuperLink
-    enrolment = write_enrolment(root / "enrol", 3)
-    app = write_project(root / "app", enrolment["registry.json"], test_path, rounds=1,
-                        **{"history-path": str(root / "history.json"), "typical-rows": 150}).parent
     federation = Federation(root)
     port = free_port()
     (federation.home / "config.toml").write_text(
@@ -94,18 +87,35 @@ def deployment(tmp_path_factory):
     federation.start("superlink", "flower-superlink", "--port", str(port), "--ssl-ca-certfile", str(certs["ca.pem"]),
                      "--ssl-certfile", str(certs["party0.pem"]), "--ssl-keyfile", str(certs["party0.key"]))
     time.sleep(3)
+    try:
+        yield federation, certs, port
+    finally:
+        federation.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment(superlink):
+    """Three SuperNodes, each with its own site's file and key, and one ``flwr run`` of the project (about 2
+    minutes: only the extended run builds it)."""
+    federation, certs, port = superlink
+    root = federation.root
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    parts, test = np.array_split(order[:455], 3), order[455:]
+    sites = [write_csv(root / f"hospital_{i}.csv", x[p], y[p]) for i, p in enumerate(parts)]
+    test_path = write_csv(root / "test.csv", x[test], y[test])
+    enrolment = write_enrolment(root / "enrol", 3)
+    app = write_project(root / "app", enrolment["registry.json"], test_path, rounds=1,
+                        **{"history-path": str(root / "history.json"), "typical-rows": 150}).parent
     for i, data in enumerate(sites):
         config = (f"site-index={i} data-path='{data}' key-path='{enrolment[f'site{i}.key']}' "
                   f"registry-path='{enrolment['registry.json']}'")
         federation.start(f"supernode{i}", "flower-supernode", "--superlink", f"127.0.0.1:{port}",
                          "--root-certificates", str(certs["ca.pem"]), "--port", str(free_port()),
                          "--node-config", config)
-    try:
-        run = subprocess.run([shutil.which("flwr", path=PATH), "run", str(app), "smpc", "--stream"], env=federation.env,
-                             capture_output=True, text=True, timeout=400)
-        yield federation, run, (x, y, parts, test), certs, port
-    finally:
-        federation.stop()
+    run = subprocess.run([shutil.which("flwr", path=PATH), "run", str(app), "smpc", "--stream"], env=federation.env,
+                         capture_output=True, text=True, timeout=400)
+    return federation, run, (x, y, parts, test), certs, port
 
 
 @pytest.mark.extended  # three real Flower sites over TLS: about 2 minutes
@@ -127,14 +137,15 @@ def test_three_sites_train_with_secure_aggregation_over_tls(deployment):
     assert abs(record["accuracy"] - in_process.accuracy[-1]) <= 0.02 and record["accuracy"] >= 0.9
 
 
+@pytest.mark.extended  # reads the log of the deployment's run above
 def test_the_sites_rows_and_updates_never_reach_the_superlink_log(deployment):
     federation, *_ = deployment
     text = federation.log("superlink")
     assert "hospital_0.csv" not in text and "site0.key" not in text
 
 
-def test_a_supernode_without_the_federations_ca_is_refused(deployment, tmp_path):
-    federation, _, _, certs, port = deployment
+def test_a_supernode_without_the_federations_ca_is_refused(superlink, tmp_path):
+    federation, certs, port = superlink
     other = write_deployment(tmp_path / "other", 2, hosts="127.0.0.1")
     stranger = federation.start("stranger", "flower-supernode", "--superlink", f"127.0.0.1:{port}",
                                 "--root-certificates", str(other["ca.pem"]), "--port", str(free_port()),
