@@ -8,10 +8,12 @@ protocol's own arithmetic (the AES key stream runs at 5 GB/s into warm memory an
 memory on the project's 2-core machine; 10^6-element inv_sqrt takes half the time with the settings).
 
 :data:`SETTINGS` keep freed memory in one heap: one arena for all threads, no per-allocation mmap, up to
-1 GiB free at the heap's top before it is trimmed. glibc reads them from the environment when a process
-starts, so they cannot be switched on inside a running process: smpc's own processes get them (the TCP
-launcher's party processes, ``python -m smpc`` and ``python -m smpc_bench`` re-start themselves with
-them), and a user's process gets them from its environment (the README shows how).
+4 GiB free at the heap's top before it is trimmed (with 1 GiB, a 10^6-element inv_sqrt, whose steps peak at
+1.7 GiB, gave its top back and faulted it in again within each run: 2.4 s against 1.4 s). glibc reads
+them from the environment when a process starts, so they cannot be switched on inside a running process:
+smpc's own processes get them (the TCP launcher's party processes, ``python -m smpc`` and ``python -m
+smpc_bench`` re-start themselves with them), and a user's process gets them from its environment (the README
+shows how).
 ``SMPC_TUNE_MALLOC=0`` leaves the environment alone. :func:`release_freed_memory` returns every free page
 at once (``malloc_trim``).
 """
@@ -27,7 +29,7 @@ import threading
 from collections.abc import Mapping
 
 #: glibc malloc tunables (mallopt(3); the trailing underscores are glibc's spelling)
-SETTINGS = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+SETTINGS = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
 OPT_OUT = "SMPC_TUNE_MALLOC"
 _environ_lock = threading.Lock()
 
