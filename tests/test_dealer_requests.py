@@ -94,7 +94,7 @@ def test_replies_and_descriptions():
     assert conv.reply_shape == (1, 4, 3, 3)
     assert conv.describe() == "triple(conv2d [2, 2, 1, 1, 1, 1, 1], (1, 2, 5, 5), (4, 2, 3, 3))"
     assert TruncRequest((3,), 20).reply_shape == (2, 3)
-    assert DabitsRequest((3,)).reply_shape == (2, 3)
+    assert DabitsRequest((3,)).reply_shape == (3,)  # the additive shares only: every XOR share is from a seed
     assert SignRequest(100, False).reply_shape == (sign_bit.correction_size(SignRequest(100).fields()),)
     assert SignRequest(7, True).describe() == "sign-bit material (7 elements, with product)"
     assert OneHotRequest(12, 4).reply_shape == (12, 16)

@@ -67,7 +67,7 @@ class AdditiveCost(CostTheory):
 
     def b2a(self, ledger, shape):
         self._to_peers(ledger, 1, frame_bytes(shape[1:]))
-        ledger.add_dealer(frame_bytes((2, *shape)))
+        ledger.add_dealer(frame_bytes(shape))
 
     def random_one_hot(self, ledger, count, bits):
         ledger.add_dealer(frame_bytes((count, 1 << bits)))

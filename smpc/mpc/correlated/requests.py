@@ -253,18 +253,18 @@ class DabitsRequest(_ShapeRequest):
 
     @property
     def reply_shape(self) -> tuple[int, ...]:
-        return (2, *self.shape)
+        return self.shape
 
     @wrapping
     def make(self, prgs: list, own_prg) -> np.ndarray:
-        """The last party's (XOR share, additive share) of bits r the dealer draws from its own CSPRNG."""
-        r = own_prg.random_bits(self.shape)
-        out = np.empty(self.reply_shape, np.uint64)
-        out[0], out[1] = r, r
+        """The last party's additive shares of bits r: every party's XOR share comes from its own PRG (so r, their
+        XOR, is uniform and known to no party), and so do the other parties' additive shares."""
+        r = prgs[-1].random_bits(self.shape)
         for prg in prgs[:-1]:
-            out[0] ^= prg.random_bits(self.shape)
-            out[1] -= prg.random_ring(self.shape)
-        return out
+            r ^= prg.random_bits(self.shape)
+        for prg in prgs[:-1]:
+            r -= prg.random_ring(self.shape)
+        return r
 
 
 @dataclass(frozen=True)

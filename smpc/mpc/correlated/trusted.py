@@ -97,14 +97,13 @@ class TrustedDealerClient(CorrelatedSource):
         return self._issue(Triple(a, b, c), request, _fill_c)
 
     def dabits(self, shape: tuple) -> Dabits:
-        """Random bits shared twice (offline); the last party's come whole at completion."""
+        """Random bits shared twice (offline): every XOR share from the party's PRG; the last party's additive
+        shares come at completion."""
         request = DabitsRequest(shape)
         with self.party.offline():
             self._ask(request)
-            if self._is_last:
-                bits = Dabits(None, None)
-            else:
-                bits = Dabits(self._prg.random_bits(request.shape), self._prg.random_ring(request.shape))
+            xor = self._prg.random_bits(request.shape)
+            bits = Dabits(xor, None if self._is_last else self._prg.random_ring(request.shape))
         return self._issue(bits, request, _fill_dabits)
 
     def sign_material(self, count: int, with_product: bool = False) -> sign_bit.Material:
@@ -178,7 +177,7 @@ def _fill_trunc(pair: TruncPair, value: np.ndarray) -> None:
 
 
 def _fill_dabits(bits: Dabits, value: np.ndarray) -> None:
-    bits.xor, bits.arith = value[0], value[1]
+    bits.arith = value
 
 
 def _fill_rows(mask: OneHotMask, value: np.ndarray) -> None:
