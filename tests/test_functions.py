@@ -313,3 +313,32 @@ def test_softmax_on_long_rows_keeps_its_bound(protocol, parties):
     want = exact_softmax(x, -1)
     assert np.all(np.abs(soft - want) <= ERRORS["softmax"].allowed(want))
     assert np.all(np.abs(log_soft - np.log(want)) <= ERRORS["log_softmax"].allowed(np.log(want)))
+
+
+def test_sqrt_and_inv_sqrt_index_their_tables_by_pairs_of_positions_where_the_range_allows():
+    step = functions._octave_step
+    assert step(16, -16, 32) == 2  # the default: 49 positions, 25 pairs, so 32 one-hot rows rather than 64
+    assert step(16, -15, 32) == 1 and step(16, -16, 31) == 1  # a pair would straddle an end of the range
+    assert step(16, 0, 2) == 1  # layer_norm's [1, 4): 4 positions, 3 pairs, no shorter rows
+    # the dealer's one-hot rows are 32 words per element by pairs (default range) and 64 by positions (odd end)
+    paired = smpc.cost(functions.inv_sqrt, [(100,)], "additive", 2)["dealer_bytes"]
+    single = smpc.cost(functools.partial(functions.inv_sqrt, low=-15), [(100,)], "additive", 2)["dealer_bytes"]
+    assert single - paired >= 32 * 8 * 100
+
+
+@pytest.mark.parametrize("low, high", [(-16, 32), (-15, 31), (-4, 6)])
+def test_sqrt_and_inv_sqrt_keep_their_errors_by_pairs_and_by_positions(low, high):
+    rng = np.random.default_rng(3)
+    x = fixed(np.concatenate([2.0 ** rng.uniform(low, high, 600), 2.0 ** np.arange(low, high),
+                              2.0 ** np.arange(low + 1, high) - ULP]))
+
+    def program(party):
+        shared = party.share(only(x, party, 0), src=0)
+        return [functions.inv_sqrt(shared, low=low, high=high).reveal(), functions.sqrt(shared, low=low, high=high)
+                .reveal()]
+
+    for got in smpc.run(program, parties=2)[:1] + [[functions.inv_sqrt(x, low=low, high=high),
+                                                   functions.sqrt(x, low=low, high=high)]]:
+        for name, value, exact in zip(["inv_sqrt", "sqrt"], got, [1 / np.sqrt(x), np.sqrt(x)]):
+            error, allowed = np.abs(value - exact), ERRORS[name].allowed(exact)
+            assert np.all(error <= allowed), (name, low, high, float(np.max(error - allowed)))

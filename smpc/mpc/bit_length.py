@@ -24,11 +24,12 @@ _PREFIX_SHIFTS = (1, 2, 4, 8, 16, 32)
 _POSITION_MASKS = tuple(sum(1 << p for p in range(WORD_BITS) if p >> t & 1) for t in range(POSITION_BITS))
 
 
-def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1):
+def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1, shift: int = 0):
     """(p, s, z) for a shared tensor x: p the position (integer tensor in 0..63) of the leading one of the ring
     value's bits, clamped to [lowest, highest] (``lowest`` where there is none), s the sign bit and z = 1 where
     there is no one bit at all (integer 0/1 tensors). The clamp is free: the smeared bits are cut above
-    ``highest`` and filled up to ``lowest`` (local operations with public masks).
+    ``highest`` and filled up to ``lowest`` (local operations with public masks). ``shift``: p >> shift
+    instead (its low bits are never converted to arithmetic sharing).
 
     ``signed``: p is that of |x| - 1 for negative x (its one's complement, so |x| = 2^j gives p = j - 1),
     of x otherwise; unsigned, a negative x has its top bit set and p = 63. z is 1 for x = 0, and for
@@ -39,8 +40,8 @@ def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1):
     if signed:
         words = words ^ _spread(sign)
     smeared = words
-    for shift in _PREFIX_SHIFTS:
-        smeared = _or(smeared, smeared >> shift)
+    for distance in _PREFIX_SHIFTS:
+        smeared = _or(smeared, smeared >> distance)
     if not 0 <= lowest <= highest < WORD_BITS:
         raise ValueError(f"leading_one: need 0 <= lowest <= highest < 64, got {lowest}, {highest}")
     none = ~smeared.bit(0) & 1
@@ -48,10 +49,13 @@ def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1):
     fill = (1 << (lowest + 1)) - 1
     clamped = (clamped & ~fill) ^ fill  # OR with public bits: set them, keep the rest
     leading = clamped ^ (clamped >> 1)
-    bits = [_parity(leading, mask) for mask in _POSITION_MASKS] + [sign, none]
+    if not 0 <= shift < POSITION_BITS:
+        raise ValueError(f"leading_one: need 0 <= shift < {POSITION_BITS}, got {shift}")
+    bits = [_parity(leading, mask) for mask in _POSITION_MASKS[shift:]] + [sign, none]
     arithmetic = x._bits_to_arithmetic(bits)
-    position = sum(arithmetic[t] * (1 << t) for t in range(POSITION_BITS))
-    return position, arithmetic[POSITION_BITS], arithmetic[POSITION_BITS + 1]
+    kept = POSITION_BITS - shift
+    position = sum(arithmetic[t] * (1 << t) for t in range(kept))
+    return position, arithmetic[kept], arithmetic[kept + 1]
 
 
 def _or(a, b):

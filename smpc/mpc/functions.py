@@ -55,7 +55,7 @@ from smpc.mpc import arrays
 from smpc.mpc.arrays import integer_part as _integer_part, ring_integers as _ring_integers, truncate as _truncate
 from smpc.mpc.arrays import with_frac as _with_frac
 from smpc.mpc.bit_length import leading_one
-from smpc.mpc.one_hot import lookup, select
+from smpc.mpc.one_hot import lookup, select, width_bits
 from smpc.mpc.tensor_core import SharedTensorCore
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
@@ -270,9 +270,11 @@ def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int =
     """1 / sqrt(x) for 2^low <= x < 2^high (defaults 2^-16 and 2^32).
 
     Outside, x is clamped: x < 2^low (zero and negative x included) gives 2^(-low/2) = 256, x >= 2^high
-    gives 2^(-high/2). Octave reduction x = m 2^k, a degree-``degree`` Chebyshev seed for m^-1/2,
-    ``iterations`` Newton steps y <- y (3 - m y^2) / 2 (Ercegovac and Lang, chapter 7), times the
-    table 2^(-k/2). Rounds: B + (ceil(log2 degree) + 3 iterations) M + 3T + 5, by default B + 5M + 3T + 5.
+    gives 2^(-high/2). Octave reduction x = m 2^k (where low and high have the parity of the fraction bits, as
+    by default: k even and m in [1, 4), pairs of positions indexing the tables, so the one-hot rows are half as
+    long), a degree-``degree`` Chebyshev seed for m^-1/2, ``iterations`` Newton steps y <- y (3 - m y^2) / 2
+    (Ercegovac and Lang, chapter 7), times the table 2^(-k/2).
+    Rounds: B + (ceil(log2 degree) + 3 iterations) M + 3T + 5, by default B + 5M + 3T + 5.
     Measured error: 2.5 units (3.8e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
     x, frac = _prepare(x)
@@ -282,7 +284,8 @@ def inv_sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int =
         up_table, rest = _split_table(-k / 2)
         return [up_table, _rescale_table(2.0 ** (rest - 1), frac, 2.0 ** (1 - k.min() / 2))[0]]
 
-    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations, later=later)
+    octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations, later=later,
+                            step=_octave_step(frac, low, high))
     up, rest = octaves.split(-octaves.k / 2)
     twice = _inv_sqrt_newton(octaves.mantissa, seed, iterations, up)  # 2^(up + 1) / sqrt(m)
     out = octaves.rescale(twice, 2.0 ** (rest - 1), output_bound=2.0 ** (1 - octaves.k.min() / 2))
@@ -293,7 +296,7 @@ def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, 
     """Square root for 0 <= x < 2^high (default 2^32), exactly 0 at 0.
 
     Outside: x < 2^low (default 2^-16, so zero and negative x) gives 0, x >= 2^high gives 2^(high/2).
-    sqrt(x) = m / sqrt(m) 2^(k/2) with the seed and Newton steps of :func:`inv_sqrt`; the product with m
+    sqrt(x) = m / sqrt(m) 2^(k/2) with the octaves, seed and Newton steps of :func:`inv_sqrt`; the product with m
     rides in their rounds. Rounds: as inv_sqrt, by default B + 5M + 3T + 5.
     Measured error: 3 units (4.6e-05) absolute where |f| <= 1, 5e-05 relative where |f| > 1.
     """
@@ -306,7 +309,7 @@ def sqrt(x: Tensor, *, low: int | None = None, high: int = 32, degree: int = 4, 
         return [up_table, _rescale_table(values, frac, 2.0 ** (1 + k.max() / 2))[0]]
 
     octaves, seed = _seeded(x, frac, low, high, False, _inverse_root, degree, iterations, zero_mantissa=0,
-                            later=later)
+                            later=later, step=_octave_step(frac, low, high))
     up, rest = octaves.split(octaves.k / 2)
     m = octaves.mantissa  # 0 at x = 0, so the result is exactly 0 there
     twice = _inv_sqrt_newton(m, seed, iterations, m, up)  # 2^(up + 1) m / sqrt(m)
@@ -490,10 +493,12 @@ def _powers(u: Tensor, degree: int) -> list:
     return powers
 
 
-def _polynomial(u: Tensor, frac: int, coefficients: np.ndarray, selection=None, values=None) -> Tensor:
-    """sum_i c_i u^i for public c_i (+ ``values`` picked by a ``selection`` of :func:`_select`): local
-    products with the coefficients scaled to integers by 2^S, then one truncation by S."""
-    bound = float(np.sum(np.abs(coefficients))) + (0.0 if values is None else float(np.max(np.abs(values))))
+def _polynomial(u: Tensor, frac: int, coefficients: np.ndarray, selection=None, values=None,
+                reach: float = 1.0) -> Tensor:
+    """sum_i c_i u^i for public c_i and |u| <= ``reach`` (+ ``values`` picked by a ``selection`` of
+    :func:`_select`): local products with the coefficients scaled to integers by 2^S, then one truncation by S."""
+    terms = np.abs(coefficients) * float(reach) ** np.arange(len(coefficients))
+    bound = float(np.sum(terms)) + (0.0 if values is None else float(np.max(np.abs(values))))
     scale = _scale_bits(bound, frac)
     ints = _scaled_ints(coefficients, scale)
     total = sum(p * int(c) for p, c in zip(_powers(u, len(ints) - 1), ints[1:])) + int(ints[0])
@@ -585,9 +590,10 @@ POSITIONS = 64  # a ring value's leading one lies at a position 0..63
 
 @dataclass
 class _Octaves:
-    """x = m 2^k: the position p of x's leading one bit selects, per p, the exponent ``k`` and whether x is
-    ``inside`` the range (else it reads as 2^k: clamped), and gives the mantissa m = |x| 2^-k in [1, 2]
-    (1 outside the range) and, for signed octaves, the sign bit (a shared 0/1, else None)."""
+    """x = m 2^k: the position p of x's leading one bit selects, per p (or per pair of positions p >> 1, for
+    ``step`` 2), the exponent ``k`` and whether x is ``inside`` the range (else it reads as 2^k: clamped), and
+    gives the mantissa m = |x| 2^-k in [1, 2^step] (1 outside the range) and, for signed octaves, the sign bit (a
+    shared 0/1, else None)."""
 
     selection: object
     k: np.ndarray
@@ -596,20 +602,25 @@ class _Octaves:
     mantissa: Tensor
     frac: int
     negative: Tensor | None = None
+    step: int = 1
 
     @classmethod
     def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool, zero_mantissa: int = 1,
-           later: Callable | None = None) -> "_Octaves":
+           later: Callable | None = None, step: int = 1) -> "_Octaves":
         """The octaves of x; ``later(k, inside)``: the tables the caller will look up (:meth:`split`,
         :meth:`rescale`), looked up now with the mantissa's in one pass over the one-hot rows, which are then
-        released (:meth:`smpc.mpc.one_hot.Selection.plan`)."""
+        released (:meth:`smpc.mpc.one_hot.Selection.plan`). ``step`` 2 (where :func:`_octave_step` allows it):
+        the tables are indexed by pairs of positions, so the one-hot rows are half as long."""
         # positions of the leading one, clamped to one below the range (x < 2^low) and its top (x >= 2^high)
         lowest, highest = max(low + frac - 1, 0), min(high + frac, POSITIONS - 1)
-        exponent = np.arange(lowest, highest + 1) - frac  # position p: x in [2^(p - frac), 2^(p - frac + 1))
-        inside = (exponent >= low) & (exponent < high)
+        shift = step - 1
+        first, last = lowest >> shift, highest >> shift
+        # index j: x in [2^(e_j), 2^(e_j + step)), e_j = j step - frac
+        exponent = (np.arange(first, last + 1) << shift) - frac
+        inside = (exponent >= low) & (exponent + shift < high)
         k = exponent.clip(low, high)  # below 2^low (x = 0 included) clamps to 2^low, from 2^high on to 2^high
-        position, sign, zero = _leading_one(x, frac, signed, lowest, highest)
-        selection = _select(position - lowest, len(exponent))
+        position, sign, zero = _leading_one(x, frac, signed, lowest, highest, shift)
+        selection = _select(position - first, len(exponent))
         # m = |x| 2^(S-k) / 2^S inside, 1 outside or at x = 0 (or ``zero_mantissa``): one lookup of two columns,
         # one product, one truncation
         scale = max(high, 0)
@@ -625,7 +636,7 @@ class _Octaves:
             magnitude, zero = x - signed_x * 2, zero - signed_zero
         mantissa = _truncate(magnitude * factor + offset + zero * (zero_mantissa << scale), scale)
         # unsigned, a negative x (top bit set) reads as 2^high here and as 2^low in the end (:meth:`finish`)
-        return cls(selection, k, inside, sign if signed else None, mantissa, frac, None if signed else sign)
+        return cls(selection, k, inside, sign if signed else None, mantissa, frac, None if signed else sign, step)
 
     def finish(self, out: Tensor, at_low) -> Tensor:
         """The output, with ``at_low`` (the function at 2^low) where an unsigned x was negative: one product."""
@@ -668,18 +679,19 @@ def _rescale_table(values: np.ndarray, frac: int, output_bound: float | None) ->
     return _scaled_ints(values, scale), scale
 
 
-def _leading_one(x: Tensor, frac: int, signed: bool, lowest: int, highest: int) -> tuple[Tensor, Tensor, Tensor]:
+def _leading_one(x: Tensor, frac: int, signed: bool, lowest: int, highest: int,
+                 shift: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """The position of the leading one of x's ring value (of |x| - 1 for negative x if ``signed``) clamped to
-    [lowest, highest], the sign bit and the no-one bit: :func:`smpc.mpc.bit_length.leading_one`, or the same on
-    numpy."""
+    [lowest, highest] and shifted right by ``shift``, the sign bit and the no-one bit:
+    :func:`smpc.mpc.bit_length.leading_one`, or the same on numpy."""
     if arrays.is_shared(x):  # shared: a bit decomposition and a prefix OR; floats: frexp on the ring integers
-        return leading_one(x, signed, lowest, highest)
+        return leading_one(x, signed, lowest, highest, shift)
     raw = np.rint(x * 2.0**frac).astype(np.int64)
     words = np.where(raw < 0, -raw - 1, raw).view(np.uint64) if signed else raw.view(np.uint64)
     position = np.frexp(words.astype(np.float64))[1] - 1  # may be one too high where rounding reached 2^(p+1)
     position = np.where(position < 0, 0, position)
     too_high = (np.uint64(1) << position.astype(np.uint64)) > words
-    position = np.where(too_high & (position > 0), position - 1, position).clip(lowest, highest)
+    position = np.where(too_high & (position > 0), position - 1, position).clip(lowest, highest) >> shift
     return position, (raw < 0).astype(np.float64), (words == 0).astype(np.float64)
 
 
@@ -714,13 +726,26 @@ def _octave_range(frac: int, low: int | None, high: int | None, default_high: in
 
 
 def _seeded(x, frac, low, high, signed, fn, degree, iterations, zero_mantissa: int = 1,
-            later: Callable | None = None) -> tuple[_Octaves, Tensor]:
-    """The octaves of x (``later``: as :meth:`_Octaves.of` takes it) and a degree-``degree`` Chebyshev seed for
-    fn(m), m in [1, 2]."""
+            later: Callable | None = None, step: int = 1) -> tuple[_Octaves, Tensor]:
+    """The octaves of x (``later``, ``step``: as :meth:`_Octaves.of` takes them) and a degree-``degree``
+    Chebyshev seed for fn(m), m in [1, 2^step], on u = 2m - 1 - 2^step (local)."""
     _check_int("degree", degree, 1, 12)
     _check_int("iterations", iterations, 1, 8)
-    octaves = _Octaves.of(x, frac, low, high, signed=bool(signed), zero_mantissa=zero_mantissa, later=later)
-    return octaves, _polynomial(2 * octaves.mantissa - 3, frac, _fit(fn, degree, 1.0, 2.0))
+    octaves = _Octaves.of(x, frac, low, high, signed=bool(signed), zero_mantissa=zero_mantissa, later=later,
+                          step=step)
+    top = 2**step
+    reach = top - 1  # |u| <= reach; the fit's coefficients are in u / reach
+    coefficients = _fit(fn, degree, 1.0, float(top)) / float(reach) ** np.arange(degree + 1)
+    return octaves, _polynomial(2 * octaves.mantissa - (1 + top), frac, coefficients, reach=reach)
+
+
+def _octave_step(frac: int, low: int, high: int) -> int:
+    """2 where pairs of positions can index the octave tables (each pair wholly inside the range or wholly
+    outside: low + frac and high + frac even) and halve the one-hot rows, else 1."""
+    lowest, highest = max(low + frac - 1, 0), min(high + frac, POSITIONS - 1)
+    if (low + frac) % 2 or (high + frac) % 2:
+        return 1
+    return 2 if width_bits((highest >> 1) - (lowest >> 1) + 1) < width_bits(highest - lowest + 1) else 1
 
 
 def _inverse(x, frac, low, high, signed, degree, iterations, bounded: bool) -> tuple[_Octaves, Tensor, np.ndarray]:
