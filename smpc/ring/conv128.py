@@ -1,6 +1,6 @@
 """Exact 2-D convolution and sum pooling mod 2^128 on two uint64 limbs (NCHW, a trailing limb axis).
 
-The same im2col as :mod:`smpc.ring.conv` (the patches of each limb plane gathered into columns) onto the Z_2^128
+The same im2col as :mod:`smpc.ring.conv` (the patches of each limb plane gathered into rows) onto the Z_2^128
 matrix product of :mod:`smpc.ring.ring128`; sum pooling adds each window's elements with carries.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from smpc.ring import ring128
-from smpc.ring.conv import _windows, check_hyper, conv2d_output_shape, sum_pool2d_output_shape
+from smpc.ring.conv import _im2col_serial, _windows, check_hyper, conv2d_output_shape, sum_pool2d_output_shape
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, groups: int = 1) -> np.ndarray:
@@ -22,13 +22,16 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, groups
     kdim, npix = cg * kh * kw, ho * wo
     if n * o * npix == 0:
         return np.zeros((n, o, ho, wo, 2), np.uint64)
-    columns = []
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    rows = []  # per limb, the patches as rows (N G, L, K): the layout the Z_2^128 kernel reads b in
     for limb in (0, 1):
-        win = _windows(np.ascontiguousarray(x[..., limb]), (kh, kw), stride, padding, dilation)
-        win = win.reshape(n, groups, cg, ho, wo, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
-        columns.append(win.reshape(n, groups, kdim, npix))
-    cols = np.stack(columns, axis=-1)  # (N, G, K, L, 2)
-    out = ring128.matmul(w.reshape(1, groups, og, kdim, 2), cols)  # (N, G, og, L, 2)
+        padded = np.pad(x[..., limb], ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # a new C-contiguous plane
+        patches = np.empty((n, groups, npix, kdim), np.uint64)
+        _im2col_serial(padded, patches, kh, kw, sh, sw, dh, dw, wo)
+        rows.append(patches.reshape(n * groups, npix, kdim))
+    weights = [np.ascontiguousarray(w[..., limb].reshape(groups, og, kdim)) for limb in (0, 1)]
+    batch = np.arange(n * groups, dtype=np.int64)
+    out = ring128.planes_product(*weights, *rows, batch % groups, batch)  # (N G, og, L, 2)
     return out.reshape(n, o, ho, wo, 2)
 
 

@@ -62,6 +62,22 @@ def _neg_flat(a, out):  # pragma: no cover (compiled)
         out[i, 0] = ~a[i, 0] + _ONE
 
 
+@njit(nogil=True, cache=True)
+def _add_one(a, b0, b1, out):  # pragma: no cover (compiled)
+    for i in range(a.shape[0]):
+        lo = a[i, 0] + b0
+        out[i, 1] = a[i, 1] + b1 + (lo < b0)
+        out[i, 0] = lo
+
+
+def _single(b: np.ndarray) -> tuple | None:
+    """The two limbs of ``b`` if it holds one element (a broadcast scalar), else None."""
+    if b.size != 2:
+        return None
+    flat = b.reshape(2)
+    return np.uint64(flat[0]), np.uint64(flat[1])
+
+
 def _flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Both operands broadcast against each other, as contiguous (count, 2) limb arrays, and the result's shape."""
     if a.shape != b.shape:
@@ -73,6 +89,14 @@ def _flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tu
 
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a + b mod 2^128 (numpy broadcasting over the leading axes)."""
+    if a.size < b.size:
+        a, b = b, a
+    one = _single(b)
+    if one is not None and a.ndim >= b.ndim:  # one element added to all: no broadcast copy
+        flat = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 2)
+        out = np.empty_like(flat)
+        _add_one(flat, *one, out)
+        return out.reshape(a.shape)
     flat_a, flat_b, shape = _flat_pair(a, b)
     out = np.empty_like(flat_a)
     _add_flat(flat_a, flat_b, out)
@@ -136,8 +160,24 @@ def _mul_flat(a, b, out):  # pragma: no cover (compiled)
         out[i, 1] = hi
 
 
+@njit(nogil=True, cache=True)
+def _mul_one(a, b0, b1, out):  # pragma: no cover (compiled)
+    for i in range(a.shape[0]):
+        lo, hi = _mul_words(a[i, 0], a[i, 1], b0, b1)
+        out[i, 0] = lo
+        out[i, 1] = hi
+
+
 def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b mod 2^128, element by element (numpy broadcasting over the leading axes)."""
+    if a.size < b.size:
+        a, b = b, a
+    one = _single(b)
+    if one is not None and a.ndim >= b.ndim:  # every element times one: no broadcast copy
+        flat = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 2)
+        out = np.empty_like(flat)
+        _mul_one(flat, *one, out)
+        return out.reshape(a.shape)
     flat_a, flat_b, shape = _flat_pair(a, b)
     out = np.empty_like(flat_a)
     _mul_flat(flat_a, flat_b, out)
@@ -325,14 +365,23 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a1 = np.ascontiguousarray(a4[..., 1])
     b0 = np.ascontiguousarray(b4[..., 0].swapaxes(1, 2))
     b1 = np.ascontiguousarray(b4[..., 1].swapaxes(1, 2))
-    nb, rows = ia.shape[0], a0.shape[1]
+    return planes_product(a0, a1, b0, b1, ia, ib).reshape(out_shape + (2,))
+
+
+def planes_product(a0: np.ndarray, a1: np.ndarray, bt0: np.ndarray, bt1: np.ndarray, ia: np.ndarray,
+                   ib: np.ndarray) -> np.ndarray:
+    """The products a[ia[t]] @ b[ib[t]] mod 2^128 for t over the batch, from C-contiguous uint64 limb planes:
+    a0, a1 (A, m, k) (low and high words) and b's transposes bt0, bt1 (B, n, k); returns (len(ia), m, n, 2).
+    :func:`matmul` makes the planes; a caller that has them already (the convolution's patch rows) skips that copy.
+    """
+    nb, rows, k, n = ia.shape[0], a0.shape[1], a0.shape[2], bt0.shape[1]
     out = np.empty((nb, rows, n, 2), np.uint64)
     if nb * rows * k * n >= _PARALLEL_MIN_MACS and nthreads() > 1:
         with PARALLEL_LOCK:
-            _matmul_parallel(a0, a1, b0, b1, ia, ib, out)
+            _matmul_parallel(a0, a1, bt0, bt1, ia, ib, out)
     else:
-        _matmul_serial(a0, a1, b0, b1, ia, ib, out)
-    return out.reshape(out_shape + (2,))
+        _matmul_serial(a0, a1, bt0, bt1, ia, ib, out)
+    return out
 
 
 def warmup() -> None:
@@ -347,4 +396,6 @@ def warmup() -> None:
     flat = x.reshape(-1, 2)
     for kernel in (_mul_flat, _add_flat, _sub_flat):
         kernel(flat, flat, np.empty((6, 2), np.uint64))
+    for kernel in (_mul_one, _add_one):
+        kernel(flat, np.uint64(3), np.uint64(4), np.empty((6, 2), np.uint64))
     _neg_flat(flat, np.empty((6, 2), np.uint64))
