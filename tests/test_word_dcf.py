@@ -58,6 +58,22 @@ def test_batches_and_chunks_of_any_size(count, chunk):
     np.testing.assert_array_equal(_sum(keys, x, chunk), _expected(alpha, payload, x))
 
 
+def test_gen_on_several_threads_makes_the_keys_one_thread_makes(monkeypatch):
+    count = 3 * word_dcf.DEFAULT_CHUNK + 5  # four chunks: two per thread on two threads
+    alpha = PRG(PRG_KEY).random_ring(count) >> np.uint64(1)
+    payload = PRG(PRG_KEY).random_ring((count, 2))
+    words = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(word_dcf, "nthreads", lambda threads=threads: threads)
+        keys = word_dcf.gen(alpha, payload, PRG(PRG_KEY), 63)  # the same root seeds every time
+        words[threads] = [key.to_words() for key in keys]
+    for threads in (2, 3):
+        for party in (0, 1):
+            np.testing.assert_array_equal(words[threads][party], words[1][party])
+    x = PRG(b"another key 0123").random_ring(count) >> np.uint64(1)
+    np.testing.assert_array_equal(_sum(keys, x, 4096), _expected(alpha, payload, x))
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 64), st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)), max_size=30))
 def test_hypothesis_batches(bits, pairs):

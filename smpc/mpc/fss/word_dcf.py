@@ -58,15 +58,20 @@ field          shape, dtype                    content
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
 
 from smpc.mpc.fss import checks
 from smpc.mpc.fss.fixed_key import FixedKeyAES
 from smpc.ring.bitslice import plane_words
+from smpc.ring.kernel_choice import nthreads
 
 MAX_BITS = checks.MAX_BITS
 DEFAULT_CHUNK = 1 << 13  # comparisons expanded together (a multiple of 64): one AES call per level per chunk
+MAX_GEN_THREADS = 8  # Gen shares a batch's chunks out between at most this many threads (numba's count, if fewer)
 
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -161,11 +166,29 @@ def gen(alpha: np.ndarray, payload: np.ndarray, prg, bits: int = MAX_BITS,
     for key in keys:
         key.seed[:] = prg.random_ring((m, 2))
         key.seed[:, 0] &= _SEED
+    # Comparisons are independent: the chunks are shared out between threads (the AES calls and the kernels release
+    # the GIL), each writing its own comparisons' corrections. Only the root seeds above came from the CSPRNG.
+    chunks = range(0, m, DEFAULT_CHUNK)
+    parts = max(1, min(nthreads(), len(chunks), MAX_GEN_THREADS))
+    if parts == 1:
+        _gen_chunks(keys, alpha, payload, bits, chunks)
+    else:
+        helpers = [_gen_pool().submit(_gen_chunks, keys, alpha, payload, bits, chunks[i::parts])
+                   for i in range(1, parts)]
+        _gen_chunks(keys, alpha, payload, bits, chunks[0::parts])
+        for helper in helpers:
+            helper.result()
+    return keys[0], keys[1]
+
+
+def _gen_chunks(keys: list, alpha: np.ndarray, payload: np.ndarray, bits: int, starts: range) -> None:
+    """Gen for the chunks of DEFAULT_CHUNK comparisons starting at ``starts`` (root seeds drawn already)."""
     first, second = keys
+    m = alpha.shape[0]
     aes = FixedKeyAES()
     full = np.empty(16 * min(m, DEFAULT_CHUNK), np.uint64)  # (comparison, party, tweak, word), flat
     buffer = aes.buffer(full)
-    for start in range(0, m, DEFAULT_CHUNK):
+    for start in starts:
         stop = min(start + DEFAULT_CHUNK, m)
         count = stop - start
         blocks = full[: 16 * count]
@@ -178,7 +201,19 @@ def gen(alpha: np.ndarray, payload: np.ndarray, prg, bits: int = MAX_BITS,
                        payload[start:stop], first.seed_cw, first.value_cw, second.seed_cw, second.value_cw, level,
                        start, t, v_alpha, level < bits - 1)
         _gen_final(t[1], v_alpha, first.final_cw[start:stop], second.final_cw[start:stop])
-    return first, second
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _gen_pool() -> ThreadPoolExecutor:
+    """The threads that share Gen's chunks with the caller (made once, on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(MAX_GEN_THREADS - 1, thread_name_prefix="smpc-dcf-gen")
+        return _pool
 
 
 def eval(party: int, keys: WordDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:  # noqa: A001
