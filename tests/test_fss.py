@@ -128,6 +128,15 @@ def test_fixed_key_permutation_is_aes_ecb_under_the_public_key():
     reference = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor().update(blocks.tobytes())
     assert FixedKeyAES().permute(blocks).tobytes() == reference
     assert FixedKeyAES().permute(np.zeros((0, 2), np.uint64)).shape == (0, 2)
+    # a permuter redoes the permutation of the same buffers at each call, seeing their new contents
+    aes, flat = FixedKeyAES(), blocks.reshape(-1, 2).copy()
+    permute = aes.permuter(flat, aes.buffer(flat))
+    assert permute().tobytes() == reference
+    flat ^= np.uint64(1)
+    again = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor().update(flat.tobytes())
+    assert permute().tobytes() == again
+    with pytest.raises(ValueError, match="at least"):
+        aes.permuter(flat, np.empty(flat.nbytes, np.uint8))
 
 
 # --- what one key shows --------------------------------------------------------------------------------------------

@@ -127,9 +127,10 @@ def gen(alpha: np.ndarray, prg, bits: int = MAX_BITS) -> tuple[BitDCFKeys, BitDC
         state = np.zeros((3, words), np.uint64)  # party 0's control bits, party 1's, V_alpha
         _set_valid(state[1], count)
         _fill_gen_inputs(seeds[0, start:stop].reshape(-1), seeds[1, start:stop].reshape(-1), blocks)
+        permute = aes.permuter(blocks, buffer)
         for level in range(bits):
             cw = seed_cw[level, start:stop].reshape(-1) if level < bits - 1 else spare[: 2 * count]
-            _gen_level(aes.permute(blocks, buffer), blocks, alpha_planes, bits - 1 - level, cw, bits_cw, level,
+            _gen_level(permute(), blocks, alpha_planes, bits - 1 - level, cw, bits_cw, level,
                        start >> 6, state)
         bits_cw[3 * bits, start >> 6 : (start >> 6) + words] = state[2]
     return BitDCFKeys(0, bits, seeds[0], seed_cw, bits_cw), BitDCFKeys(1, bits, seeds[1], seed_cw, bits_cw)
@@ -160,10 +161,11 @@ def eval(party: int, keys: BitDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUNK
         if party == 1:
             _set_valid(state[0], count)
         _fill_eval_inputs(keys.seed[start:stop].reshape(-1), x_planes[bits - 1], blocks)
+        permute = aes.permuter(blocks, buffer)
         for level in range(bits - 1):
-            _eval_level(aes.permute(blocks, buffer), blocks, keys.seed_cw[level, start:stop].reshape(-1),
+            _eval_level(permute(), blocks, keys.seed_cw[level, start:stop].reshape(-1),
                         keys.bits_cw, level, x_planes, bits - 1 - level, first, state)
-        _eval_last(aes.permute(blocks, buffer), blocks, keys.bits_cw, bits - 1, x_planes[0], first, state,
+        _eval_last(permute(), blocks, keys.bits_cw, bits - 1, x_planes[0], first, state,
                    out[first : first + words])
     return out
 

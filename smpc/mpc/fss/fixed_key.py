@@ -20,6 +20,8 @@ AES-NI) encrypts a whole tree level of a chunk of a batch.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -50,6 +52,25 @@ class FixedKeyAES:
         if nbytes:
             self._encryptor.update_into(memoryview(blocks.reshape(-1).view(np.uint8)), memoryview(out))
         return out[:nbytes].view(np.uint64).reshape(blocks.shape)
+
+    def permuter(self, blocks: np.ndarray, out: np.ndarray) -> Callable[[], np.ndarray]:
+        """A call that does :meth:`permute` (``blocks`` into ``out``) again each time, with the buffers' views
+        made once: a tree walk permutes the same blocks at every level, and a call per level and chunk is then
+        one ECB call and nothing else."""
+        nbytes = blocks.nbytes
+        if out.dtype != np.uint8 or out.ndim != 1 or out.size < nbytes + BLOCK_BYTES:
+            raise ValueError(f"out must be a uint8 buffer of at least {nbytes + BLOCK_BYTES} bytes")
+        result = out[:nbytes].view(np.uint64).reshape(blocks.shape)
+        if not nbytes:
+            return lambda: result
+        source, target = memoryview(blocks.reshape(-1).view(np.uint8)), memoryview(out)
+        update_into = self._encryptor.update_into
+
+        def permute() -> np.ndarray:
+            update_into(source, target)
+            return result
+
+        return permute
 
     @staticmethod
     def buffer(blocks: np.ndarray) -> np.ndarray:

@@ -196,8 +196,9 @@ def _gen_chunks(keys: list, alpha: np.ndarray, payload: np.ndarray, bits: int, s
         t[1] = 1
         v_alpha = np.zeros((count, 2), np.uint64)
         _fill_gen_inputs(first.seed[start:stop], second.seed[start:stop], blocks)
+        permute = aes.permuter(blocks, buffer)
         for level in range(bits):
-            _gen_level(aes.permute(blocks, buffer), blocks, alpha[start:stop], np.uint64(bits - 1 - level),
+            _gen_level(permute(), blocks, alpha[start:stop], np.uint64(bits - 1 - level),
                        payload[start:stop], first.seed_cw, first.value_cw, second.seed_cw, second.value_cw, level,
                        start, t, v_alpha, level < bits - 1)
         _gen_final(t[1], v_alpha, first.final_cw[start:stop], second.final_cw[start:stop])
@@ -236,8 +237,9 @@ def eval(party: int, keys: WordDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUN
         blocks = full[: 4 * (stop - start)]
         t = np.full(stop - start, party, np.uint64)
         _fill_eval_inputs(keys.seed[start:stop], x[start:stop], np.uint64(bits - 1), blocks)
+        permute = aes.permuter(blocks, buffer)
         for level in range(bits):
-            _eval_level(aes.permute(blocks, buffer), blocks, x[start:stop], np.uint64(bits - 1 - level), keys.seed_cw,
+            _eval_level(permute(), blocks, x[start:stop], np.uint64(bits - 1 - level), keys.seed_cw,
                         keys.value_cw, level, start, t, out[start:stop], negate, level < bits - 1)
         _eval_final(t, keys.final_cw[start:stop], negate, out[start:stop])
     return out
