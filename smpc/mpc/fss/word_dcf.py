@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy as np
 from numba import njit
@@ -71,7 +72,7 @@ from smpc.ring.kernel_choice import nthreads
 
 MAX_BITS = checks.MAX_BITS
 DEFAULT_CHUNK = 1 << 13  # comparisons expanded together (a multiple of 64): one AES call per level per chunk
-MAX_GEN_THREADS = 8  # Gen shares a batch's chunks out between at most this many threads (numba's count, if fewer)
+MAX_THREADS = 8  # Gen and Eval share a batch's chunks out between at most this many threads (numba's, if fewer)
 
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -166,19 +167,21 @@ def gen(alpha: np.ndarray, payload: np.ndarray, prg, bits: int = MAX_BITS,
     for key in keys:
         key.seed[:] = prg.random_ring((m, 2))
         key.seed[:, 0] &= _SEED
-    # Comparisons are independent: the chunks are shared out between threads (the AES calls and the kernels release
-    # the GIL), each writing its own comparisons' corrections. Only the root seeds above came from the CSPRNG.
-    chunks = range(0, m, DEFAULT_CHUNK)
-    parts = max(1, min(nthreads(), len(chunks), MAX_GEN_THREADS))
-    if parts == 1:
-        _gen_chunks(keys, alpha, payload, bits, chunks)
-    else:
-        helpers = [_gen_pool().submit(_gen_chunks, keys, alpha, payload, bits, chunks[i::parts])
-                   for i in range(1, parts)]
-        _gen_chunks(keys, alpha, payload, bits, chunks[0::parts])
-        for helper in helpers:
-            helper.result()
+    # Comparisons are independent: the chunks are shared out between threads; only the root seeds above came from
+    # the CSPRNG.
+    _share_out(_gen_chunks, range(0, m, DEFAULT_CHUNK), keys, alpha, payload, bits)
     return keys[0], keys[1]
+
+
+def _share_out(work: Callable, chunks: range, *args) -> None:
+    """``work(*args, starts)`` for every chunk start of ``chunks``, the chunks dealt out between up to numba's
+    number of threads (the caller's among them): the AES calls and the kernels release the GIL, and each chunk
+    writes only its own comparisons' rows."""
+    parts = max(1, min(nthreads(), len(chunks), MAX_THREADS))
+    helpers = [_pool().submit(work, *args, chunks[i::parts]) for i in range(1, parts)]
+    work(*args, chunks[0::parts])
+    for helper in helpers:
+        helper.result()
 
 
 def _gen_chunks(keys: list, alpha: np.ndarray, payload: np.ndarray, bits: int, starts: range) -> None:
@@ -205,16 +208,16 @@ def _gen_chunks(keys: list, alpha: np.ndarray, payload: np.ndarray, bits: int, s
 
 
 _pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_threads: ThreadPoolExecutor | None = None
 
 
-def _gen_pool() -> ThreadPoolExecutor:
-    """The threads that share Gen's chunks with the caller (made once, on first use)."""
-    global _pool
+def _pool() -> ThreadPoolExecutor:
+    """The threads that share Gen's and Eval's chunks with their callers (made once, on first use)."""
+    global _threads
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(MAX_GEN_THREADS - 1, thread_name_prefix="smpc-dcf-gen")
-        return _pool
+        if _threads is None:
+            _threads = ThreadPoolExecutor(2 * MAX_THREADS, thread_name_prefix="smpc-dcf")
+        return _threads
 
 
 def eval(party: int, keys: WordDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:  # noqa: A001
@@ -225,14 +228,20 @@ def eval(party: int, keys: WordDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUN
     ``chunk`` comparisons at a time (one AES call per level per chunk, so the state stays in cache).
     """
     x = checks.check_eval(party, keys, WordDCFKeys, x, chunk)
-    bits, m = keys.bits, keys.count
     chunk = plane_words(int(chunk)) * 64
-    out = np.zeros((m, 2), np.uint64)
+    out = np.zeros((keys.count, 2), np.uint64)
+    _share_out(_eval_chunks, range(0, keys.count, chunk), party, keys, x, chunk, out)
+    return out
+
+
+def _eval_chunks(party: int, keys: WordDCFKeys, x: np.ndarray, chunk: int, out: np.ndarray, starts: range) -> None:
+    """Eval of the chunks of ``chunk`` comparisons starting at ``starts``, into their rows of ``out``."""
+    bits, m = keys.bits, keys.count
     aes = FixedKeyAES()
     full = np.empty(4 * min(m, chunk), np.uint64)  # (comparison, tweak, word), flat: the chosen child's two blocks
     buffer = aes.buffer(full)
     negate = np.uint64(0xFFFFFFFFFFFFFFFF) if party else np.uint64(0)  # party 1's terms enter negated
-    for start in range(0, m, chunk):
+    for start in starts:
         stop = min(start + chunk, m)
         blocks = full[: 4 * (stop - start)]
         t = np.full(stop - start, party, np.uint64)
@@ -242,7 +251,6 @@ def eval(party: int, keys: WordDCFKeys, x: np.ndarray, chunk: int = DEFAULT_CHUN
             _eval_level(permute(), blocks, x[start:stop], np.uint64(bits - 1 - level), keys.seed_cw,
                         keys.value_cw, level, start, t, out[start:stop], negate, level < bits - 1)
         _eval_final(t, keys.final_cw[start:stop], negate, out[start:stop])
-    return out
 
 
 # --- numba kernels ------------------------------------------------------------------------------------------------
