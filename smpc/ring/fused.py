@@ -77,6 +77,16 @@ def and_finish(e: np.ndarray, f: np.ndarray, a: np.ndarray, b: np.ndarray, c: np
     return out
 
 
+def and_finish_received(mine_e: np.ndarray, their_e: np.ndarray, mine_f: np.ndarray, their_f: np.ndarray,
+                        a: np.ndarray, b: np.ndarray, c: np.ndarray, leader: bool) -> np.ndarray:
+    """:func:`and_finish` of two parties' halves of the openings: e = mine_e ^ their_e and f = mine_f ^ their_f
+    are formed on the fly, never stored."""
+    out = np.empty(c.shape, np.uint64)
+    _and_finish_received(_flat(mine_e), _flat(their_e), _flat(mine_f), _flat(their_f), _flat(a), _flat(b), _flat(c),
+                         leader, out.reshape(-1))
+    return out
+
+
 def pack_masked_bits(bits: list, masks: np.ndarray) -> np.ndarray:
     """Bit j of word i is bit 0 of bits[j][i] ^ masks[j][i] (up to 64 arrays of words of one shape; ``masks``
     stacked, shape (len(bits), *shape))."""
@@ -185,6 +195,17 @@ def _and_finish(e, f, a, b, c, leader, out):  # pragma: no cover (compiled)
 
 
 @njit(cache=True, nogil=True)
+def _and_finish_received(mine_e, their_e, mine_f, their_f, a, b, c, leader, out):  # pragma: no cover (compiled)
+    for i in range(out.size):
+        e = mine_e[i] ^ their_e[i]
+        f = mine_f[i] ^ their_f[i]
+        z = c[i] ^ (e & b[i]) ^ (a[i] & f)
+        if leader:
+            z ^= e & f
+        out[i] = z
+
+
+@njit(cache=True, nogil=True)
 def _pack_masked_bits(bits, masks, out):  # pragma: no cover (compiled)
     one = np.uint64(1)
     for i in range(out.size):
@@ -271,6 +292,7 @@ def warmup() -> None:
                       True)
     product_minus(one, one, one.copy())
     and_finish(one, one, one, one, one, True)
+    and_finish_received(one, one, one, one, one, one, one, True)
     masked_parity(one, 3)
     plane_bit_times(one[:1], one, one, one, one)
     plane_bit_share(one[:1], one, True)
