@@ -192,7 +192,8 @@ def sign_bit(x, with_product: bool):
     for index, start in enumerate(starts):
         if index + 1 < len(starts):
             asked.append(dealer.auth_fss_sign(min(BATCH, x.size - starts[index + 1]), with_product))
-        parts.append(_sign_batch(x[start : start + BATCH], with_product, asked[index]))
+        rows = x._local(lambda component, start=start: component[start : start + BATCH])  # a view: only read
+        parts.append(_sign_batch(rows, with_product, asked[index]))
         asked[index] = None  # its keys can go once the batch is done
     return parts[0] if len(parts) == 1 else concatenate(parts)
 

@@ -62,7 +62,7 @@ class MacChecker:
         """Log an opened value (limbs, the same at every honest party) with this party's MAC share of it."""
         self._values.append(np.ascontiguousarray(value).reshape(-1, 2))
         self._macs.append(np.ascontiguousarray(mac).reshape(-1, 2))
-        self._transcript.update(self._values[-1].tobytes())
+        self._transcript.update(self._values[-1])  # hashed in place (contiguous), not copied to bytes first
         self.pending += value.size // 2
 
     def record_words(self, value: np.ndarray, mac: np.ndarray) -> None:
@@ -72,7 +72,7 @@ class MacChecker:
     def record_public(self, value: np.ndarray) -> None:
         """Log a value one party broadcast (an input's masked difference): its digest only, so the check confirms
         every party received the same."""
-        self._transcript.update(np.ascontiguousarray(value).tobytes())
+        self._transcript.update(np.ascontiguousarray(value))
         self._public_since_check = True
 
     def check_if_full(self) -> None:
@@ -165,7 +165,7 @@ class MacChecker:
 def _hash(label: bytes, rank: int, *parts: np.ndarray) -> np.ndarray:
     digest = hashlib.sha256(label + rank.to_bytes(4, "little"))
     for part in parts:
-        digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(np.ascontiguousarray(part))
     return np.frombuffer(digest.digest(), dtype=np.uint8)
 
 
