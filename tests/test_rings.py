@@ -95,6 +95,23 @@ def test_mul_of_a_large_array(ring):
     assert (got == mod(ring, exact(ring, a)[:, pick] * exact(ring, b)[pick])).all()
 
 
+def test_ring128_one_element_operands_and_choose_difference():
+    prg = PRG(bytes(range(16)))
+    a, one = prg.random_ring((7, 3, 2)), prg.random_ring((1, 2))
+    value = lambda words: [int(w[0]) + (int(w[1]) << 64) for w in np.asarray(words).reshape(-1, 2)]  # noqa: E731
+    c = value(one)[0]
+    for got, want in ((ring128.add(a, one), [(v + c) % 2**128 for v in value(a)]),
+                      (ring128.mul(one, a), [(v * c) % 2**128 for v in value(a)])):
+        assert got.shape == a.shape and value(got) == want  # no broadcast copy, the same result
+    own, opened, s, rs = (prg.random_ring((50, 2)) for _ in range(4))
+    e = prg.random_ring(50) & np.uint64(1)
+    want = [(o - (x * y - r)) % 2**128 if bit else (x * y - r) % 2**128
+            for o, x, y, r, bit in zip(value(own), value(opened), value(s), value(rs), e)]
+    assert value(ring128.choose_difference(own, opened, s, rs, e)) == want
+    with pytest.raises(ValueError, match="one shape"):
+        ring128.choose_difference(own, opened[:3], s, rs, e)
+
+
 @ring_param
 @settings(max_examples=30)
 @given(data=st.data(), shape=st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple))

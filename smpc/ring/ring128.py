@@ -184,6 +184,31 @@ def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(shape)
 
 
+@njit(nogil=True, cache=True)
+def _choose_difference(own, c, s, rs, e, out):  # pragma: no cover (compiled)
+    for i in range(out.shape[0]):
+        lo, hi = _mul_words(c[i, 0], c[i, 1], s[i, 0], s[i, 1])
+        low = lo - rs[i, 0]
+        high = hi - rs[i, 1] - (lo < rs[i, 0])
+        if e[i] & _ONE:  # e is public: the branch reveals nothing
+            out[i, 1] = own[i, 1] - high - (own[i, 0] < low)
+            out[i, 0] = own[i, 0] - low
+        else:
+            out[i, 0] = low
+            out[i, 1] = high
+
+
+def choose_difference(own: np.ndarray, c: np.ndarray, s: np.ndarray, rs: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """own - (c s - rs) where the public bit e is 1, c s - rs where it is 0, mod 2^128, in one pass: the last step
+    of x msb(x) from an opened c = x + r and shares of s and r s (all (n, 2) limbs; e (n,) words 0/1)."""
+    flat = [np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 2) for a in (own, c, s, rs)]
+    if len({a.shape for a in flat}) != 1 or e.shape != (flat[0].shape[0],):
+        raise ValueError("choose_difference: own, c, s and rs need one shape (n, 2), e the shape (n,)")
+    out = np.empty_like(flat[0])
+    _choose_difference(*flat, np.ascontiguousarray(e, dtype=np.uint64), out)
+    return out
+
+
 # ------------------------------------------------------------------------------ matmul kernel
 @njit(inline="always")
 def _mac(x0, x1, xh, y0, y1, yh, u, v, w, x, h):  # pragma: no cover (compiled)
@@ -396,6 +421,7 @@ def warmup() -> None:
     flat = x.reshape(-1, 2)
     for kernel in (_mul_flat, _add_flat, _sub_flat):
         kernel(flat, flat, np.empty((6, 2), np.uint64))
+    _choose_difference(flat, flat, flat, flat, np.ones(6, np.uint64), np.empty((6, 2), np.uint64))
     for kernel in (_mul_one, _add_one):
         kernel(flat, np.uint64(3), np.uint64(4), np.empty((6, 2), np.uint64))
     _neg_flat(flat, np.empty((6, 2), np.uint64))

@@ -37,6 +37,7 @@ from smpc.mpc.fss import word_dcf
 from smpc.mpc.spdz2k import binary, words
 from smpc.mpc.spdz2k.requests import REQUEST_TYPES, AuthRequest, Shares, draw
 from smpc.mpc.tensor_core import concatenate
+from smpc.ring import ring128
 from smpc.ring.arith import wrapping
 
 #: elements per batch (the keys take about 2 KB per element at each party, twice that at the dealer)
@@ -221,10 +222,8 @@ def _sign_batch(x, with_product: bool, material: AuthFssSign):
         bit_value, bit_mac = x._plus_public(words.mul(material.s.value, coefficient),
                                             words.mul(material.s.mac, coefficient), words.lift(e))
         return x._from_limbs(bit_value, bit_mac, 0)
-    e_lifted = words.lift(e)
-    parts = []
-    for own, s, rs in ((x.value_limbs, material.s.value, material.rs.value),
-                       (x.mac_limbs, material.s.mac, material.rs.mac)):
-        xs = words.sub(words.mul(c, s), rs)
-        parts.append(words.add(words.mul(own, e_lifted), words.mul(xs, coefficient)))
+    # x s = c s - r s; x msb(x) = x s where e = 0 and x (1 - s) = x - x s where e = 1
+    parts = [ring128.choose_difference(own, c, s, rs, e)
+             for own, s, rs in ((x.value_limbs, material.s.value, material.rs.value),
+                                (x.mac_limbs, material.s.mac, material.rs.mac))]
     return x._from_limbs(*parts, x.frac_bits)
