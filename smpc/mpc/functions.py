@@ -602,7 +602,6 @@ class _Octaves:
     mantissa: Tensor
     frac: int
     negative: Tensor | None = None
-    step: int = 1
 
     @classmethod
     def of(cls, x: Tensor, frac: int, low: int, high: int, signed: bool, zero_mantissa: int = 1,
@@ -636,7 +635,7 @@ class _Octaves:
             magnitude, zero = x - signed_x * 2, zero - signed_zero
         mantissa = _truncate(magnitude * factor + offset + zero * (zero_mantissa << scale), scale)
         # unsigned, a negative x (top bit set) reads as 2^high here and as 2^low in the end (:meth:`finish`)
-        return cls(selection, k, inside, sign if signed else None, mantissa, frac, None if signed else sign, step)
+        return cls(selection, k, inside, sign if signed else None, mantissa, frac, None if signed else sign)
 
     def finish(self, out: Tensor, at_low) -> Tensor:
         """The output, with ``at_low`` (the function at 2^low) where an unsigned x was negative: one product."""
