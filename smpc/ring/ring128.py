@@ -87,20 +87,26 @@ def _flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tu
             np.ascontiguousarray(b, dtype=np.uint64).reshape(-1, 2), shape)
 
 
-def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a + b mod 2^128 (numpy broadcasting over the leading axes)."""
+def _commutative(a: np.ndarray, b: np.ndarray, pairwise, with_one) -> np.ndarray:
+    """A commutative element-wise kernel on broadcast operands: ``pairwise(a, b, out)`` on (count, 2) limb arrays,
+    or ``with_one(other, lo, hi, out)`` where one operand holds a single element (never broadcast into a copy)."""
     if a.size < b.size:
         a, b = b, a
     one = _single(b)
-    if one is not None and a.ndim >= b.ndim:  # one element added to all: no broadcast copy
+    if one is not None and a.ndim >= b.ndim:
         flat = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 2)
         out = np.empty_like(flat)
-        _add_one(flat, *one, out)
+        with_one(flat, *one, out)
         return out.reshape(a.shape)
     flat_a, flat_b, shape = _flat_pair(a, b)
     out = np.empty_like(flat_a)
-    _add_flat(flat_a, flat_b, out)
+    pairwise(flat_a, flat_b, out)
     return out.reshape(shape)
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b mod 2^128 (numpy broadcasting over the leading axes)."""
+    return _commutative(a, b, _add_flat, _add_one)
 
 
 def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -170,18 +176,7 @@ def _mul_one(a, b0, b1, out):  # pragma: no cover (compiled)
 
 def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b mod 2^128, element by element (numpy broadcasting over the leading axes)."""
-    if a.size < b.size:
-        a, b = b, a
-    one = _single(b)
-    if one is not None and a.ndim >= b.ndim:  # every element times one: no broadcast copy
-        flat = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 2)
-        out = np.empty_like(flat)
-        _mul_one(flat, *one, out)
-        return out.reshape(a.shape)
-    flat_a, flat_b, shape = _flat_pair(a, b)
-    out = np.empty_like(flat_a)
-    _mul_flat(flat_a, flat_b, out)
-    return out.reshape(shape)
+    return _commutative(a, b, _mul_flat, _mul_one)
 
 
 @njit(nogil=True, cache=True)
