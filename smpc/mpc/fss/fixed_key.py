@@ -44,14 +44,7 @@ class FixedKeyAES:
         ``out``: a uint8 buffer of at least ``blocks.nbytes + 16`` bytes to write into (reused across calls, it
         saves the page faults of a fresh buffer per tree level); the result is a uint64 view of it.
         """
-        nbytes = blocks.nbytes
-        if out is None:
-            out = np.empty(nbytes + BLOCK_BYTES, np.uint8)  # update_into wants one block of slack
-        elif out.dtype != np.uint8 or out.ndim != 1 or out.size < nbytes + BLOCK_BYTES:
-            raise ValueError(f"out must be a uint8 buffer of at least {nbytes + BLOCK_BYTES} bytes")
-        if nbytes:
-            self._encryptor.update_into(memoryview(blocks.reshape(-1).view(np.uint8)), memoryview(out))
-        return out[:nbytes].view(np.uint64).reshape(blocks.shape)
+        return self.permuter(blocks, self.buffer(blocks) if out is None else out)()
 
     def permuter(self, blocks: np.ndarray, out: np.ndarray) -> Callable[[], np.ndarray]:
         """A call that does :meth:`permute` (``blocks`` into ``out``) again each time, with the buffers' views
@@ -74,5 +67,6 @@ class FixedKeyAES:
 
     @staticmethod
     def buffer(blocks: np.ndarray) -> np.ndarray:
-        """An ``out`` buffer for :meth:`permute` on arrays the size of ``blocks``."""
+        """An ``out`` buffer for :meth:`permute` on arrays the size of ``blocks`` (``update_into`` wants one block
+        of slack)."""
         return np.empty(blocks.nbytes + BLOCK_BYTES, np.uint8)
