@@ -35,6 +35,10 @@ def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1, 
     of x otherwise; unsigned, a negative x has its top bit set and p = 63. z is 1 for x = 0, and for
     ``signed`` also for x = -1 (in ring units: |x| - 1 = 0).
     """
+    if not 0 <= lowest <= highest < WORD_BITS:
+        raise ValueError(f"leading_one: need 0 <= lowest <= highest < 64, got {lowest}, {highest}")
+    if not 0 <= shift < POSITION_BITS:
+        raise ValueError(f"leading_one: need 0 <= shift < {POSITION_BITS}, got {shift}")
     words = x.to_binary()
     sign = words.bit(WORD_BITS - 1)
     if signed:
@@ -42,15 +46,11 @@ def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1, 
     smeared = words
     for distance in _PREFIX_SHIFTS:
         smeared = _or(smeared, smeared >> distance)
-    if not 0 <= lowest <= highest < WORD_BITS:
-        raise ValueError(f"leading_one: need 0 <= lowest <= highest < 64, got {lowest}, {highest}")
     none = ~smeared.bit(0) & 1
     clamped = smeared & ((1 << (highest + 1)) - 1) if highest < WORD_BITS - 1 else smeared
     fill = (1 << (lowest + 1)) - 1
     clamped = (clamped & ~fill) ^ fill  # OR with public bits: set them, keep the rest
     leading = clamped ^ (clamped >> 1)
-    if not 0 <= shift < POSITION_BITS:
-        raise ValueError(f"leading_one: need 0 <= shift < {POSITION_BITS}, got {shift}")
     bits = [_parity(leading, mask) for mask in _POSITION_MASKS[shift:]] + [sign, none]
     arithmetic = x._bits_to_arithmetic(bits)
     kept = POSITION_BITS - shift
