@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from smpc.mpc import concatenate
+from smpc.mpc.additive import binary, conversions
 
 
 def only(value, party, src):
@@ -150,3 +151,20 @@ def relu_product(x, party):
     """x * relu(x) of party 0's x, and how long the party's planning pass took (preprocessing="ahead")."""
     shared = party.share(only(x, party, 0), src=0)
     return (shared.relu() * shared).reveal(), party.stats["preprocessing_seconds"]
+
+
+def shifted_ands(x, y, shifts, party):
+    """Words x (party 0) and y (the last party) to binary sharing, then one round of ANDs of them and their shifts
+    (``shifts``: four signed amounts, positive left), with its stats; then party 0's and the last party's shares
+    of x ANDed as private words (an A2B's first AND), with its stats and this party's share."""
+    a = party.share(only(x, party, 0), src=0).to_binary()
+    b = party.share(only(y, party, party.world_size - 1), src=party.world_size - 1).to_binary()
+    s = [(lambda w, n=n: w << n) if n >= 0 else (lambda w, n=n: w >> -n) for n in shifts]
+    party.reset_stats()
+    words = binary.and_many(party, [(a, s[0](b)), (a, s[1](a)), (s[2](b), s[3](a))])
+    opened = [word.reveal() for word in words]
+    stats = dict(party.stats)
+    inputs = conversions.private_inputs(party, a.share)
+    party.reset_stats()
+    private = binary.and_many(party, [(inputs[0], inputs[-1])])[0]
+    return opened, stats, private.reveal(), dict(party.stats), a.share

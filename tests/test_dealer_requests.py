@@ -12,9 +12,10 @@ import smpc
 from smpc.exceptions import PeerError, ProtocolError
 from smpc.mpc.bilinear import CONV2D, MATMUL, MUL, Bilinear
 from smpc.mpc.circuits import sign_bit
+from smpc.mpc.circuits.masked_ands import AndLayout
 from smpc.mpc.correlated import requests
 from smpc.mpc.correlated.paillier import PaillierDealerClient
-from smpc.mpc.correlated.requests import (MAX_ELEMENTS, MAX_NDIM, MAX_REQUEST_VALUES, BinaryTripleRequest,
+from smpc.mpc.correlated.requests import (MAX_ELEMENTS, MAX_NDIM, MAX_REQUEST_VALUES, AndTriplesRequest,
                                           DabitsRequest, FssSignRequest, OneHotRequest, SignRequest, TripleRequest,
                                           TruncRequest)
 from smpc.mpc.correlated.source import (KINDS, CorrelatedSource, MaterialOrderError, Triple, UnsupportedMaterial)
@@ -52,10 +53,25 @@ def triples(draw):
     return TripleRequest(Bilinear.conv2d(stride, padding, dilation, groups), x, w)
 
 
+@st.composite
+def and_layouts(draw):
+    """AND layouts of one to three masks of one shape (some private to a party) and one to three products."""
+    shape = draw(st.lists(st.integers(0, 1 << 10), max_size=3).map(tuple))
+    masks = tuple((shape, owner) for owner in draw(st.lists(st.integers(-1, 2), min_size=1, max_size=3)))
+    index, shift = st.integers(0, len(masks) - 1), st.integers(-63, 63)
+    products = draw(st.lists(st.tuples(index, shift, index, shift), min_size=1, max_size=3))
+    return AndLayout(masks, tuple(products))
+
+
+def _arguments(kind: str) -> tuple:
+    """Small valid arguments of a kind of material."""
+    return {"and_triples": (AndLayout((((2,), -1),), ((0, 0, 0, 1),)),), "dabits": ((2,),)}.get(kind, (2, 3))
+
+
 any_request = st.one_of(
     triples(),
     st.builds(TruncRequest, big_shapes, st.integers(1, 62)),
-    st.builds(BinaryTripleRequest, big_shapes),
+    and_layouts().map(AndTriplesRequest),
     st.builds(DabitsRequest, big_shapes),
     st.builds(SignRequest, st.integers(0, MAX_ELEMENTS), st.booleans()),
     st.builds(FssSignRequest, st.integers(0, MAX_ELEMENTS // 260), st.booleans()),
@@ -79,12 +95,13 @@ def test_every_request_type_survives_encode_and_decode(request):
 def test_the_wire_format_is_the_same_as_before():
     assert TripleRequest(Bilinear(MATMUL), (3, 4), (4, 5)).encode().tolist() == [1, 2, 0, 2, 3, 4, 2, 4, 5]
     assert TruncRequest((3, 5), 16).encode().tolist() == [2, 16, 2, 3, 5]
-    assert BinaryTripleRequest((4,)).encode().tolist() == [3, 1, 4]
+    assert AndTriplesRequest(AndLayout((((4,), -1), ((4,), 1)), ((0, 0, 1, -3),))).encode().tolist() == [
+        8, 2, -1, 1, 4, 1, 1, 4, 1, 0, 0, 1, -3]
     assert DabitsRequest((2, 3)).encode().tolist() == [4, 2, 2, 3]
     assert SignRequest(10, True).encode().tolist() == [5, 10, 1]
     assert OneHotRequest(12, 4).encode().tolist() == [6, 12, 4]
     assert FssSignRequest(9, False).encode().tolist() == [7, 9, 0]
-    assert sorted(requests.REQUEST_TYPES) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(requests.REQUEST_TYPES) == [1, 2, 4, 5, 6, 7, 8]
 
 
 def test_replies_and_descriptions():
@@ -132,19 +149,19 @@ def test_any_int64_vector_decodes_to_itself_or_is_refused_clearly(values):
 
 
 # --- malformed requests ------------------------------------------------------------------------------------------
-T, TR, B, D, S, OH = 1, 2, 3, 4, 5, 6
+T, TR, D, S, OH, A = 1, 2, 4, 5, 6, 8
 MALFORMED = [
     ([99, 1, 2], "unknown dealer request type 99"),
     ([0], "unknown dealer request type 0"),
     ([-1, 1], "unknown dealer request type -1"),
-    ([B, 2, 3, -1], "negative dimension"),
+    ([D, 2, 3, -1], "negative dimension"),
     ([TR, 16, 1, -4], "negative dimension"),
-    ([B, 2, 1 << 16, 1 << 16], "exceeds the limit"),
+    ([D, 2, 1 << 16, 1 << 16], "exceeds the limit"),
     ([D, 1, MAX_ELEMENTS + 1], "exceeds the limit"),
     ([T, MATMUL, 0, 2, 1 << 20, 1, 2, 1, 1 << 20], "exceeds the limit"),  # small operands, huge product
-    ([B, MAX_NDIM + 1, *[1] * (MAX_NDIM + 1)], "malformed shape"),
-    ([B, 3, 1], "malformed shape"),
-    ([B], "malformed shape"),
+    ([D, MAX_NDIM + 1, *[1] * (MAX_NDIM + 1)], "malformed shape"),
+    ([D, 3, 1], "malformed shape"),
+    ([D], "malformed shape"),
     ([TR, 0, 1, 3], "bits 0 outside 1..62"),
     ([TR, 63, 1, 3], "bits 63 outside 1..62"),
     ([TR, -5, 1, 3], "bits -5 outside"),
@@ -156,7 +173,7 @@ MALFORMED = [
     ([S, -1, 0], "count -1"),
     ([S, MAX_ELEMENTS + 1, 0], "count"),
     ([S, 10], "1 fields, expected 2"),
-    ([B, 1, 4, 7], "1 trailing values"),
+    ([D, 1, 4, 7], "1 trailing values"),
     ([D, 0, 9, 9], "2 trailing values"),
     ([TR, 16, 1, 4, 0], "trailing values"),
     ([T, MUL, 0, 1, 4, 1, 4, 5], "trailing values"),
@@ -166,7 +183,28 @@ MALFORMED = [
     ([T, CONV2D, 7, 0, 1, 0, 0, 1, 1, 1, 4, 1, 1, 3, 3, 4, 1, 1, 1, 1], "stride must be positive"),
     ([T, MATMUL, 0, 2, 3, 4, 2, 5, 6], "do not align"),
     ([T, MUL, 0, 1, 3, 1, 4], "malformed triple request"),
+    ([A], "no mask count"),
+    ([A, 0, 1, 0, 0, 0, 0], "no mask count"),
+    ([A, 2, -1, 1, 4], "a mask is missing"),
+    ([A, 1, -1, 1, 4, 0], "products do not match"),
+    ([A, 1, -1, 1, 4, 1, 0, 0, 0], "products do not match"),
+    ([A, 1, -2, 1, 4, 1, 0, 0, 0, 1], "mask owner -2"),
+    ([A, 1, -1, 1, 4, 1, 0, 0, 1, 1], "names mask 0 or 1 of 1"),
+    ([A, 1, -1, 1, 4, 1, 0, 64, 0, 1], "shift 64 or 1 outside"),
+    ([A, 1, -1, 1, 4, 1, 0, 0, 0, -64], "outside -63..63"),
+    ([A, 2, -1, 1, 4, -1, 1, 3, 1, 0, 0, 1, 0], "masks 0 and 1 do not broadcast"),
+    ([A, 1, -1, 1, -4, 1, 0, 0, 0, 1], "negative dimension"),
+    ([A, 2, -1, 1, 1 << 31, 0, 2, 1 << 31, 2, 1, 0, 0, 1, 0], "exceeds the limit"),
+    ([A, 3, *[-1, 3, 1, 1, 1] * 3, 11, *[0, 0, 1, 1] * 11, 0], "products do not match"),
 ]
+
+
+def test_an_and_layout_too_long_to_describe_is_refused_before_it_is_sent():
+    masks = tuple((((1, 1, 1), -1),) * 3)
+    with pytest.raises(ProtocolError, match="65 values to describe, at most 63"):
+        AndTriplesRequest(AndLayout(masks, ((0, 0, 1, 1),) * 12))
+    with pytest.raises(ProtocolError, match="at least one mask and one product"):
+        AndTriplesRequest(AndLayout(masks, ()))
 
 
 @pytest.mark.parametrize("values, message", MALFORMED)
@@ -192,7 +230,7 @@ def test_parties_build_requests_with_the_same_checks():
     with pytest.raises(ProtocolError, match="bits 70"):
         TruncRequest((3,), 70)
     with pytest.raises(ProtocolError, match="negative dimension"):
-        BinaryTripleRequest((3, -1))
+        DabitsRequest((3, -1))
     with pytest.raises(ProtocolError, match="not an integer"):
         DabitsRequest((2.5,))
     assert TruncRequest((np.int64(3),), np.int64(8)) == TruncRequest((3,), 8)
@@ -231,7 +269,7 @@ def test_a_kind_the_source_does_not_provide_raises_naming_it():
     source = _Toy()
     for kind in sorted(set(KINDS) - source.provides):
         with pytest.raises(UnsupportedMaterial, match=f"toy source cannot make .*kind '{kind}'") as info:
-            getattr(source, kind)(*([(2,)] if kind in ("binary_triple", "dabits") else [2, 3]))
+            getattr(source, kind)(*_arguments(kind))
         assert info.value.kind == kind
         assert isinstance(info.value, NotImplementedError) and isinstance(info.value, ProtocolError)
 
@@ -240,7 +278,7 @@ def test_paillier_declares_what_it_provides():
     assert PaillierDealerClient.provides == {"triple", "trunc_pair"}
     assert TrustedDealerClient.provides == set(KINDS)
     client = PaillierDealerClient.__new__(PaillierDealerClient)
-    calls = {"binary_triple": ((4,),), "dabits": ((4,),), "sign_material": (4,), "random_one_hot": (4, 3)}
+    calls = {kind: _arguments(kind) for kind in ("and_triples", "dabits", "sign_material", "random_one_hot")}
     for kind, args in calls.items():
         pattern = f"dealer='paillier' cannot make .*kind '{kind}'.*dealer='trusted'"
         with pytest.raises(UnsupportedMaterial, match=pattern):

@@ -14,6 +14,7 @@ from smpc.exceptions import PartyFailedError, ProtocolError
 from smpc.mpc.correlated import paillier as paillier_dealer
 from smpc.mpc.additive import AdditiveTensor
 from smpc.mpc.bilinear import MATMUL, MUL, Bilinear
+from smpc.mpc.circuits.masked_ands import AndLayout
 from smpc.ring import matmul as ring_matmul
 from conftest import TCP_PHASES, assert_close, frame, only
 
@@ -160,4 +161,4 @@ def test_a_ciphertext_outside_the_range_is_rejected_by_the_evaluator(monkeypatch
 def test_the_protocol_error_names_the_alternatives():
     client = paillier_dealer.PaillierDealerClient.__new__(paillier_dealer.PaillierDealerClient)
     with pytest.raises(ProtocolError, match="dealer='trusted'"):
-        client.binary_triple((4,))
+        client.and_triples(AndLayout((((4,), -1),), ((0, 0, 0, 1),)))

@@ -59,8 +59,9 @@ def leading_one(x, signed: bool, lowest: int = 0, highest: int = WORD_BITS - 1, 
 
 
 def _or(a, b):
-    """a | b of XOR-shared words: not(not a and not b), one AND."""
-    return ~(~a & ~b)
+    """a | b of XOR-shared words: a ^ b ^ (a & b), one AND (of a word and its shift, here: a protocol that masks
+    words once opens one word, :mod:`smpc.mpc.circuits.masked_ands`)."""
+    return a ^ b ^ (a & b)
 
 
 def _spread(bit):

@@ -17,6 +17,8 @@ import numpy as np
 
 from smpc.mpc import registry
 from smpc.mpc.bilinear import Bilinear
+from smpc.mpc.circuits import masked_ands
+from smpc.mpc.circuits.masked_ands import AndLayout, ShiftTracked
 from smpc.mpc.tensor import SharedTensor
 from smpc.ring.fixed_point import DEFAULT_FRAC_BITS
 
@@ -48,6 +50,12 @@ class CostTheory(ABC):
     @abstractmethod
     def binary_and(self, ledger: "Ledger", shapes: list) -> None:
         """One round of ANDs of pairs of XOR-shared words, of these (broadcast) shapes."""
+
+    def masked_ands(self, ledger: "Ledger", layouts: list["AndLayout"]) -> None:
+        """One round of ANDs as :func:`smpc.mpc.circuits.masked_ands.layouts` lays them out (each word masked once
+        per layout); by default priced as :meth:`binary_and` of the products' shapes (a protocol that opens every
+        operand)."""
+        self.binary_and(ledger, [layout.product_shape(k) for layout in layouts for k in range(len(layout.products))])
 
     @abstractmethod
     def a2b(self, ledger: "Ledger", shape) -> None:
@@ -135,19 +143,20 @@ class Ledger:
 
     def binary_and(self, pairs: list) -> list:
         """ANDs of pairs of :class:`CostBinary` words in one round (the ``and_many`` the adders call)."""
-        shapes = [np.broadcast_shapes(x.shape, y.shape) for x, y in pairs]
-        self.theory.binary_and(self, shapes)
-        return [CostBinary(self, shape) for shape in shapes]
+        layouts = [layout for layout, _ in masked_ands.layouts(pairs)]
+        self.theory.masked_ands(self, layouts)
+        return [CostBinary(self, layout.product_shape(k)) for layout in layouts for k in range(len(layout.products))]
 
     def busiest(self) -> int:
         return max(self.bytes)
 
 
-class CostBinary:
-    """XOR-shared words of a shape: local operations are free, ANDs of two shared words cost a round."""
+class CostBinary(ShiftTracked):
+    """XOR-shared words of a shape: local operations are free, ANDs of two shared words cost a round. Shifts and
+    owners are tracked as the additive protocol's words track them (:mod:`smpc.mpc.circuits.masked_ands`)."""
 
-    def __init__(self, ledger: Ledger, shape):
-        self.ledger, self.shape = ledger, tuple(shape)
+    def __init__(self, ledger: Ledger, shape, owner: int | None = None):
+        self.ledger, self.shape, self.owner = ledger, tuple(shape), owner
 
     def _like(self, other) -> "CostBinary":
         other_shape = other.shape if isinstance(other, CostBinary) else np.shape(other)
@@ -166,19 +175,19 @@ class CostBinary:
     __rand__ = __and__
 
     def __invert__(self):
-        return self
+        return CostBinary(self.ledger, self.shape)  # a new word (a protocol masks it apart from this one)
 
     def __lshift__(self, bits: int):
-        return self
+        return self._derive(CostBinary(self.ledger, self.shape), bits)
 
     def __rshift__(self, bits: int):
-        return self
+        return self._derive(CostBinary(self.ledger, self.shape), -bits)
 
     def bit(self, index: int):
-        return self
+        return CostBinary(self.ledger, self.shape)
 
     def linear(self, fn):
-        return self
+        return CostBinary(self.ledger, self.shape)
 
 
 class _CostParty:

@@ -69,21 +69,28 @@ def leading_copies(small: tuple, large: tuple) -> int | None:
     return copies
 
 
-def and_finish(e: np.ndarray, f: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, leader: bool) -> np.ndarray:
-    """A binary Beaver AND's share of XOR-shared words (one shape for all): c ^ (e & b) ^ (a & f), and ^ (e & f) at
-    the ``leader``."""
+def shifted_and_finish(e_x: np.ndarray, shift_x: tuple, e_y: np.ndarray, shift_y: tuple, a_x: np.ndarray | None,
+                       a_y: np.ndarray | None, c: np.ndarray, leader: bool) -> np.ndarray:
+    """A boolean Beaver AND's share of X = S(x) and Y = T(y) from the opened e_x = x ^ a_x and e_y = y ^ a_y (one
+    shape for all), with S and T shifts given as (left, right) amounts (x << left) >> right:
+    c ^ (S(e_x) & T(a_y)) ^ (S(a_x) & T(e_y)), and ^ (S(e_x) & T(e_y)) at the ``leader``. A mask share of None is
+    zero (a mask that only another party holds)."""
     out = np.empty(c.shape, np.uint64)
-    _and_finish(_flat(e), _flat(f), _flat(a), _flat(b), _flat(c), leader, out.reshape(-1))
+    empty = np.zeros(1, np.uint64)
+    _shifted_and_finish(_flat(e_x), np.uint64(shift_x[0]), np.uint64(shift_x[1]), _flat(e_y), np.uint64(shift_y[0]),
+                        np.uint64(shift_y[1]), empty if a_x is None else _flat(a_x), a_x is not None,
+                        empty if a_y is None else _flat(a_y), a_y is not None, _flat(c), leader, out.reshape(-1))
     return out
 
 
-def and_finish_received(mine_e: np.ndarray, their_e: np.ndarray, mine_f: np.ndarray, their_f: np.ndarray,
-                        a: np.ndarray, b: np.ndarray, c: np.ndarray, leader: bool) -> np.ndarray:
-    """:func:`and_finish` of two parties' halves of the openings: e = mine_e ^ their_e and f = mine_f ^ their_f
-    are formed on the fly, never stored."""
-    out = np.empty(c.shape, np.uint64)
-    _and_finish_received(_flat(mine_e), _flat(their_e), _flat(mine_f), _flat(their_f), _flat(a), _flat(b), _flat(c),
-                         leader, out.reshape(-1))
+def shifted_and_xor(a_x: np.ndarray, shift_x: tuple, a_y: np.ndarray, shift_y: tuple,
+                    others: np.ndarray | None) -> np.ndarray:
+    """S(a_x) & T(a_y) ^ others (one shape for all; shifts as :func:`shifted_and_finish` takes them; None: no
+    others), as a new array: the dealer's correction of a shifted AND triple."""
+    out = np.empty(a_x.shape, np.uint64)
+    _shifted_and_xor(_flat(a_x), np.uint64(shift_x[0]), np.uint64(shift_x[1]), _flat(a_y), np.uint64(shift_y[0]),
+                     np.uint64(shift_y[1]), np.zeros(1, np.uint64) if others is None else _flat(others),
+                     others is not None, out.reshape(-1))
     return out
 
 
@@ -186,22 +193,27 @@ def _beaver_mul_finish(e, f, a, b, c, leader, out):  # pragma: no cover (compile
 
 
 @njit(cache=True, nogil=True)
-def _and_finish(e, f, a, b, c, leader, out):  # pragma: no cover (compiled)
+def _shifted_and_finish(e_x, lx, rx, e_y, ly, ry, a_x, has_ax, a_y, has_ay, c, leader,
+                        out):  # pragma: no cover (compiled)
     for i in range(out.size):
-        z = c[i] ^ (e[i] & b[i]) ^ (a[i] & f[i])
+        ex = (e_x[i] << lx) >> rx
+        ey = (e_y[i] << ly) >> ry
+        z = c[i]
+        if has_ay:
+            z ^= ex & ((a_y[i] << ly) >> ry)
+        if has_ax:
+            z ^= ((a_x[i] << lx) >> rx) & ey
         if leader:
-            z ^= e[i] & f[i]
+            z ^= ex & ey
         out[i] = z
 
 
 @njit(cache=True, nogil=True)
-def _and_finish_received(mine_e, their_e, mine_f, their_f, a, b, c, leader, out):  # pragma: no cover (compiled)
+def _shifted_and_xor(a_x, lx, rx, a_y, ly, ry, others, has_others, out):  # pragma: no cover (compiled)
     for i in range(out.size):
-        e = mine_e[i] ^ their_e[i]
-        f = mine_f[i] ^ their_f[i]
-        z = c[i] ^ (e & b[i]) ^ (a[i] & f)
-        if leader:
-            z ^= e & f
+        z = ((a_x[i] << lx) >> rx) & ((a_y[i] << ly) >> ry)
+        if has_others:
+            z ^= others[i]
         out[i] = z
 
 
@@ -291,8 +303,8 @@ def warmup() -> None:
     beaver_mul_finish(one, np.ones((3, 2), np.uint64), one, np.ones((3, 2), np.uint64), np.ones((3, 2), np.uint64),
                       True)
     product_minus(one, one, one.copy())
-    and_finish(one, one, one, one, one, True)
-    and_finish_received(one, one, one, one, one, one, one, True)
+    shifted_and_finish(one, (1, 0), one, (0, 2), one, None, one, True)
+    shifted_and_xor(one, (1, 0), one, (0, 2), one)
     masked_parity(one, 3)
     plane_bit_times(one[:1], one, one, one, one)
     plane_bit_share(one[:1], one, True)

@@ -22,9 +22,10 @@ from smpc.ring.arith import wrapping
 
 
 def private_inputs(party, share: np.ndarray) -> list[BinaryTensor]:
-    """Each party's arithmetic share as a binary-shared word (its owner holds it, others 0)."""
+    """Each party's arithmetic share as a binary-shared word (its owner holds it, others 0: it is masked by its owner
+    alone when ANDed)."""
     zero = np.zeros_like(share)
-    return [BinaryTensor(party, share if rank == party.rank else zero) for rank in range(party.world_size)]
+    return [BinaryTensor(party, share if rank == party.rank else zero, owner=rank) for rank in range(party.world_size)]
 
 
 def a2b(party, share: np.ndarray) -> BinaryTensor:

@@ -3,9 +3,12 @@ dealer's replies to the last party. Every opening goes to every peer, so a party
 
 from __future__ import annotations
 
+import math
+
 from smpc.mpc.circuits import sign_bit
+from smpc.mpc.circuits.masked_ands import SHARED
 from smpc.mpc.circuits.adders import add, carry_save
-from smpc.mpc.cost import CostBinary, CostTheory, Ledger
+from smpc.mpc.cost import CostBinary, CostTheory, Ledger, Phases
 from smpc.mpc.fss import wire as fss_wire
 from smpc.mpc.fss.compare import BATCH as FSS_BATCH
 from smpc.net.wire import frame_bytes
@@ -60,8 +63,26 @@ class AdditiveCost(CostTheory):
         self._to_peers(ledger, 1, sum(2 * frame_bytes(shape) for shape in shapes))
         ledger.add_dealer(sum(frame_bytes(shape) for shape in shapes))
 
+    def masked_ands(self, ledger, layouts):
+        """Each layout's words opened once: a shared word's masked share goes to every peer, a private word goes
+        from its owner alone; per layout the dealer sends the last party its product shares (one frame)."""
+        sent = [0] * self.parties
+        receives = [False] * self.parties
+        for layout in layouts:
+            for shape, owner in layout.masks:
+                for rank in range(self.parties):
+                    if owner in (SHARED, rank):
+                        sent[rank] += (self.parties - 1) * frame_bytes(shape)
+                    receives[rank] |= owner != rank
+            total = sum(math.prod(layout.product_shape(k)) for k in range(len(layout.products)))
+            ledger.add_dealer(frame_bytes((total,)))
+        phases = [Phases(1) if receives[rank] else Phases(0, closes_with_send=sent[rank] > 0)
+                  for rank in range(self.parties)]
+        ledger.add(max(phase.rounds for phase in phases), sent, phases)
+
     def a2b(self, ledger, shape):
-        words = carry_save(ledger.binary_and, [CostBinary(ledger, shape) for _ in range(self.parties)])
+        inputs = [CostBinary(ledger, shape, owner=rank) for rank in range(self.parties)]
+        words = carry_save(ledger.binary_and, inputs)
         if len(words) > 1:
             add(ledger.binary_and, words[0], words[1])
 

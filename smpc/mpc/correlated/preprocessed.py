@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from smpc.exceptions import ProtocolError
-from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, FssSignMaterial, OneHotMask, Triple
+from smpc.mpc.correlated.source import KINDS, AndTriples, CorrelatedSource, Dabits, FssSignMaterial, OneHotMask, Triple
 
 #: the modes of ``smpc.run(..., preprocessing=...)``; None fetches each material when the program asks for it
 MODES = ("ahead",)
@@ -77,8 +77,8 @@ class _EveryKind(CorrelatedSource):
     def trunc_pair(self, shape: tuple, bits: int):
         return self._request("trunc_pair", shape, bits)
 
-    def binary_triple(self, shape: tuple) -> Triple:
-        return self._request("binary_triple", shape)
+    def and_triples(self, layout) -> AndTriples:
+        return self._request("and_triples", layout)
 
     def dabits(self, shape: tuple) -> Dabits:
         return self._request("dabits", shape)

@@ -25,7 +25,8 @@ import numpy as np
 
 from smpc.exceptions import ProtocolError
 from smpc.mpc.bilinear import MUL, Bilinear
-from smpc.mpc.circuits import sign_bit
+from smpc.mpc.circuits import masked_ands, sign_bit
+from smpc.mpc.circuits.masked_ands import SHARED, WORD_BITS, AndLayout, split_shift
 from smpc.mpc.fss import compare as fss_compare, wire as fss_wire
 from smpc.mpc.one_hot import MAX_ONE_HOT_BITS, one_hot_rows
 from smpc.ring import fused
@@ -221,27 +222,125 @@ class _ShapeRequest(Request):
 
 
 @dataclass(frozen=True)
-class BinaryTripleRequest(_ShapeRequest):
-    """XOR-shared words a, b and c = a & b of ``shape``."""
+class AndTriplesRequest(Request):
+    """XOR-shared masks of the words one round of ANDs opens and the products of their shifts: an
+    :class:`~smpc.mpc.circuits.masked_ands.AndLayout` (the last party receives its shares of the products,
+    concatenated)."""
 
-    code: ClassVar[int] = 3
-    what: ClassVar[str] = "binary triple"
+    layout: AndLayout
+    code: ClassVar[int] = 8
+
+    def __post_init__(self):
+        layout = self.layout
+        if not isinstance(layout, AndLayout) or not layout.masks or not layout.products:
+            raise ProtocolError("malformed AND triples request: it needs at least one mask and one product")
+        masks = []
+        for shape, owner in layout.masks:
+            holder = _ShapeHolder(shape)
+            _set_shape(holder, "shape", "AND triples")
+            if isinstance(owner, bool) or not isinstance(owner, (int, np.integer)) or owner < SHARED:
+                raise ProtocolError(f"malformed AND triples request: mask owner {owner!r} is not a rank or {SHARED}")
+            masks.append((holder.shape, int(owner)))
+        products = []
+        for product in layout.products:
+            if len(product) != 4 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                             for v in product):
+                raise ProtocolError(f"malformed AND triples request: product {product!r} is not four integers")
+            i, shift_i, j, shift_j = (int(v) for v in product)
+            if not (0 <= i < len(masks) and 0 <= j < len(masks)):
+                raise ProtocolError(f"malformed AND triples request: product names mask {i} or {j} of {len(masks)}")
+            if not (abs(shift_i) < WORD_BITS and abs(shift_j) < WORD_BITS):
+                raise ProtocolError(f"malformed AND triples request: shift {shift_i} or {shift_j} outside -63..63")
+            try:
+                np.broadcast_shapes(masks[i][0], masks[j][0])
+            except ValueError:
+                raise ProtocolError(f"malformed AND triples request: masks {i} and {j} do not broadcast") from None
+            products.append((i, shift_i, j, shift_j))
+        object.__setattr__(self, "layout", AndLayout(tuple(masks), tuple(products)))
+        if self.layout.description_size > masked_ands.MAX_DESCRIPTION:
+            raise ProtocolError(f"malformed AND triples request: {self.layout.description_size} values to describe, "
+                                f"at most {masked_ands.MAX_DESCRIPTION}")
+        _check_elements(self.reply_shape, "AND triples")
+
+    def _values(self) -> list[int]:
+        values = [len(self.layout.masks)]
+        for shape, owner in self.layout.masks:
+            values += [owner, *_shape_values(shape)]
+        values.append(len(self.layout.products))
+        for product in self.layout.products:
+            values += list(product)
+        return values
+
+    @classmethod
+    def _parse(cls, values: list[int]) -> "AndTriplesRequest":
+        if not values or not 0 < values[0] <= MAX_REQUEST_VALUES:
+            raise ProtocolError("malformed AND triples request: no mask count")
+        rest, masks = values[1:], []
+        for _ in range(values[0]):
+            if not rest:
+                raise ProtocolError("malformed AND triples request: a mask is missing")
+            shape, after = _parse_shape(rest[1:], "AND triples")
+            masks.append((shape, rest[0]))
+            rest = after
+        if not rest or not 0 < rest[0] <= MAX_REQUEST_VALUES or len(rest) != 1 + 4 * rest[0]:
+            raise ProtocolError("malformed AND triples request: the products do not match their count")
+        products = tuple(tuple(rest[1 + 4 * k : 5 + 4 * k]) for k in range(rest[0]))
+        return cls(AndLayout(tuple(masks), products))
+
+    def describe(self) -> str:
+        owners = ", ".join("shared" if owner == SHARED else f"party {owner}'s" for _, owner in self.layout.masks)
+        return (f"AND triples ({len(self.layout.products)} products of {len(self.layout.masks)} masks: {owners}; "
+                f"shapes {[shape for shape, _ in self.layout.masks]})")
+
+    def product_sizes(self) -> list[int]:
+        """The number of words of each product, in order."""
+        return [int(np.prod(self.layout.product_shape(k), dtype=np.int64)) for k in range(len(self.layout.products))]
 
     @property
     def reply_shape(self) -> tuple[int, ...]:
-        return self.shape
+        return (sum(self.product_sizes()),)
 
     def make(self, prgs: list, own_prg) -> np.ndarray:
-        """The last party's c: (XOR of a) & (XOR of b) XOR the other parties' c shares."""
-        a, b, c_others = None, None, np.zeros(self.shape, np.uint64) if len(prgs) == 1 else None
-        for index, prg in enumerate(prgs):  # each XOR starts as the first party's stream
-            a = _accumulate(a, prg.random_ring(self.shape), np.bitwise_xor)
-            b = _accumulate(b, prg.random_ring(self.shape), np.bitwise_xor)
-            if index < len(prgs) - 1:
-                c_others = _accumulate(c_others, prg.random_ring(self.shape), np.bitwise_xor)
-        a &= b
-        a ^= c_others
-        return a
+        """The last party's product shares, concatenated: each product of the masks' shifts (every mask the XOR of
+        every party's stream, or its owner's alone) XOR the other parties' shares."""
+        masks = []
+        for shape, owner in self.layout.masks:  # every party draws its masks first, in order, then its products
+            if owner >= len(prgs):
+                raise ProtocolError(f"AND triples request names party {owner} of {len(prgs)} as a mask's owner")
+            if owner != SHARED:
+                masks.append(prgs[owner].random_ring(shape))
+                continue
+            mask = None
+            for prg in prgs:
+                mask = _accumulate(mask, prg.random_ring(shape), np.bitwise_xor)
+            masks.append(mask)
+        out = np.empty(self.reply_shape, np.uint64)
+        start = 0
+        for k, (i, shift_i, j, shift_j) in enumerate(self.layout.products):
+            shape = self.layout.product_shape(k)
+            others = None
+            for prg in prgs[:-1]:
+                others = _accumulate(others, prg.random_ring(shape), np.bitwise_xor)
+            size = int(np.prod(shape, dtype=np.int64))
+            out[start : start + size] = _shifted_and(masks[i], shift_i, masks[j], shift_j, shape, others).reshape(-1)
+            start += size
+        return out
+
+
+@dataclass
+class _ShapeHolder:
+    """A mask's shape on its way through :func:`_set_shape`."""
+
+    shape: object
+
+
+def _shifted_and(a_x: np.ndarray, shift_x: int, a_y: np.ndarray, shift_y: int, shape: tuple,
+                 others: np.ndarray | None) -> np.ndarray:
+    """S(a_x) & T(a_y) ^ others (the shifts of :func:`masked_ands.shift`) of the broadcast ``shape``."""
+    if a_x.shape == a_y.shape == tuple(shape):
+        return fused.shifted_and_xor(a_x, split_shift(shift_x), a_y, split_shift(shift_y), others)
+    product = np.broadcast_to(masked_ands.shift(a_x, shift_x), shape) & masked_ands.shift(a_y, shift_y)
+    return product if others is None else product ^ others
 
 
 @dataclass(frozen=True)
@@ -402,7 +501,7 @@ class FssSignRequest(_ComparisonRequest):
 
 REQUEST_TYPES: dict[int, type[Request]] = {
     kind.code: kind
-    for kind in (TripleRequest, TruncRequest, BinaryTripleRequest, DabitsRequest, SignRequest, OneHotRequest,
+    for kind in (TripleRequest, TruncRequest, AndTriplesRequest, DabitsRequest, SignRequest, OneHotRequest,
                  FssSignRequest)
 }
 

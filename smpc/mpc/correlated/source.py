@@ -31,6 +31,7 @@ from smpc.exceptions import ProtocolError
 
 if TYPE_CHECKING:
     from smpc.mpc.bilinear import Bilinear
+    from smpc.mpc.circuits.masked_ands import AndLayout
     from smpc.mpc.circuits.sign_bit import Material
 
 M = TypeVar("M")
@@ -39,7 +40,7 @@ M = TypeVar("M")
 KINDS: dict[str, str] = {
     "triple": "Beaver triples",
     "trunc_pair": "truncation pairs",
-    "binary_triple": "binary triples (comparisons, A2B)",
+    "and_triples": "AND triples on shared masks (A2B, bit lengths)",
     "dabits": "dabits (B2A)",
     "sign_material": "comparisons (sign bits)",
     "random_one_hot": "random one-hot rows (private token ids, table lookups)",
@@ -72,6 +73,16 @@ class Triple:
     a: np.ndarray
     b: np.ndarray
     c: np.ndarray | None
+
+
+@dataclass(eq=False)
+class AndTriples:
+    """One party's shares of :meth:`CorrelatedSource.and_triples`: ``masks[i]`` (None where another party alone
+    makes mask i: this party's share is zero) and ``products[k]`` (None at a party that receives them until
+    :meth:`CorrelatedSource.complete`)."""
+
+    masks: list
+    products: list
 
 
 @dataclass(eq=False)
@@ -169,13 +180,16 @@ class CorrelatedSource(ABC):
         """
         raise UnsupportedMaterial(self, "trunc_pair")
 
-    def binary_triple(self, shape: tuple) -> Triple:
-        """This party's XOR shares of uint64 words ``a``, ``b`` and ``c = a & b``, all of ``shape``.
+    def and_triples(self, layout: "AndLayout") -> "AndTriples":
+        """This party's XOR shares of a round of ANDs' masks and of the products of their shifts
+        (:class:`~smpc.mpc.circuits.masked_ands.AndLayout`): one uint64 mask per word to open, c = S(a_i) & T(a_j)
+        per AND.
 
-        The boolean Beaver step of GMW/ABY (Demmler et al., NDSS 2015, section III-B);
-        :func:`smpc.mpc.additive.binary.and_many` completes it after its opening.
+        The boolean Beaver step of GMW/ABY (Demmler et al., NDSS 2015, section III-B) with one mask per opened
+        word (:mod:`smpc.mpc.circuits.masked_ands`); :func:`smpc.mpc.additive.binary.and_many` completes it after
+        its opening.
         """
-        raise UnsupportedMaterial(self, "binary_triple")
+        raise UnsupportedMaterial(self, "and_triples")
 
     def dabits(self, shape: tuple) -> Dabits:
         """This party's shares of random bits of ``shape``, twice: XOR shares (words 0/1) and additive shares.

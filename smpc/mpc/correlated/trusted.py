@@ -40,9 +40,11 @@ from smpc.exceptions import PeerError, PeerFinished, PeerTimeoutError, ProtocolE
 from smpc.mpc.additive.truncation import TruncPair
 from smpc.mpc.bilinear import Bilinear
 from smpc.mpc.circuits import sign_bit
-from smpc.mpc.correlated.requests import (MAX_REQUEST_VALUES, BinaryTripleRequest, DabitsRequest, FssSignRequest,
+from smpc.mpc.circuits.masked_ands import SHARED, AndLayout
+from smpc.mpc.correlated.requests import (MAX_REQUEST_VALUES, AndTriplesRequest, DabitsRequest, FssSignRequest,
                                           OneHotRequest, Request, SignRequest, TripleRequest, TruncRequest, decode)
-from smpc.mpc.correlated.source import KINDS, CorrelatedSource, Dabits, FssSignMaterial, M, OneHotMask, Triple
+from smpc.mpc.correlated.source import (KINDS, AndTriples, CorrelatedSource, Dabits, FssSignMaterial, M, OneHotMask,
+                                        Triple)
 from smpc.mpc.fss import compare as fss_compare, wire as fss_wire
 
 
@@ -86,15 +88,20 @@ class TrustedDealerClient(CorrelatedSource):
                 pair = TruncPair(r, self._prg.random_ring(request.shape), self._prg.random_ring(request.shape))
         return self._issue(pair, request, _fill_trunc)
 
-    def binary_triple(self, shape: tuple) -> Triple:
-        """This party's XOR shares of words a, b and c = a & b (offline); the last party's c comes at completion."""
-        request = BinaryTripleRequest(shape)
+    def and_triples(self, layout: AndLayout) -> AndTriples:
+        """This party's shares of a round of ANDs' masks and products (offline): a mask from this party's PRG unless
+        another party owns it, the products' shares from the PRG too, except at the last party, whose products come
+        at completion (one reply, split per product)."""
+        request = AndTriplesRequest(layout)
+        rank = self.party.rank
         with self.party.offline():
             self._ask(request)
-            a = self._prg.random_ring(request.shape)
-            b = self._prg.random_ring(request.shape)
-            c = None if self._is_last else self._prg.random_ring(request.shape)
-        return self._issue(Triple(a, b, c), request, _fill_c)
+            masks = [self._prg.random_ring(shape) if owner in (SHARED, rank) else None
+                     for shape, owner in request.layout.masks]
+            products = None if self._is_last else [self._prg.random_ring(request.layout.product_shape(k))
+                                                   for k in range(len(request.layout.products))]
+        fill = functools.partial(_fill_products, request)
+        return self._issue(AndTriples(masks, products), request, fill)
 
     def dabits(self, shape: tuple) -> Dabits:
         """Random bits shared twice (offline): every XOR share from the party's PRG; the last party's additive
@@ -174,6 +181,12 @@ def _fill_c(triple: Triple, value: np.ndarray) -> None:
 
 def _fill_trunc(pair: TruncPair, value: np.ndarray) -> None:
     pair.r_msb, pair.r_low_shifted = value[0], value[1]
+
+
+def _fill_products(request: AndTriplesRequest, triples: AndTriples, value: np.ndarray) -> None:
+    sizes = np.cumsum(request.product_sizes())[:-1]
+    shapes = [request.layout.product_shape(k) for k in range(len(request.layout.products))]
+    triples.products = [part.reshape(shape) for part, shape in zip(np.split(value, sizes), shapes)]
 
 
 def _fill_dabits(bits: Dabits, value: np.ndarray) -> None:
