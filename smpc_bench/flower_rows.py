@@ -11,7 +11,7 @@ reports their median and the cold first round beside it.
   an error in the unmask stage. Its masks are drawn from MT19937 seeded with 32 bits, its pairwise keys
   are not signed, and it has no consistency check (the issue's security review).
 - smpc on Flower (:func:`smpc.fl.flower.run_aggregation_simulation`): signed keys, the ConsistencyCheck
-  round, AES-CTR masks, the range check, five exchanges per round.
+  round, AES key-stream masks, the range check, five exchanges per round.
 
 Both read each client's vector from a file of its own: a ClientApp holding every vector would ship them
 all with each message. Skipped, with a note, where ``flwr`` is not installed.

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from smpc.ring import PRG, derive_key, fresh_key
+from smpc.ring.prg import SEGMENT_BLOCKS, SEGMENT_BYTES
 
 
 def test_same_key_same_stream_across_call_boundaries():
@@ -20,12 +21,33 @@ def test_large_draws_cross_chunk_boundaries_consistently():
     assert np.array_equal(big, joined)
 
 
-def test_matches_aes_ctr_reference():
+def test_matches_the_segmented_counter_reference():
+    # segment j is AES under K_j = AES_K(j) of the counter blocks 0, 1, ... (128-bit little-endian), computed here
+    # block by block with separate ciphers, across the first segment boundary and from an odd position
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     key = bytes(range(16))
-    expected = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor().update(bytes(64))
-    assert PRG(key).random_bytes(64).tobytes() == expected
+    master = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+
+    def block(number):
+        segment, index = divmod(number, SEGMENT_BLOCKS)
+        segment_key = master.update(segment.to_bytes(16, "little"))
+        return Cipher(algorithms.AES(segment_key), modes.ECB()).encryptor().update(index.to_bytes(16, "little"))
+
+    prg = PRG(key)
+    assert prg.random_bytes(64).tobytes() == b"".join(block(i) for i in range(4))
+    prg.random_bytes(SEGMENT_BYTES - 64 - 24 + 3)  # to 21 bytes before the boundary
+    expected = b"".join(block(i) for i in range(SEGMENT_BLOCKS - 2, SEGMENT_BLOCKS + 3))[32 - 21 : 32 - 21 + 50]
+    drawn = prg.random_bytes(50)
+    assert drawn.tobytes() == expected and drawn.ctypes.data % 8 == 0
+
+
+def test_draws_of_every_length_continue_the_stream():
+    key = fresh_key()
+    whole = PRG(key).random_bytes(3 * SEGMENT_BYTES + 77)
+    pieces, lengths = PRG(key), [1, 15, 16, 17, 8, 3, SEGMENT_BYTES, 5, 2 * SEGMENT_BYTES - 40, 0, 12]
+    joined = np.concatenate([pieces.random_bytes(n) for n in lengths])
+    assert np.array_equal(whole[: joined.size], joined) and pieces.bytes_drawn == joined.size
 
 
 def test_different_keys_differ_and_output_looks_uniform():

@@ -15,7 +15,7 @@ own branch-free polynomials, which LLVM vectorises (AVX-512 on this project's VM
   (sin) and x^18 (cos); the quadrant k mod 4 then swaps and negates.
 
 Both agree with glibc's (correctly rounded in practice) log1p/sin/cos to about one ulp; the tests
-check them against numpy. The words are AES-CTR output (smpc.ring.prg); a uniform is the top 53 bits
+check them against numpy. The words are AES key-stream output (smpc.ring.prg); a uniform is the top 53 bits
 of a word times 2^-53, so 1 - u is exact and log1p(-u) = log(1 - u) needs no special care near 0.
 
 Threading follows smpc.ring.matmul: serial variants for all but large inputs (see PARALLEL_MIN_*),

@@ -1,6 +1,6 @@
 """Noise for DP mechanisms drawn from the CSPRNG (smpc.ring.prg): uniform, Gaussian, Laplace, Poisson sampling.
 
-Every function takes ``rng``: None (the default: a fresh AES-CTR generator keyed from
+Every function takes ``rng``: None (the default: a fresh AES key-stream generator keyed from
 os.urandom), a :class:`~smpc.ring.prg.PRG` (its stream continues), an int or bytes seed
 (a PRG keyed from that seed: reproducible, for tests only), or an explicit
 ``numpy.random.Generator`` (for tests and simulations; not a secure source).

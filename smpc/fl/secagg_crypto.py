@@ -4,7 +4,7 @@ Bonawitz et al., CCS 2017, section 4 (and figure 4): every client has two X25519
 pairs, (c_PK, c_SK) to encrypt the Shamir shares it sends through the server
 (authenticated encryption: AES-256-GCM) and (s_PK, s_SK) whose agreement with a
 neighbour seeds their pairwise mask. Keys come from HKDF-SHA256 over the X25519 shared
-secret with a label naming the purpose and the pair; masks are the AES-128-CTR stream
+secret with a label naming the purpose and the pair; masks are the AES-128 key stream
 of :class:`smpc.ring.prg.PRG` read as ring elements.
 """
 

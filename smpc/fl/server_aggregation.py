@@ -4,10 +4,10 @@ hold and open only the sum.
 This is the two-server model of Prio (Corrigan-Gibbs & Boneh, NSDI 2017, Sec. 3), for any registered protocol that
 takes outsourced inputs (:meth:`smpc.mpc.interfaces.Protocol.client_messages`): with ``"additive"`` the servers hold
 additive shares, with ``"aby3"`` three servers hold ABY3's replicated shares (Mohassel & Rindal, CCS 2018,
-Sec. 2.1). Shares are seed-compressed: every share but one is the AES-CTR stream of a fresh 16-byte key that the
-client sends in its place, so a client uploads one ring vector in all (plus keys). The servers learn the sum only,
-as long as they do not collude beyond the protocol's threshold (see the protocol's ``security`` in
-:func:`smpc.protocols`); a client can shift the sum by anything it likes (no range proofs here).
+Sec. 2.1). Shares are seed-compressed: every share but one is the AES key stream (:class:`smpc.ring.prg.PRG`) of a
+fresh 16-byte key that the client sends in its place, so a client uploads one ring vector in all (plus keys). The
+servers learn the sum only, as long as they do not collude beyond the protocol's threshold (see the protocol's
+``security`` in :func:`smpc.protocols`); a client can shift the sum by anything it likes (no range proofs here).
 
 :func:`aggregate` runs the clients in this process one after another and the servers as the parties of one
 ``smpc.launch``: a client's messages reach the servers as arguments of the launched program (in a deployment each

@@ -8,7 +8,7 @@ frame on the wire and a file all read as 128-bit integers with no shuffling, and
 the leading (tensor) axes work as numpy's do. The matrix kernel splits the limbs into contiguous planes itself,
 which costs one pass over each operand against the product's m*k*n (:mod:`smpc.ring.ring128`).
 
-**Operations.** ``zeros``, ``random`` (AES-CTR :class:`smpc.ring.prg.PRG`), ``add``, ``sub``, ``neg``, ``mul``,
+**Operations.** ``zeros``, ``random`` (AES :class:`smpc.ring.prg.PRG`), ``add``, ``sub``, ``neg``, ``mul``,
 ``matmul``, ``sum``, the shifts, ``msb``, ``equal`` are exact mod 2^k with numpy's broadcasting and matmul shapes
 over the tensor axes. ``from_int``/``to_int`` convert exact integers (two's complement), ``encode``/``decode`` fixed
 point; ``reduce`` takes a value to a narrower supported ring (mod 2^k'), ``low_bits`` keeps it mod 2^b in this

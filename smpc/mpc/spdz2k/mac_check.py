@@ -8,7 +8,8 @@ random linear combination (Cramer et al., "SPDZ2k", CRYPTO 2018, section 4, prot
 1. Coin: every party commits to a fresh 32-byte seed (SHA-256), together with a digest of every opened value and
    input difference in its log, in order (so parties who were sent different values by a cheater notice: the
    openings act as a broadcast with a consistency check); then the seeds are opened and checked against the
-   commitments, and chi_1..chi_t, uniform in [0, 2^s), are expanded from the hash of all seeds (an AES-CTR stream).
+   commitments, and chi_1..chi_t, uniform in [0, 2^s), are expanded from the hash of all seeds (an AES key stream,
+   :class:`smpc.ring.prg.PRG`).
    Nobody can bias chi: an honest party's seed is uniform and was fixed before anyone saw it.
 2. y = sum chi_j y_j and m_i = sum chi_j m_ij mod 2^(k+s); z_i = m_i - alpha_i y.
 3. Every party commits to z_i (SHA-256 with a 16-byte nonce), then opens it; the check passes iff every commitment
