@@ -1,6 +1,8 @@
 """Private inference and private training: shared models against the plaintext forward pass and training."""
 
+import copy
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -102,6 +104,44 @@ def test_sharing_refuses_mismatched_architectures_and_training_batch_norm():
 
     with pytest.raises(Exception, match="BatchNorm2d cannot train on shared values"):
         smpc.run(training_bn, parties=2)
+
+
+def test_sharing_copies_no_parameter_values_where_nothing_folds():
+    # the parties' prepared copies hold placeholders; the source encodes its own arrays unless BatchNorm folds
+    model = models.mlp([4, 3, 2], rng=0).eval()
+    placeholders = {id(p.data): np.broadcast_to(np.zeros(()), p.data.shape) for _, p in model.named_parameters()}
+    plain = copy.deepcopy(model, dict(placeholders))
+    params = list(plain.named_parameters())
+    assert all(p.data.base is not None and p.data.strides == (0,) * p.data.ndim for _, p in params)
+    values = model._source_values(params, placeholders, training=False)
+    assert all(v is p.data for v, (_, p) in zip(values, model.named_parameters()))
+    folding = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2)).eval()
+    folding[1].running_var = np.array([4.0, 9.0])
+    placeholders = {id(p.data): np.broadcast_to(np.zeros(()), p.data.shape) for _, p in folding.named_parameters()}
+    plain = nn.module._prepared(copy.deepcopy(folding, dict(placeholders)), training=False)
+    weight = folding._source_values(list(plain.named_parameters()), placeholders, training=False)[0]
+    scale = folding[1].weight.data / np.sqrt(folding[1].running_var + folding[1].eps)
+    assert np.allclose(weight, folding[0].weight.data * scale[:, None, None, None])  # folded: a new array
+
+
+def test_sharing_a_model_warns_once_when_most_of_its_values_vanish():
+    tiny = models.mlp([4, 3, 2], rng=0).eval()
+    for _, p in tiny.named_parameters():
+        p.data = p.data * 1e-7  # all below the resolution 2^-16
+
+    def program(model, party):
+        return {k: v.reveal() for k, v in model.share(party, src=0).state_dict().items()}
+
+    with pytest.warns(smpc.FixedPointPrecisionWarning, match=r"of the \d+ nonzero elements"):
+        smpc.run(functools.partial(program, tiny), parties=2)
+    mostly_fine = models.mlp([4, 3, 2], rng=0).eval()
+    last = list(mostly_fine.named_parameters())[-1][1]
+    last.data = last.data * 1e-7  # two tiny biases among 23 values: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", smpc.FixedPointPrecisionWarning)
+        revealed = smpc.run(functools.partial(program, mostly_fine), parties=2)[0]
+    for name, p in mostly_fine.named_parameters():
+        assert_close(revealed[name], p.data, 2.0**-16)
 
 
 # --- private training (SecureML-style: data owners secret-share their rows, the model trains on shares) ----------

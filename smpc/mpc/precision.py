@@ -24,11 +24,19 @@ def warn_if_shared_data_vanishes(values, ring: np.ndarray, frac_bits: int) -> No
     A few tiny elements among larger ones (a weight matrix has some) lose no more than any element's rounding
     (2^-(frac_bits+1)), so they do not warn; neither do exact zeros.
     """
+    warn_if_vanished(*vanished_counts(values, ring), frac_bits)
+
+
+def vanished_counts(values, ring: np.ndarray) -> tuple[int, int]:
+    """(nonzero elements of ``values`` that encode to 0 in ``ring``, nonzero elements of ``values``): parts of a
+    large value may be counted one at a time and summed."""
     vanished = int(np.count_nonzero(ring == 0))
-    if vanished == 0:
-        return
     nonzero = int(np.count_nonzero(values))
-    lost = nonzero - (ring.size - vanished)  # nonzero elements among those that encode to 0
+    return nonzero - (ring.size - vanished), nonzero
+
+
+def warn_if_vanished(lost: int, nonzero: int, frac_bits: int) -> None:
+    """:func:`warn_if_shared_data_vanishes` from the (summed) counts of :func:`vanished_counts`."""
     if lost == 0 or 2 * lost < nonzero:
         return
     warnings.warn(

@@ -25,12 +25,32 @@ def share_from(party, ring_value: np.ndarray | None, src: int, frac: int | None)
     """
     if party.rank == src:
         send_share_header(party, party.others, frac, ring_value.shape)
-        share = np.array(ring_value, dtype=np.uint64, copy=True)
-        for peer in party.others:
-            share -= party.pair_prg(peer).random_ring(share.shape)
-        return share, frac
+        return _less_streams(party, np.asarray(ring_value, dtype=np.uint64)), frac
     frac, shape = receive_share_header(party, src)
     return party.pair_prg(src).random_ring(shape), frac
+
+
+#: elements per step of :func:`_less_streams` (its only temporaries are a step's PRG words)
+_SHARE_STEP = 1 << 20
+
+
+def _less_streams(party, value: np.ndarray) -> np.ndarray:
+    """value minus the PRG stream of every peer, as a new array, a step at a time: the streams are drawn in steps
+    (a stream continues across draws, so each peer's whole draw of the shape gets the same words), and no full-size
+    temporary (a copy of the value, a whole stream) is made beside the result (sharing a large model faults in less
+    fresh memory)."""
+    flat = value.reshape(-1)
+    out = np.empty(flat.size, np.uint64)
+    prgs = [party.pair_prg(peer) for peer in party.others]
+    for start in range(0, flat.size, _SHARE_STEP):
+        stop = min(start + _SHARE_STEP, flat.size)
+        if not prgs:
+            out[start:stop] = flat[start:stop]
+            continue
+        np.subtract(flat[start:stop], prgs[0].random_ring(stop - start), out=out[start:stop])
+        for prg in prgs[1:]:
+            out[start:stop] -= prg.random_ring(stop - start)
+    return out.reshape(value.shape)
 
 
 def send_share_header(party, peers, frac: int, shape: tuple[int, ...]) -> None:

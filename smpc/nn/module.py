@@ -17,6 +17,8 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from smpc.mpc import arrays
+from smpc.mpc.precision import vanished_counts, warn_if_vanished
+from smpc.ring.fixed_point import encode
 from smpc.nn.autograd import Variable
 
 
@@ -230,21 +232,21 @@ class Module:
         BatchNorm cannot train on shared values, so a training-mode model with BatchNorm2d is refused.
         """
         training = self.training
-        plain = self.copy()
-        if training:
-            for _, module in plain.named_modules():
-                module._check_trains_when_shared()
-        else:
-            fold_batchnorm(plain)
+        # every party prepares a copy whose parameters are placeholders (no memory): the shares replace them
+        placeholders = {id(p.data): np.broadcast_to(np.zeros((), p.data.dtype), p.data.shape)
+                        for _, p in self.named_parameters() if isinstance(p.data, np.ndarray)}
+        plain = _prepared(copy.deepcopy(self, dict(placeholders)), training)
         params = list(plain.named_parameters())
         if any(type(p.data).__name__ != "ndarray" for _, p in params):
             raise TypeError("share(): the model is already shared")
         _agree_on_architecture(party, src, training, params, plain.architecture())
         if not params:  # nothing to share (a model of activations and pooling only)
             return plain
-        flat = np.concatenate([np.asarray(p.data, dtype=np.float64).ravel() for _, p in params]) \
+        # the source encodes each value into one ring vector (no float copy of them all); it travels as integers and
+        # is read back in fixed point
+        ring = _encoded(self._source_values(params, placeholders, training), party.frac_bits) \
             if party.rank == src else None
-        shared = party.share(flat, src=src)
+        shared = arrays.with_frac(party.share(ring, src=src), party.frac_bits)
         offset = 0
         for _, p in params:
             size = int(np.prod(p.shape))
@@ -275,6 +277,16 @@ class Module:
         """A deep copy (parameters, buffers, modes)."""
         return copy.deepcopy(self)
 
+    def _source_values(self, params: list, placeholders: dict, training: bool) -> list:
+        """The values of a prepared copy's ``params`` (in order) at the source of :meth:`share`: this model's own
+        arrays where preparing left every parameter its placeholder (nothing folded), else those of a prepared
+        deep copy (BatchNorm folded into its convolution: new values). Buffers are copied either way (a
+        converted graph's constants are public and every party computes with them)."""
+        originals = dict(self.named_parameters())
+        if all(name in originals and p.data is placeholders.get(id(originals[name].data)) for name, p in params):
+            return [originals[name].data for name, _ in params]  # no copy of the values
+        return [p.data for _, p in _prepared(self.copy(), training).named_parameters()]
+
     # --- printing -----------------------------------------------------------------------------------------
     def extra_repr(self) -> str:
         return ""
@@ -285,6 +297,32 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+def _encoded(values: list, frac_bits: int) -> np.ndarray:
+    """The arrays ``values`` encoded in fixed point (:func:`smpc.ring.fixed_point.encode`, which refuses NaN, inf
+    and values too large) one after another into one uint64 vector; warns as ``party.share`` does of float data
+    that mostly encodes to 0 (:mod:`smpc.mpc.precision`)."""
+    out = np.empty(sum(int(np.size(v)) for v in values), np.uint64)
+    offset, lost, nonzero = 0, 0, 0
+    for value in values:
+        ring = encode(value, frac_bits).reshape(-1)
+        out[offset : offset + ring.size] = ring
+        offset += ring.size
+        counts = vanished_counts(value, ring)
+        lost, nonzero = lost + counts[0], nonzero + counts[1]
+    warn_if_vanished(lost, nonzero, frac_bits)
+    return out
+
+
+def _prepared(model: Module, training: bool) -> Module:
+    """``model`` made ready for sharing (in place): checked for training on shared values, or BatchNorm folded."""
+    if training:
+        for _, module in model.named_modules():
+            module._check_trains_when_shared()
+    else:
+        fold_batchnorm(model)
+    return model
 
 
 def fold_batchnorm(model: Module) -> Module:
