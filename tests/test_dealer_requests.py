@@ -22,6 +22,7 @@ from smpc.mpc.correlated.source import (KINDS, CorrelatedSource, MaterialOrderEr
 from smpc.mpc.correlated.trusted import TrustedDealerClient
 from smpc.mpc.fss import wire as fss_wire
 from smpc.mpc.one_hot import MAX_ONE_HOT_BITS
+from smpc.ring.prg import PRG, fresh_key
 
 # --- round trips -----------------------------------------------------------------------------------------------
 dims = st.integers(0, 6)
@@ -367,3 +368,35 @@ def test_completing_out_of_order_fails_the_run_clearly():
     with pytest.raises(smpc.PartyFailedError, match=r"material completed out of order: request 2 \(triple\(mul, "
                                                     r"\(3,\), \(3,\)\)\) before request 1 \(truncation pair"):
         smpc.run(_out_of_order, parties=2, timeout=10)
+
+
+def test_the_dealer_refuses_an_and_mask_owned_by_a_party_the_run_does_not_have():
+    request = AndTriplesRequest(AndLayout((((4,), 2),), ((0, 0, 0, 1),)))  # party 2's mask
+    prgs = [PRG.fresh(), PRG.fresh()]
+    with pytest.raises(ProtocolError, match="names party 2 of 2 as a mask's owner"):
+        request.make(prgs, PRG.fresh())
+
+
+def test_and_triples_made_by_the_dealer_and_drawn_by_the_parties_fit_together():
+    # three parties: a shared mask, one owned by party 1, products of their shifts, broadcast shapes too
+    layout = AndLayout((((3, 4), -1), ((4,), 1)), ((0, 5, 1, -2), (1, 0, 1, 3), (0, -60, 0, 1)))
+    request = AndTriplesRequest(layout)
+    keys = [fresh_key() for _ in range(3)]
+    reply = request.make([PRG(key) for key in keys], PRG.fresh())
+    shares = []
+    for rank, key in enumerate(keys):
+        prg = PRG(key)  # each party draws its masks (its own or shared), then its products (not the last party)
+        masks = [prg.random_ring(shape) if owner in (-1, rank) else np.zeros(shape, np.uint64)
+                 for shape, owner in layout.masks]
+        products = [prg.random_ring(layout.product_shape(k)) for k in range(3)] if rank < 2 else None
+        shares.append((masks, products))
+    sizes = np.cumsum(request.product_sizes())[:-1]
+    last = [part.reshape(layout.product_shape(k)) for k, part in enumerate(np.split(reply, sizes))]
+    masks = [shares[0][0][i] ^ shares[1][0][i] ^ shares[2][0][i] for i in range(2)]
+
+    def shifted(words, bits):
+        return words << np.uint64(bits) if bits >= 0 else words >> np.uint64(-bits)
+
+    for k, (i, si, j, sj) in enumerate(layout.products):
+        product = shares[0][1][k] ^ shares[1][1][k] ^ last[k]
+        assert np.array_equal(product, shifted(masks[i], si) & shifted(masks[j], sj))
