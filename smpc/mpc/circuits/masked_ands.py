@@ -13,7 +13,7 @@ party's stream alone; only its owner sends it masked. The first AND of a two-par
 per party rather than two.
 
 Operands say where they come from through :class:`ShiftTracked`: a word made by shifting another one keeps a
-reference to the unshifted root and the total shift; everything else is its own root. :func:`layout` turns a
+reference to the unshifted root and the total shift; everything else is its own root. :func:`layouts` turns a
 round's pairs into the :class:`AndLayout` the dealer is asked for and the root words to open.
 """
 
@@ -36,8 +36,8 @@ class AndLayout:
     """The masks one round of ANDs opens and the products of their shifts it needs.
 
     ``masks``: (shape, owner) per masked root word (owner :data:`SHARED`, or the rank whose stream alone makes
-    it); ``products``: (i, shift_i, j, shift_j) per AND, the product S(a_i) & S(a_j) of masks i and j shifted
-    by :func:`shift` (of the broadcast of their shapes).
+    it); ``products``: (i, shift_i, j, shift_j) per AND, the product S_i(a_i) & S_j(a_j) of masks i and j, each
+    shifted by its amount as :func:`shift` does (of the broadcast of their shapes).
     """
 
     masks: tuple[tuple[tuple[int, ...], int], ...]
@@ -46,7 +46,7 @@ class AndLayout:
     @property
     def description_size(self) -> int:
         """The values that describe it: the two counts, (owner, ndim, *shape) per mask, four per product."""
-        return 2 + sum(2 + len(shape) for shape, _ in self.masks) + 4 * len(self.products)
+        return _description_size([shape for shape, _ in self.masks], len(self.products))
 
     def product_shape(self, index: int) -> tuple[int, ...]:
         """The shape of product ``index``: its two masks' shapes broadcast."""
@@ -84,6 +84,10 @@ class ShiftTracked:
         return result
 
 
+def _description_size(shapes: list, products: int) -> int:
+    return 2 + sum(2 + len(shape) for shape in shapes) + 4 * products
+
+
 def _combined(first: int, then: int) -> int | None:
     """One shift equal to shifting by ``first`` and then by ``then``, or None (opposite directions lose bits
     that a single shift keeps; 64 bits or more empty the word)."""
@@ -100,9 +104,8 @@ def layouts(pairs: list) -> list[tuple[AndLayout, list]]:
     groups, roots, masks, index_of, products = [], [], [], {}, []
     for x, y in pairs:
         new_roots = {id(word.root): word.root for word in (x, y) if id(word.root) not in index_of}
-        size = (2 + sum(2 + len(shape) for shape, _ in masks) + 4 * (len(products) + 1)
-                + sum(2 + len(root.shape) for root in new_roots.values()))
-        if products and size > MAX_DESCRIPTION:
+        shapes = [shape for shape, _ in masks] + [root.shape for root in new_roots.values()]
+        if products and _description_size(shapes, len(products) + 1) > MAX_DESCRIPTION:
             groups.append((AndLayout(tuple(masks), tuple(products)), roots))
             roots, masks, index_of, products = [], [], {}, []
         entry = []
