@@ -65,7 +65,7 @@ class MaterialOrderError(ProtocolError):
 
 @dataclass(eq=False)
 class Triple:
-    """One party's shares of a Beaver triple ``c = op(a, b)`` (additive), or of ``c = a & b`` (XOR words).
+    """One party's additive shares of a Beaver triple ``c = op(a, b)`` (XOR words' ANDs: :class:`AndTriples`).
 
     ``c`` is ``None`` at a party that receives it until :meth:`CorrelatedSource.complete`.
     """
@@ -82,7 +82,7 @@ class AndTriples:
     :meth:`CorrelatedSource.complete`)."""
 
     masks: list
-    products: list
+    products: list | None
 
 
 @dataclass(eq=False)
