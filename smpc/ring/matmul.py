@@ -1,6 +1,7 @@
 """Exact matrix product in Z_2^64 (uint64, wrapping), with numpy.matmul's shape semantics.
 
-numpy's integer matmul is a slow generic loop; numba kernels picked by shape do the work.
+numpy's integer matmul is a slow generic loop; numba kernels picked by shape do the work, and large products run
+on :mod:`smpc.ring.int8_gemm` where that is available and faster.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 import numpy as np
 from numba import njit, prange
 
+from smpc.ring import int8_gemm
 from smpc.ring.arith import as_ring_operand
 from smpc.ring.kernel_choice import PARALLEL_LOCK, choose_kernel, nthreads
 
@@ -337,6 +339,8 @@ def _matmul(a, b, method: str | None = None, parallel: bool | None = None) -> np
     if method is None:
         method, par = choose_kernel(nb, rows, k, n)
         parallel = par if parallel is None else parallel
+        if int8_gemm.preferred(rows, k, n, nwords=1):
+            method = "int8"
     if method == "numpy":
         return np.asarray(np.matmul(a, b))
     if fold:
@@ -348,7 +352,10 @@ def _matmul(a, b, method: str | None = None, parallel: bool | None = None) -> np
         b3 = b2.reshape((-1, k, n))
         ia = _batch_index(a_batch, batch)
         ib = _batch_index(b_batch, batch)
-    c3 = _run(method, bool(parallel), a3, b3, ia, ib)
+    if method == "int8":
+        c3 = int8_gemm.matmul64(a3, _transposed(b3), ia, ib)
+    else:
+        c3 = _run(method, bool(parallel), a3, b3, ia, ib)
     return c3.reshape(out_shape)
 
 

@@ -24,6 +24,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from smpc.ring import int8_gemm
 from smpc.ring.kernel_choice import PARALLEL_LOCK, nthreads
 
 _M32 = np.uint64(0xFFFFFFFF)
@@ -393,8 +394,11 @@ def planes_product(a0: np.ndarray, a1: np.ndarray, bt0: np.ndarray, bt1: np.ndar
     """The products a[ia[t]] @ b[ib[t]] mod 2^128 for t over the batch, from C-contiguous uint64 limb planes:
     a0, a1 (A, m, k) (low and high words) and b's transposes bt0, bt1 (B, n, k); returns (len(ia), m, n, 2).
     :func:`matmul` makes the planes; a caller that has them already (the convolution's patch rows) skips that copy.
+    Large products run on :mod:`smpc.ring.int8_gemm` where that is faster.
     """
     nb, rows, k, n = ia.shape[0], a0.shape[1], a0.shape[2], bt0.shape[1]
+    if int8_gemm.preferred(rows, k, n, nwords=2):
+        return int8_gemm.planes_product128(a0, a1, bt0, bt1, ia, ib)
     out = np.empty((nb, rows, n, 2), np.uint64)
     if nb * rows * k * n >= _PARALLEL_MIN_MACS and nthreads() > 1:
         with PARALLEL_LOCK:
