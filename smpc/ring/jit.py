@@ -5,6 +5,7 @@ from smpc.ring.fixed_point import warmup as warm_fixed_point
 from smpc.ring.fused import warmup as warm_fused
 from smpc.ring.int8_gemm import warmup as warm_int8_gemm
 from smpc.ring.matmul import warmup as warm_matmul
+from smpc.ring.vaes import available as warm_vaes
 
 
 def warmup() -> None:
@@ -15,3 +16,4 @@ def warmup() -> None:
     warm_fixed_point()
     warm_fused()
     warm_int8_gemm()
+    warm_vaes()  # compiles the VAES kernel (where the CPU has VAES) and checks it against OpenSSL

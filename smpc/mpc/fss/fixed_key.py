@@ -14,17 +14,20 @@ into the low bits of word 0; the DCF (:mod:`.bit_dcf`) keeps bits 0 and 1 of eve
 carries the control and value bits there), so the inputs ``s XOR j`` of one seed (j = 0, 1: the two children)
 are distinct, and seeds hold 126 random bits.
 
-The key is public by design: it saves a key schedule per seed, and one AES-ECB call of ``cryptography`` (OpenSSL,
-AES-NI) encrypts a whole tree level of a chunk of a batch.
+The key is public by design: it saves a key schedule per seed, and one AES-ECB call encrypts a whole tree level of
+a chunk of a batch: :mod:`smpc.ring.vaes` (four blocks per instruction) where the CPU has VAES, else
+``cryptography``'s (OpenSSL, AES-NI).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from smpc.ring import vaes
 from smpc.ring.prg import derive_key
 
 #: K, public: anyone may recompute it; nothing secret depends on it being unknown.
@@ -32,11 +35,18 @@ FIXED_KEY = derive_key(b"smpc function secret sharing", "fixed-key AES of the DC
 BLOCK_BYTES = 16
 
 
+@functools.lru_cache(maxsize=1)
+def _round_keys() -> np.ndarray | None:
+    """K's key schedule for the VAES kernel, or None where the CPU lacks VAES (OpenSSL then)."""
+    return vaes.expand_key(FIXED_KEY) if vaes.available() else None
+
+
 class FixedKeyAES:
     """AES_K on uint64 arrays whose last axis holds the two words of a block; one instance per thread."""
 
     def __init__(self):
         self._encryptor = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor()
+        self._round_keys = _round_keys()
 
     def permute(self, blocks: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """AES_K of every block of the C-contiguous uint64 array ``blocks`` (last axis 2), in one ECB call.
@@ -51,11 +61,21 @@ class FixedKeyAES:
         made once: a tree walk permutes the same blocks at every level, and a call per level and chunk is then
         one ECB call and nothing else."""
         nbytes = blocks.nbytes
+        if not blocks.flags.c_contiguous:
+            raise ValueError("blocks must be C-contiguous (the permuter reads them in place at every call)")
         if out.dtype != np.uint8 or out.ndim != 1 or out.size < nbytes + BLOCK_BYTES:
             raise ValueError(f"out must be a uint8 buffer of at least {nbytes + BLOCK_BYTES} bytes")
         result = out[:nbytes].view(np.uint64).reshape(blocks.shape)
         if not nbytes:
             return lambda: result
+        if self._round_keys is not None:
+            words, into, round_keys = blocks.reshape(-1), result.reshape(-1), self._round_keys
+
+            def permute_vaes() -> np.ndarray:
+                vaes.ecb_encrypt(round_keys, words, into)
+                return result
+
+            return permute_vaes
         source, target = memoryview(blocks.reshape(-1).view(np.uint8)), memoryview(out)
         update_into = self._encryptor.update_into
 
