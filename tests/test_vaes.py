@@ -85,3 +85,35 @@ def test_a_permuter_refuses_blocks_it_cannot_read_in_place():
     aes = fixed_key.FixedKeyAES()
     with pytest.raises(ValueError, match="C-contiguous"):
         aes.permuter(blocks, aes.buffer(np.zeros((8, 2), np.uint64)))
+
+
+@needs_vaes
+def test_the_prg_stream_is_the_same_on_both_paths():
+    """The VAES counter kernel gives the PRG the very stream OpenSSL's ECB on counter blocks gives, across segment
+    boundaries and at every offset."""
+    from smpc.ring.prg import PRG, SEGMENT_BYTES
+
+    key = bytes(range(3, 19))
+    fast, slow = PRG(key), PRG(key)
+    slow._vaes = False
+    assert fast._vaes
+    for nbytes in (1, 15, 16, 17, 64, 63, SEGMENT_BYTES - 200, 1000, 2 * SEGMENT_BYTES + 5, 0, 7):
+        assert fast.random_bytes(nbytes).tobytes() == slow.random_bytes(nbytes).tobytes()
+
+
+@needs_vaes
+@pytest.mark.parametrize("nbytes", [0, 16, 48, 64, 80, 1024 + 32])
+def test_counter_stream_equals_ecb_on_counter_blocks(nbytes):
+    schedule = vaes.expand_key(FIPS_KEY)
+    counters = np.zeros((nbytes // 16, 2), np.uint64)
+    counters[:, 0] = np.arange(7, 7 + nbytes // 16, dtype=np.uint64)
+    out = np.empty(nbytes + 3, np.uint8)[3:]
+    vaes.counter_stream(schedule, 7, out)
+    assert out.tobytes() == _openssl(FIPS_KEY, counters.astype("<u8").tobytes())
+    with pytest.raises(ValueError, match="whole 16-byte blocks"):
+        vaes.counter_stream(schedule, 0, np.empty(nbytes + 5, np.uint8))
+
+
+def test_the_compiled_key_schedule_equals_the_reference():
+    for key in (bytes(16), bytes(range(16)), bytes([255] * 16), bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")):
+        assert np.array_equal(vaes.expand_key_fast(np.frombuffer(key, np.uint8)), vaes.expand_key(key))

@@ -136,6 +136,110 @@ def _ecb_groups(typingctx, src, dst, round_keys, groups):  # pragma: no cover (c
     return sig, codegen
 
 
+@intrinsic
+def _counter_groups(typingctx, dst, round_keys, first, groups):  # pragma: no cover (compiled)
+    """dst's bytes [64 g, 64 g + 64) = AES of the four counter blocks first + 4 g .. first + 4 g + 3 (128-bit
+    little-endian, below 2^64), for g < groups; the counters are made in registers (nothing is read but the keys),
+    and dst needs no alignment."""
+    sig = types.void(dst, round_keys, first, groups)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        zmm = ir.VectorType(i64, 8)
+        xmm = ir.VectorType(i64, 2)
+        dst_ptr = context.make_array(signature.args[0])(context, builder, args[0]).data
+        key_ptr = context.make_array(signature.args[1])(context, builder, args[1]).data
+        first_block, count = args[2], args[3]
+        enc = _vector_fn(builder.module, "llvm.x86.aesni.aesenc.512", zmm)
+        last = _vector_fn(builder.module, "llvm.x86.aesni.aesenclast.512", zmm)
+        lanes = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0, 1, 0, 1, 0, 1, 0, 1])
+        keys = []
+        for r in range(ROUNDS + 1):
+            pointer = builder.bitcast(builder.gep(key_ptr, [ir.Constant(i64, 2 * r)]), xmm.as_pointer())
+            pair = builder.load(pointer, align=8)
+            keys.append(builder.shuffle_vector(pair, pair, lanes))
+        steps = ir.Constant(zmm, [0, 0, 1, 0, 2, 0, 3, 0])
+        low_lanes = ir.Constant(zmm, [1, 0, 1, 0, 1, 0, 1, 0])
+
+        def counters(group):
+            base = builder.add(first_block, builder.mul(group, ir.Constant(i64, 4)))
+            splat = builder.insert_element(ir.Constant(zmm, None), base, ir.Constant(ir.IntType(32), 0))
+            splat = builder.shuffle_vector(splat, splat, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8))
+            return builder.add(builder.mul(splat, low_lanes), steps)
+
+        def store(value, group):
+            address = builder.gep(dst_ptr, [builder.mul(group, ir.Constant(i64, 64))])
+            builder.store(value, builder.bitcast(address, zmm.as_pointer()), align=1)
+
+        wide = builder.mul(builder.sdiv(count, ir.Constant(i64, _WIDE)), ir.Constant(i64, _WIDE))
+        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), wide, ir.Constant(i64, _WIDE), i64) as (g, _):
+            members = [builder.add(g, ir.Constant(i64, w)) for w in range(_WIDE)]
+            states = [builder.xor(counters(m), keys[0]) for m in members]
+            for r in range(1, ROUNDS):
+                states = [builder.call(enc, [x, keys[r]]) for x in states]
+            states = [builder.call(last, [x, keys[ROUNDS]]) for x in states]
+            for state, member in zip(states, members):
+                store(state, member)
+        with cgutils.for_range_slice(builder, wide, count, ir.Constant(i64, 1), i64) as (g, _):
+            x = builder.xor(counters(g), keys[0])
+            for r in range(1, ROUNDS):
+                x = builder.call(enc, [x, keys[r]])
+            store(builder.call(last, [x, keys[ROUNDS]]), g)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(nogil=True, cache=True)
+def _counter_stream(dst, round_keys, first):  # pragma: no cover (compiled)
+    """AES of the counter blocks first, first + 1, ... into dst (uint8, a multiple of 64 bytes)."""
+    _counter_groups(dst, round_keys, np.int64(first), dst.shape[0] // 64)
+
+
+def counter_stream(round_keys: np.ndarray, first: int, dst: np.ndarray) -> None:
+    """dst (a flat uint8 array, any alignment, a multiple of 16 bytes) = AES(first) || AES(first + 1) || ...,
+    each counter a 128-bit little-endian block below 2^63."""
+    nbytes = dst.shape[0]
+    if nbytes % 16:
+        raise ValueError(f"counter_stream writes whole 16-byte blocks, got {nbytes} bytes")
+    whole = nbytes - nbytes % 64
+    if whole:
+        _counter_stream(dst[:whole], round_keys, first)
+    if whole < nbytes:
+        tail = np.empty(64, np.uint8)
+        _counter_stream(tail, round_keys, first + whole // 16)
+        dst[whole:] = tail[: nbytes - whole]
+
+
+@njit(nogil=True, cache=True)
+def _expand(key, box, out):  # pragma: no cover (compiled)
+    """FIPS-197 5.2 for AES-128 in numba: out (176 bytes) = the 11 round keys of key (16 bytes)."""
+    out[:16] = key
+    rcon = 1
+    for i in range(4, 44):
+        t0, t1, t2, t3 = out[4 * i - 4], out[4 * i - 3], out[4 * i - 2], out[4 * i - 1]
+        if i % 4 == 0:
+            t0, t1, t2, t3 = box[t1] ^ rcon, box[t2], box[t3], box[t0]
+            rcon = ((rcon << 1) ^ 0x11B) if rcon & 0x80 else (rcon << 1)
+        out[4 * i] = out[4 * i - 16] ^ t0
+        out[4 * i + 1] = out[4 * i - 15] ^ t1
+        out[4 * i + 2] = out[4 * i - 14] ^ t2
+        out[4 * i + 3] = out[4 * i - 13] ^ t3
+
+
+@functools.lru_cache(maxsize=1)
+def _sbox_array() -> np.ndarray:
+    return np.array(sbox(), dtype=np.uint8)
+
+
+def expand_key_fast(key: np.ndarray) -> np.ndarray:
+    """:func:`expand_key` of a 16-byte uint8 array, compiled (a microsecond rather than tens): the PRG derives a
+    key schedule per 512 KiB segment."""
+    out = np.empty(176, np.uint8)
+    _expand(key, _sbox_array(), out)
+    return out.view("<u8").astype(np.uint64).reshape(ROUNDS + 1, 2)
+
+
 @njit(nogil=True, cache=True)
 def _ecb(src, dst, round_keys):  # pragma: no cover (compiled)
     """AES of every block of src (flat uint64, two words a block, a multiple of four blocks) into dst."""
@@ -178,11 +282,19 @@ def available() -> bool:
 
 
 def _agrees_with_openssl() -> bool:
+    """Both kernels and the compiled key schedule against OpenSSL's AES (ECB on random blocks, counter blocks)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     key = bytes(range(16))
+    schedule = expand_key(key)
+    if not np.array_equal(expand_key_fast(np.frombuffer(key, np.uint8)), schedule):
+        return False
+    encrypt = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update
     data = np.random.default_rng(0).integers(0, 2**64, 2 * 37, dtype=np.uint64)
-    want = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(data.tobytes())
     got = np.empty_like(data)
-    ecb_encrypt(expand_key(key), data, got)
-    return got.tobytes() == want
+    ecb_encrypt(schedule, data, got)
+    counters = np.zeros((37, 2), np.uint64)
+    counters[:, 0] = np.arange(1000, 1037, dtype=np.uint64)
+    stream = np.empty(37 * 16 + 1, np.uint8)[1:]  # unaligned on purpose
+    counter_stream(schedule, 1000, stream)
+    return got.tobytes() == encrypt(data.tobytes()) and stream.tobytes() == encrypt(counters.astype("<u8").tobytes())
