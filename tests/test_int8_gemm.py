@@ -190,6 +190,14 @@ def test_a_saturating_int8_product_fails_the_self_test():
     assert not int8_gemm._self_test(Saturating)
     assert int8_gemm._self_test(torch) == int8_gemm.available()
 
+    class WithoutOut:  # exact, but no out= argument (as an older torch might be): refused, not a crash later
+        _int_mm = staticmethod(lambda a, b: torch._int_mm(a, b))
+        full = staticmethod(torch.full)
+        int8 = torch.int8
+        from_numpy = staticmethod(torch.from_numpy)
+
+    assert not int8_gemm._self_test(WithoutOut)
+
 
 @needs_torch
 @settings(max_examples=25, deadline=None)

@@ -125,18 +125,24 @@ def _torch():
 
 
 def _self_test(torch) -> bool:
-    """True when the int8 product is exact at the extremes this module reaches (sums near 2^31, every
-    digit -128 or 127) and on random digits."""
+    """True when the int8 product is exact at the extremes this module reaches (sums near 2^31, every digit -128)
+    and, called as :func:`_positions` calls it (strided a, transposed b, ``out=``), on random digits."""
     k = 8 * max_k(8)
     try:
         low = torch.full((16, k), -128, dtype=torch.int8)
         if not bool((torch._int_mm(low, low.t().contiguous()) == k * 2**14).all()):
             return False
         rng = np.random.default_rng(0)
-        a = rng.integers(-128, 128, (33, 517), dtype=np.int8)
-        b = rng.integers(-128, 128, (517, 19), dtype=np.int8)
-        got = torch._int_mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-        return bool(np.array_equal(got, a.astype(np.int64) @ b.astype(np.int64)))
+        kk, ndig = 37, 16
+        ad = rng.integers(-128, 128, (33, ndig * kk), dtype=np.int8)
+        btd = rng.integers(-128, 128, (19, ndig * kk), dtype=np.int8)
+        got = _positions(torch, ad, btd, kk, ndig)
+        a64, b64 = ad.astype(np.int64), btd.astype(np.int64)
+        for p in range(ndig):
+            want = a64[:, : (p + 1) * kk] @ b64[:, (ndig - 1 - p) * kk :].T
+            if not np.array_equal(got[p], want):
+                return False
+        return True
     except (RuntimeError, TypeError, ValueError):
         return False
 
