@@ -241,8 +241,10 @@ def expand_key_fast(key: np.ndarray) -> np.ndarray:
 
 
 @njit(nogil=True, cache=True)
-def _ecb(src, dst, round_keys):  # pragma: no cover (compiled)
-    """AES of every block of src (flat uint64, two words a block, a multiple of four blocks) into dst."""
+def ecb_groups(src, dst, round_keys):  # pragma: no cover (compiled)
+    """AES of every block of src (flat C-contiguous uint64, two words a block, a multiple of four blocks) into dst:
+    the compiled kernel, for callers that call it often on buffers they checked once (:func:`ecb_encrypt` takes
+    any length)."""
     _ecb_groups(src, dst, round_keys, src.shape[0] // 8)
 
 
@@ -252,12 +254,12 @@ def ecb_encrypt(round_keys: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Non
     words = src.shape[0]
     whole = words - words % 8
     if whole:
-        _ecb(src[:whole], dst[:whole], round_keys)
+        ecb_groups(src[:whole], dst[:whole], round_keys)
     if whole < words:
         pad = np.zeros(8, np.uint64)
         pad[: words - whole] = src[whole:]
         out = np.empty(8, np.uint64)
-        _ecb(pad, out, round_keys)
+        ecb_groups(pad, out, round_keys)
         dst[whole:] = out[: words - whole]
 
 
