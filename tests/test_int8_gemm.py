@@ -137,27 +137,36 @@ def test_batches_follow_their_indices():
         assert np.array_equal(got64[t], ring_matmul(a[0][ia[t]], bt[0][ib[t]].T))
 
 
-@needs_torch
-def test_the_z2_128_front_end_takes_the_int8_path_when_enabled(monkeypatch):
-    calls = []
-    real = int8_gemm.planes_product128
-    monkeypatch.setattr(int8_gemm, "planes_product128", lambda *args: calls.append(1) or real(*args))
+@pytest.fixture
+def int8_enabled(monkeypatch):
+    """The int8 path turned on whatever the CPU (SMPC_INT8_GEMM=1); the setting is read afresh after the test."""
     monkeypatch.setenv(int8_gemm.ENV, "1")
     int8_gemm.enabled.cache_clear()
-    try:
-        rng = np.random.default_rng(6)
-        a = rng.integers(0, 2**64, (400, 128, 2), dtype=np.uint64)
-        b = rng.integers(0, 2**64, (128, 1000, 2), dtype=np.uint64)
-        got = ring128.matmul(a, b)
-        assert calls, "a 400 x 128 @ 128 x 1000 product should run on the int8 path"
-        ring128.matmul(a[:127], b)
-        assert len(calls) == 1, "a product with fewer than 128 rows should not"
-        monkeypatch.setenv(int8_gemm.ENV, "0")
-        int8_gemm.enabled.cache_clear()
-        assert np.array_equal(got, ring128.matmul(a, b))
-        assert len(calls) == 1
-    finally:
-        int8_gemm.enabled.cache_clear()
+    yield
+    int8_gemm.enabled.cache_clear()
+
+
+def _count_calls(monkeypatch, name: str) -> list:
+    """A list that grows by one at each call of int8_gemm's ``name`` (which still runs)."""
+    calls, real = [], getattr(int8_gemm, name)
+    monkeypatch.setattr(int8_gemm, name, lambda *args: calls.append(1) or real(*args))
+    return calls
+
+
+@needs_torch
+def test_the_z2_128_front_end_takes_the_int8_path_when_enabled(monkeypatch, int8_enabled):
+    calls = _count_calls(monkeypatch, "planes_product128")
+    rng = np.random.default_rng(6)
+    a = rng.integers(0, 2**64, (400, 128, 2), dtype=np.uint64)
+    b = rng.integers(0, 2**64, (128, 1000, 2), dtype=np.uint64)
+    got = ring128.matmul(a, b)
+    assert calls, "a 400 x 128 @ 128 x 1000 product should run on the int8 path"
+    ring128.matmul(a[:127], b)
+    assert len(calls) == 1, "a product with fewer than 128 rows should not"
+    monkeypatch.setenv(int8_gemm.ENV, "0")
+    int8_gemm.enabled.cache_clear()
+    assert np.array_equal(got, ring128.matmul(a, b))
+    assert len(calls) == 1
 
 
 def test_turned_off_by_the_environment(monkeypatch):
@@ -214,20 +223,15 @@ def test_the_z2_64_front_end_forced_onto_the_int8_path(batch, m, k, n, broadcast
 
 
 @needs_torch
-def test_the_z2_64_front_end_takes_the_int8_path_for_large_products(monkeypatch):
-    calls = []
-    real = int8_gemm.matmul64
-    monkeypatch.setattr(int8_gemm, "matmul64", lambda *args: calls.append(1) or real(*args))
-    monkeypatch.setenv(int8_gemm.ENV, "1")
-    int8_gemm.enabled.cache_clear()
-    try:
-        rng = np.random.default_rng(7)
-        a = rng.integers(0, 2**64, (800, 700), dtype=np.uint64)
-        b = rng.integers(0, 2**64, (700, 800), dtype=np.uint64)
-        got = ring_matmul(a, b)
-        assert calls
-        from smpc.ring.matmul import _matmul
+def test_the_z2_64_front_end_takes_the_int8_path_for_large_products(monkeypatch, int8_enabled):
+    from smpc.ring.matmul import _matmul
 
-        assert np.array_equal(got, _matmul(a, b, method="dot"))
-    finally:
-        int8_gemm.enabled.cache_clear()
+    calls = _count_calls(monkeypatch, "matmul64")
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 2**64, (800, 700), dtype=np.uint64)
+    b = rng.integers(0, 2**64, (700, 800), dtype=np.uint64)
+    got = ring_matmul(a, b)
+    assert calls
+    assert np.array_equal(got, _matmul(a, b, method="dot"))
+    ring_matmul(a[:700], b)
+    assert len(calls) == 1, "a product with a side below 768 should stay on numba"

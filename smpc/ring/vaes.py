@@ -78,59 +78,60 @@ def expand_key(key: bytes) -> np.ndarray:
     return np.frombuffer(schedule, dtype="<u8").astype(np.uint64).reshape(ROUNDS + 1, 2)
 
 
-# ------------------------------------------------------------------------------ the kernel
-def _vector_fn(module, name: str, vector: ir.VectorType):
-    return cgutils.get_or_insert_function(module, ir.FunctionType(vector, [vector, vector]), name)
+# ------------------------------------------------------------------------------ the kernels
+_I64 = ir.IntType(64)
+_ZMM = ir.VectorType(_I64, 8)  # four blocks
+_XMM = ir.VectorType(_I64, 2)  # one block
+_LANES = ir.VectorType(ir.IntType(32), 8)
+
+
+def _vector_fn(module, name: str):
+    return cgutils.get_or_insert_function(module, ir.FunctionType(_ZMM, [_ZMM, _ZMM]), name)
+
+
+def _emit_encryption(builder, key_ptr, groups, load, store) -> None:
+    """IR for: store(AES(load(g)), g) for every group g < ``groups`` of four blocks: the 11 round keys broadcast
+    to zmm once, then _WIDE independent groups per step of the main loop (VAES's latency hidden), then one at a
+    time. ``load(g)`` and ``store(value, g)`` emit a group's access."""
+    enc = _vector_fn(builder.module, "llvm.x86.aesni.aesenc.512")
+    last = _vector_fn(builder.module, "llvm.x86.aesni.aesenclast.512")
+    keys = []
+    for r in range(ROUNDS + 1):
+        pointer = builder.bitcast(builder.gep(key_ptr, [ir.Constant(_I64, 2 * r)]), _XMM.as_pointer())
+        pair = builder.load(pointer, align=8)
+        keys.append(builder.shuffle_vector(pair, pair, ir.Constant(_LANES, [0, 1] * 4)))
+
+    def encrypt_all(members) -> None:
+        states = [builder.xor(load(m), keys[0]) for m in members]
+        for r in range(1, ROUNDS):
+            states = [builder.call(enc, [x, keys[r]]) for x in states]
+        for x, member in zip(states, members):
+            store(builder.call(last, [x, keys[ROUNDS]]), member)
+
+    wide = builder.mul(builder.sdiv(groups, ir.Constant(_I64, _WIDE)), ir.Constant(_I64, _WIDE))
+    with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), wide, ir.Constant(_I64, _WIDE), _I64) as (g, _):
+        encrypt_all([builder.add(g, ir.Constant(_I64, w)) for w in range(_WIDE)])
+    with cgutils.for_range_slice(builder, wide, groups, ir.Constant(_I64, 1), _I64) as (g, _):
+        encrypt_all([g])
+
+
+def _group_pointer(builder, base, group, step: int):
+    """The zmm pointer to group ``group`` of an array whose groups are ``step`` elements of ``base``'s type apart."""
+    address = builder.gep(base, [builder.mul(group, ir.Constant(_I64, step))])
+    return builder.bitcast(address, _ZMM.as_pointer())
 
 
 @intrinsic
 def _ecb_groups(typingctx, src, dst, round_keys, groups):  # pragma: no cover (compiled)
-    """dst[8 g : 8 g + 8] = AES(src[8 g : 8 g + 8]) for g < groups (four blocks per 8 words), in IR: the round
-    keys broadcast to zmm once, then _WIDE independent zmm per step, then one at a time."""
+    """dst[8 g : 8 g + 8] = AES(src[8 g : 8 g + 8]) for g < groups (uint64 arrays, four blocks per 8 words)."""
     sig = types.void(src, dst, round_keys, groups)
 
     def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        zmm = ir.VectorType(i64, 8)
-        xmm = ir.VectorType(i64, 2)
-        src_ptr = context.make_array(signature.args[0])(context, builder, args[0]).data
-        dst_ptr = context.make_array(signature.args[1])(context, builder, args[1]).data
-        key_ptr = context.make_array(signature.args[2])(context, builder, args[2]).data
-        count = args[3]
-        enc = _vector_fn(builder.module, "llvm.x86.aesni.aesenc.512", zmm)
-        last = _vector_fn(builder.module, "llvm.x86.aesni.aesenclast.512", zmm)
-        lanes = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0, 1, 0, 1, 0, 1, 0, 1])
-        keys = []
-        for r in range(ROUNDS + 1):
-            pointer = builder.bitcast(builder.gep(key_ptr, [ir.Constant(i64, 2 * r)]), xmm.as_pointer())
-            pair = builder.load(pointer, align=8)
-            keys.append(builder.shuffle_vector(pair, pair, lanes))
-
-        def encrypt(x):
-            x = builder.xor(x, keys[0])
-            for r in range(1, ROUNDS):
-                x = builder.call(enc, [x, keys[r]])
-            return builder.call(last, [x, keys[ROUNDS]])
-
-        def load(ptr, group):
-            address = builder.gep(ptr, [builder.mul(group, ir.Constant(i64, 8))])
-            return builder.load(builder.bitcast(address, zmm.as_pointer()), align=8)
-
-        def store(value, ptr, group):
-            address = builder.gep(ptr, [builder.mul(group, ir.Constant(i64, 8))])
-            builder.store(value, builder.bitcast(address, zmm.as_pointer()), align=8)
-
-        wide = builder.mul(builder.sdiv(count, ir.Constant(i64, _WIDE)), ir.Constant(i64, _WIDE))
-        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), wide, ir.Constant(i64, _WIDE), i64) as (g, _):
-            members = [builder.add(g, ir.Constant(i64, w)) for w in range(_WIDE)]
-            states = [builder.xor(load(src_ptr, m), keys[0]) for m in members]
-            for r in range(1, ROUNDS):
-                states = [builder.call(enc, [s, keys[r]]) for s in states]
-            states = [builder.call(last, [s, keys[ROUNDS]]) for s in states]
-            for state, member in zip(states, members):
-                store(state, dst_ptr, member)
-        with cgutils.for_range_slice(builder, wide, count, ir.Constant(i64, 1), i64) as (g, _):
-            store(encrypt(load(src_ptr, g)), dst_ptr, g)
+        src_ptr, dst_ptr, key_ptr = (context.make_array(signature.args[i])(context, builder, args[i]).data
+                                     for i in range(3))
+        _emit_encryption(builder, key_ptr, args[3],
+                         lambda g: builder.load(_group_pointer(builder, src_ptr, g, 8), align=8),
+                         lambda value, g: builder.store(value, _group_pointer(builder, dst_ptr, g, 8), align=8))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -140,51 +141,22 @@ def _ecb_groups(typingctx, src, dst, round_keys, groups):  # pragma: no cover (c
 def _counter_groups(typingctx, dst, round_keys, first, groups):  # pragma: no cover (compiled)
     """dst's bytes [64 g, 64 g + 64) = AES of the four counter blocks first + 4 g .. first + 4 g + 3 (128-bit
     little-endian, below 2^64), for g < groups; the counters are made in registers (nothing is read but the keys),
-    and dst needs no alignment."""
+    and dst (uint8) needs no alignment."""
     sig = types.void(dst, round_keys, first, groups)
 
     def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        zmm = ir.VectorType(i64, 8)
-        xmm = ir.VectorType(i64, 2)
-        dst_ptr = context.make_array(signature.args[0])(context, builder, args[0]).data
-        key_ptr = context.make_array(signature.args[1])(context, builder, args[1]).data
-        first_block, count = args[2], args[3]
-        enc = _vector_fn(builder.module, "llvm.x86.aesni.aesenc.512", zmm)
-        last = _vector_fn(builder.module, "llvm.x86.aesni.aesenclast.512", zmm)
-        lanes = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0, 1, 0, 1, 0, 1, 0, 1])
-        keys = []
-        for r in range(ROUNDS + 1):
-            pointer = builder.bitcast(builder.gep(key_ptr, [ir.Constant(i64, 2 * r)]), xmm.as_pointer())
-            pair = builder.load(pointer, align=8)
-            keys.append(builder.shuffle_vector(pair, pair, lanes))
-        steps = ir.Constant(zmm, [0, 0, 1, 0, 2, 0, 3, 0])
-        low_lanes = ir.Constant(zmm, [1, 0, 1, 0, 1, 0, 1, 0])
+        dst_ptr, key_ptr = (context.make_array(signature.args[i])(context, builder, args[i]).data for i in range(2))
+        steps = ir.Constant(_ZMM, [0, 0, 1, 0, 2, 0, 3, 0])
+        low_words = ir.Constant(_ZMM, [1, 0, 1, 0, 1, 0, 1, 0])
 
         def counters(group):
-            base = builder.add(first_block, builder.mul(group, ir.Constant(i64, 4)))
-            splat = builder.insert_element(ir.Constant(zmm, None), base, ir.Constant(ir.IntType(32), 0))
-            splat = builder.shuffle_vector(splat, splat, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8))
-            return builder.add(builder.mul(splat, low_lanes), steps)
+            base = builder.add(args[2], builder.mul(group, ir.Constant(_I64, 4)))
+            splat = builder.insert_element(ir.Constant(_ZMM, None), base, ir.Constant(ir.IntType(32), 0))
+            splat = builder.shuffle_vector(splat, splat, ir.Constant(_LANES, [0] * 8))
+            return builder.add(builder.mul(splat, low_words), steps)
 
-        def store(value, group):
-            address = builder.gep(dst_ptr, [builder.mul(group, ir.Constant(i64, 64))])
-            builder.store(value, builder.bitcast(address, zmm.as_pointer()), align=1)
-
-        wide = builder.mul(builder.sdiv(count, ir.Constant(i64, _WIDE)), ir.Constant(i64, _WIDE))
-        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), wide, ir.Constant(i64, _WIDE), i64) as (g, _):
-            members = [builder.add(g, ir.Constant(i64, w)) for w in range(_WIDE)]
-            states = [builder.xor(counters(m), keys[0]) for m in members]
-            for r in range(1, ROUNDS):
-                states = [builder.call(enc, [x, keys[r]]) for x in states]
-            states = [builder.call(last, [x, keys[ROUNDS]]) for x in states]
-            for state, member in zip(states, members):
-                store(state, member)
-        with cgutils.for_range_slice(builder, wide, count, ir.Constant(i64, 1), i64) as (g, _):
-            x = builder.xor(counters(g), keys[0])
-            for r in range(1, ROUNDS):
-                x = builder.call(enc, [x, keys[r]])
-            store(builder.call(last, [x, keys[ROUNDS]]), g)
+        _emit_encryption(builder, key_ptr, args[3], counters,
+                         lambda value, g: builder.store(value, _group_pointer(builder, dst_ptr, g, 64), align=1))
         return context.get_dummy_value()
 
     return sig, codegen
