@@ -68,9 +68,11 @@ def test_not_available_without_the_cpu_flags(monkeypatch):
         vaes.available.cache_clear()
 
 
-def test_fixed_key_aes_is_the_same_on_both_paths(monkeypatch):
-    blocks = np.random.default_rng(3).integers(0, 2**64, (37, 2), dtype=np.uint64)
-    want = np.frombuffer(_openssl(fixed_key.FIXED_KEY, blocks.tobytes()), dtype=np.uint64).reshape(37, 2)
+@pytest.mark.parametrize("blocks_count", [37, fixed_key.VAES_MIN_BYTES // 16 + 3])
+def test_fixed_key_aes_is_the_same_on_both_paths(monkeypatch, blocks_count):
+    """Below VAES_MIN_BYTES OpenSSL runs; from it on the VAES kernel (where the CPU has it): the same blocks."""
+    blocks = np.random.default_rng(3).integers(0, 2**64, (blocks_count, 2), dtype=np.uint64)
+    want = np.frombuffer(_openssl(fixed_key.FIXED_KEY, blocks.tobytes()), dtype=np.uint64).reshape(blocks_count, 2)
     assert np.array_equal(fixed_key.FixedKeyAES().permute(blocks), want)
     monkeypatch.setattr(fixed_key, "_round_keys", lambda: None)
     aes = fixed_key.FixedKeyAES()
@@ -88,17 +90,23 @@ def test_a_permuter_refuses_blocks_it_cannot_read_in_place():
 
 
 @needs_vaes
-def test_the_prg_stream_is_the_same_on_both_paths():
+def test_the_prg_stream_is_the_same_on_both_paths(monkeypatch):
     """The VAES counter kernel gives the PRG the very stream OpenSSL's ECB on counter blocks gives, across segment
-    boundaries and at every offset."""
-    from smpc.ring.prg import PRG, SEGMENT_BYTES
+    boundaries and at every offset, and small (OpenSSL) and large (VAES) draws interleave in one stream."""
+    from smpc.ring import prg as prg_module
 
     key = bytes(range(3, 19))
-    fast, slow = PRG(key), PRG(key)
-    slow._vaes = False
-    assert fast._vaes
-    for nbytes in (1, 15, 16, 17, 64, 63, SEGMENT_BYTES - 200, 1000, 2 * SEGMENT_BYTES + 5, 0, 7):
-        assert fast.random_bytes(nbytes).tobytes() == slow.random_bytes(nbytes).tobytes()
+    sizes = (1, 15, 16, 17, 64, 63, prg_module.SEGMENT_BYTES - 200, 1000, 2 * prg_module.SEGMENT_BYTES + 5, 0, 7,
+             70_000, 3, 65_536, 65_535, 100_001)
+
+    def stream(threshold: int) -> list[bytes]:
+        monkeypatch.setattr(prg_module, "VAES_MIN_BYTES", threshold)
+        generator = prg_module.PRG(key)
+        return [generator.random_bytes(n).tobytes() for n in sizes]
+
+    openssl_only = stream(1 << 62)
+    assert stream(0) == openssl_only  # every draw on VAES
+    assert stream(1 << 16) == openssl_only  # the default rule: both paths, one stream
 
 
 @needs_vaes

@@ -12,8 +12,9 @@ two-level PRF tree, as in Goldreich, Goldwasser and Micali's construction). The 
 segment keys is speed: OpenSSL's ECB on a fixed buffer of counter blocks that stays in cache runs
 about 1.5 times as fast as its counter mode on this project's machines (7.2 against 4.8 GB/s per
 core), and the key stream is the largest single cost of a trusted-dealer run. Where the CPU has VAES
-(:mod:`smpc.ring.vaes`) the same stream comes from a kernel that makes the counter blocks in registers
-and encrypts four per instruction (about 20 GB/s per core on this project's Xeon).
+(:mod:`smpc.ring.vaes`) draws of :data:`VAES_MIN_BYTES` or more take the same stream from a kernel that
+makes the counter blocks in registers and encrypts four per instruction (about 20 GB/s per core on this
+project's Xeon).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ KEY_BYTES = 16
 BLOCK_BYTES = 16
 SEGMENT_BLOCKS = 1 << 15
 SEGMENT_BYTES = SEGMENT_BLOCKS * BLOCK_BYTES
+VAES_MIN_BYTES = 1 << 16  # draws from this size on use the VAES kernel where the CPU has it
 
 
 def _counter_blocks() -> memoryview:
@@ -56,8 +58,8 @@ class PRG:
         if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
             raise ValueError(f"PRG key must be {KEY_BYTES} bytes")
         self._segment_keys = Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor()
-        self._segment, self._encryptor, self._schedule = -1, None, None
-        self._vaes = vaes.available()
+        self._segment, self._encryptor = -1, None  # OpenSSL's encryptor of segment _segment
+        self._scheduled, self._schedule = -1, None  # the VAES kernel's key schedule of segment _scheduled
         self._position = 0
         self.bytes_drawn = 0
 
@@ -75,11 +77,13 @@ class PRG:
         # the stream from ``block`` on is written so that byte ``start`` lands at offset 16 (aligned)
         out = np.empty(nbytes + 4 * BLOCK_BYTES, np.uint8)
         target = memoryview(out)
+        # small draws stay on OpenSSL: a process that only makes those never loads the VAES kernels
+        fast = nbytes >= VAES_MIN_BYTES and vaes.available()
         at = BLOCK_BYTES - (start - block * BLOCK_BYTES)
         while block < stop:
             segment, index = divmod(block, SEGMENT_BLOCKS)
             count = min(stop - block, SEGMENT_BLOCKS - index)
-            if self._vaes:
+            if fast:
                 vaes.counter_stream(self._round_keys(segment), index, out[at : at + count * BLOCK_BYTES])
             else:
                 plain = _COUNTERS[index * BLOCK_BYTES : (index + count) * BLOCK_BYTES]
@@ -110,10 +114,10 @@ class PRG:
 
     def _round_keys(self, segment: int) -> np.ndarray:
         """The VAES kernel's key schedule of segment ``segment``'s key (kept while draws stay in the segment)."""
-        if segment != self._segment:
+        if segment != self._scheduled:
             key = np.frombuffer(self._segment_key(segment), np.uint8)
             self._schedule = vaes.expand_key_fast(key)
-            self._segment = segment
+            self._scheduled = segment
         return self._schedule
 
     def _cipher(self, segment: int):

@@ -33,6 +33,7 @@ from smpc.ring.prg import derive_key
 #: K, public: anyone may recompute it; nothing secret depends on it being unknown.
 FIXED_KEY = derive_key(b"smpc function secret sharing", "fixed-key AES of the DCF tree")
 BLOCK_BYTES = 16
+VAES_MIN_BYTES = 1 << 16  # buffers from this size on use the VAES kernel where the CPU has it
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,7 +47,6 @@ class FixedKeyAES:
 
     def __init__(self):
         self._encryptor = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor()
-        self._round_keys = _round_keys()
 
     def permute(self, blocks: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """AES_K of every block of the C-contiguous uint64 array ``blocks`` (last axis 2), in one ECB call.
@@ -68,8 +68,9 @@ class FixedKeyAES:
         result = out[:nbytes].view(np.uint64).reshape(blocks.shape)
         if not nbytes:
             return lambda: result
-        if self._round_keys is not None:
-            words, into, round_keys = blocks.reshape(-1), result.reshape(-1), self._round_keys
+        round_keys = _round_keys() if nbytes >= VAES_MIN_BYTES else None  # small: OpenSSL, no kernel loads
+        if round_keys is not None:
+            words, into = blocks.reshape(-1), result.reshape(-1)
             if words.shape[0] % 8 == 0:  # whole groups of four blocks (every tree chunk): the kernel, directly
                 kernel = vaes.ecb_groups
 
