@@ -68,9 +68,9 @@ def test_not_available_without_the_cpu_flags(monkeypatch):
         vaes.available.cache_clear()
 
 
-@pytest.mark.parametrize("blocks_count", [37, fixed_key.VAES_MIN_BYTES // 16 + 3])
+@pytest.mark.parametrize("blocks_count", [37, vaes.MIN_BYTES // 16 + 3])
 def test_fixed_key_aes_is_the_same_on_both_paths(monkeypatch, blocks_count):
-    """Below VAES_MIN_BYTES OpenSSL runs; from it on the VAES kernel (where the CPU has it): the same blocks."""
+    """Below vaes.MIN_BYTES OpenSSL runs; from it on the VAES kernel (where the CPU has it): the same blocks."""
     blocks = np.random.default_rng(3).integers(0, 2**64, (blocks_count, 2), dtype=np.uint64)
     want = np.frombuffer(_openssl(fixed_key.FIXED_KEY, blocks.tobytes()), dtype=np.uint64).reshape(blocks_count, 2)
     assert np.array_equal(fixed_key.FixedKeyAES().permute(blocks), want)
@@ -100,7 +100,7 @@ def test_the_prg_stream_is_the_same_on_both_paths(monkeypatch):
              70_000, 3, 65_536, 65_535, 100_001)
 
     def stream(threshold: int) -> list[bytes]:
-        monkeypatch.setattr(prg_module, "VAES_MIN_BYTES", threshold)
+        monkeypatch.setattr(vaes, "MIN_BYTES", threshold)
         generator = prg_module.PRG(key)
         return [generator.random_bytes(n).tobytes() for n in sizes]
 

@@ -12,7 +12,7 @@ two-level PRF tree, as in Goldreich, Goldwasser and Micali's construction). The 
 segment keys is speed: OpenSSL's ECB on a fixed buffer of counter blocks that stays in cache runs
 about 1.5 times as fast as its counter mode on this project's machines (7.2 against 4.8 GB/s per
 core), and the key stream is the largest single cost of a trusted-dealer run. Where the CPU has VAES
-(:mod:`smpc.ring.vaes`) draws of :data:`VAES_MIN_BYTES` or more take the same stream from a kernel that
+(:mod:`smpc.ring.vaes`) draws of :data:`smpc.ring.vaes.MIN_BYTES` or more take the same stream from a kernel that
 makes the counter blocks in registers and encrypts four per instruction (about 20 GB/s per core on this
 project's Xeon).
 """
@@ -31,7 +31,6 @@ KEY_BYTES = 16
 BLOCK_BYTES = 16
 SEGMENT_BLOCKS = 1 << 15
 SEGMENT_BYTES = SEGMENT_BLOCKS * BLOCK_BYTES
-VAES_MIN_BYTES = 1 << 16  # draws from this size on use the VAES kernel where the CPU has it
 
 
 def _counter_blocks() -> memoryview:
@@ -77,8 +76,7 @@ class PRG:
         # the stream from ``block`` on is written so that byte ``start`` lands at offset 16 (aligned)
         out = np.empty(nbytes + 4 * BLOCK_BYTES, np.uint8)
         target = memoryview(out)
-        # small draws stay on OpenSSL: a process that only makes those never loads the VAES kernels
-        fast = nbytes >= VAES_MIN_BYTES and vaes.available()
+        fast = nbytes >= vaes.MIN_BYTES and vaes.available()  # small draws stay on OpenSSL
         at = BLOCK_BYTES - (start - block * BLOCK_BYTES)
         while block < stop:
             segment, index = divmod(block, SEGMENT_BLOCKS)

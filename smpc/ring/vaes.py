@@ -23,6 +23,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 ROUNDS = 10  # AES-128
+# Callers use the kernels for buffers of this many bytes or more: below it OpenSSL is as quick, and a process that
+# never reaches it never pays the kernels' first load and self-test (a third of a second per process).
+MIN_BYTES = 1 << 16
 _WIDE = 4  # zmm registers (four blocks each) in flight per step of the main loop
 
 

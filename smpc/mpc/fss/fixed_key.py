@@ -33,7 +33,6 @@ from smpc.ring.prg import derive_key
 #: K, public: anyone may recompute it; nothing secret depends on it being unknown.
 FIXED_KEY = derive_key(b"smpc function secret sharing", "fixed-key AES of the DCF tree")
 BLOCK_BYTES = 16
-VAES_MIN_BYTES = 1 << 16  # buffers from this size on use the VAES kernel where the CPU has it
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,7 +67,7 @@ class FixedKeyAES:
         result = out[:nbytes].view(np.uint64).reshape(blocks.shape)
         if not nbytes:
             return lambda: result
-        round_keys = _round_keys() if nbytes >= VAES_MIN_BYTES else None  # small: OpenSSL, no kernel loads
+        round_keys = _round_keys() if nbytes >= vaes.MIN_BYTES else None  # small buffers: OpenSSL
         if round_keys is not None:
             words, into = blocks.reshape(-1), result.reshape(-1)
             if words.shape[0] % 8 == 0:  # whole groups of four blocks (every tree chunk): the kernel, directly
