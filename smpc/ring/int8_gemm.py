@@ -24,6 +24,7 @@ import os
 import numpy as np
 from numba import njit
 
+from smpc.ring import cpu
 from smpc.ring.kernel_choice import PARALLEL_LOCK
 
 
@@ -147,17 +148,6 @@ def _self_test(torch) -> bool:
         return False
 
 
-def _cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "amx_int8" in line.split()
-    except OSError:
-        pass
-    return False
-
-
 @functools.lru_cache(maxsize=1)
 def enabled() -> bool:
     """Whether products may run here: torch installed and exact, and the CPU has AMX-INT8 (``SMPC_INT8_GEMM=1``
@@ -165,7 +155,7 @@ def enabled() -> bool:
     setting = os.environ.get(ENV, "")
     if setting == "0" or importlib.util.find_spec("torch") is None:
         return False
-    if setting != "1" and not _cpu_has_amx():
+    if setting != "1" and "amx_int8" not in cpu.flags():
         return False
     return _torch() is not None
 

@@ -113,8 +113,7 @@ class PRG:
     def _round_keys(self, segment: int) -> np.ndarray:
         """The VAES kernel's key schedule of segment ``segment``'s key (kept while draws stay in the segment)."""
         if segment != self._scheduled:
-            key = np.frombuffer(self._segment_key(segment), np.uint8)
-            self._schedule = vaes.expand_key_fast(key)
+            self._schedule = vaes.expand_key(self._segment_key(segment))
             self._scheduled = segment
         return self._schedule
 

@@ -22,6 +22,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from smpc.ring import cpu
+
 ROUNDS = 10  # AES-128
 # Callers use the kernels for buffers of this many bytes or more: below it OpenSSL is as quick, and a process that
 # never reaches it never pays the kernels' first load and self-test (a third of a second per process).
@@ -29,7 +31,7 @@ MIN_BYTES = 1 << 16
 _WIDE = 4  # zmm registers (four blocks each) in flight per step of the main loop
 
 
-# ------------------------------------------------------------------------------ key schedule (FIPS-197 5.2)
+# ------------------------------------------------------------------------------ the S-box (FIPS-197 5.1.1)
 def _xtime(b: int) -> int:
     b <<= 1
     return (b ^ 0x11B) if b & 0x100 else b
@@ -61,24 +63,6 @@ def sbox() -> tuple[int, ...]:
             rotations ^= ((b << r) | (b >> (8 - r))) & 0xFF
         out.append(b ^ rotations ^ 0x63)
     return tuple(out)
-
-
-def expand_key(key: bytes) -> np.ndarray:
-    """The 11 round keys of AES-128 for ``key`` (16 bytes), as (11, 2) uint64 words in memory order."""
-    if not isinstance(key, (bytes, bytearray)) or len(key) != 16:
-        raise ValueError("AES-128 needs a 16-byte key")
-    box = sbox()
-    words = [list(key[4 * i : 4 * i + 4]) for i in range(4)]
-    rcon = 1
-    for i in range(4, 4 * (ROUNDS + 1)):
-        temp = list(words[i - 1])
-        if i % 4 == 0:
-            temp = [box[b] for b in temp[1:] + temp[:1]]
-            temp[0] ^= rcon
-            rcon = _xtime(rcon)
-        words.append([a ^ b for a, b in zip(words[i - 4], temp)])
-    schedule = bytes(b for word in words for b in word)
-    return np.frombuffer(schedule, dtype="<u8").astype(np.uint64).reshape(ROUNDS + 1, 2)
 
 
 # ------------------------------------------------------------------------------ the kernels
@@ -207,11 +191,13 @@ def _sbox_array() -> np.ndarray:
     return np.array(sbox(), dtype=np.uint8)
 
 
-def expand_key_fast(key: np.ndarray) -> np.ndarray:
-    """:func:`expand_key` of a 16-byte uint8 array, compiled (a microsecond rather than tens): the PRG derives a
-    key schedule per 512 KiB segment."""
+def expand_key(key: bytes) -> np.ndarray:
+    """The 11 round keys of AES-128 for ``key`` (16 bytes), as (11, 2) uint64 words in memory order (compiled: a
+    microsecond, so the PRG derives one per 512 KiB segment)."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) != 16:
+        raise ValueError("AES-128 needs a 16-byte key")
     out = np.empty(176, np.uint8)
-    _expand(key, _sbox_array(), out)
+    _expand(np.frombuffer(bytes(key), np.uint8), _sbox_array(), out)
     return out.view("<u8").astype(np.uint64).reshape(ROUNDS + 1, 2)
 
 
@@ -239,33 +225,20 @@ def ecb_encrypt(round_keys: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Non
 
 
 # ------------------------------------------------------------------------------ availability
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 @functools.lru_cache(maxsize=1)
 def available() -> bool:
     """Whether the CPU has VAES and AVX-512 (Linux's flags) and the kernel agrees with OpenSSL's AES here."""
-    if not {"vaes", "avx512f", "aes"} <= _cpu_flags():
+    if not {"vaes", "avx512f", "aes"} <= cpu.flags():
         return False
     return _agrees_with_openssl()
 
 
 def _agrees_with_openssl() -> bool:
-    """Both kernels and the compiled key schedule against OpenSSL's AES (ECB on random blocks, counter blocks)."""
+    """Both kernels and the key schedule against OpenSSL's AES (ECB on random blocks, counter blocks)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     key = bytes(range(16))
     schedule = expand_key(key)
-    if not np.array_equal(expand_key_fast(np.frombuffer(key, np.uint8)), schedule):
-        return False
     encrypt = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update
     data = np.random.default_rng(0).integers(0, 2**64, 2 * 37, dtype=np.uint64)
     got = np.empty_like(data)
