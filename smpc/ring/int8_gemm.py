@@ -74,7 +74,7 @@ def _digits(lo, hi, nwords, reverse, out):  # pragma: no cover (compiled)
 
 @njit(nogil=True, cache=True)
 def _combine(c, nwords, out):  # pragma: no cover (compiled)
-    """out[i] (one or two limbs) = sum over p of c[p, i] 2^(8p), carried from the lowest digit up."""
+    """out[i] (its nwords limbs) = sum over p of c[p, i] 2^(8p), carried from the lowest digit up."""
     ndig, count = c.shape
     for i in range(count):
         carry = np.int64(0)
@@ -95,7 +95,7 @@ def _combine(c, nwords, out):  # pragma: no cover (compiled)
 
 @njit(nogil=True, cache=True)
 def _add_into(acc, part, nwords):  # pragma: no cover (compiled)
-    """acc += part mod 2^(64 nwords), both (count, 2) limb arrays (the pieces of a long k)."""
+    """acc += part mod 2^(64 nwords), both (count, nwords) limb arrays (the pieces of a long k)."""
     for i in range(acc.shape[0]):
         lo = acc[i, 0] + part[i, 0]
         if nwords == 2:
@@ -184,18 +184,18 @@ def _positions(torch, ad: np.ndarray, btd: np.ndarray, k: int, ndig: int) -> np.
 
 
 def _one_product(torch, a_lo, a_hi, bt_lo, bt_hi, nwords: int) -> np.ndarray:
-    """(m * n, 2) limbs of a @ bt.T mod 2^(64 nwords) for one (m, k) a and (n, k) bt, k within max_k."""
+    """(m * n, nwords) limbs of a @ bt.T mod 2^(64 nwords) for one (m, k) a and (n, k) bt, k within max_k."""
     k = a_lo.shape[1]
     ad = digit_planes(a_lo, a_hi, reverse=False)
     btd = digit_planes(bt_lo, bt_hi, reverse=True)
     positions = _positions(torch, ad, btd, k, 8 * nwords)
-    out = np.empty((positions.shape[1] * positions.shape[2], 2), np.uint64)
+    out = np.empty((positions.shape[1] * positions.shape[2], nwords), np.uint64)
     _combine(positions.reshape(8 * nwords, -1), nwords, out)
     return out
 
 
 def _product(a_lo, a_hi, bt_lo, bt_hi, nwords: int) -> np.ndarray:
-    """(m * n, 2) limbs of a @ bt.T mod 2^(64 nwords); a long k is cut into pieces whose products are added."""
+    """(m * n, nwords) limbs of a @ bt.T mod 2^(64 nwords); a long k is cut into pieces whose products are added."""
     torch = _torch()
     if torch is None:
         raise RuntimeError("int8_gemm: torch with an exact int8 matrix product is not available here")
@@ -241,9 +241,10 @@ def warmup() -> None:
     x = np.arange(1, 7, dtype=np.uint64).reshape(2, 3)
     digit_planes(x, x, reverse=True)
     digit_planes(x, None, reverse=False)
-    acc = np.zeros((4, 2), np.uint64)
-    _combine(np.zeros((16, 4), np.int32), 2, acc)
-    _add_into(acc, acc.copy(), 2)
+    for nwords in (1, 2):
+        acc = np.zeros((4, nwords), np.uint64)
+        _combine(np.zeros((8 * nwords, 4), np.int32), nwords, acc)
+        _add_into(acc, acc.copy(), nwords)
 
 
 __all__ = ["available", "digit_planes", "enabled", "matmul64", "max_k", "planes_product128", "preferred",
